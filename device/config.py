@@ -1,0 +1,247 @@
+"""The daemon's configuration: one TOML file, every key with a default, validated at start.
+
+Each section is a dataclass; a field's metadata may carry `choices`, `min` and `max`. Unknown
+sections and keys, wrong types and out-of-range values raise ConfigError naming file and key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from moodcam.labels import DEFAULT_CLASSES
+
+PACKAGE_MODELS = Path(__file__).resolve().parent.parent / "models"
+DEFAULT_MODEL = PACKAGE_MODELS / "moodcam.tflite"
+
+
+class ConfigError(Exception):
+    """A bad configuration value; the message names the file and the key."""
+
+
+def _opt(default: Any, *, choices: tuple | None = None, min: float | None = None,  # noqa: A002
+         max: float | None = None, doc: str = "") -> Any:  # noqa: A002  # fmt: skip
+    meta = {"choices": choices, "min": min, "max": max, "doc": doc}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: typing.cast(Any, type(default))(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class DeviceConfig:
+    id: str = _opt("moodcam", doc="device id: MQTT topics moodcam/<id>/..., Home Assistant unique ids")
+    name: str = _opt("moodcam", doc="human-readable name shown in Home Assistant")
+
+
+@dataclass
+class SourceConfig:
+    uri: str = _opt("auto", doc="auto | picamera2 | camera index (0) | /dev/videoN | video file | URL | image folder")
+    width: int = _opt(640, min=16, max=7680)
+    height: int = _opt(480, min=16, max=4320)
+    fps: float = _opt(30.0, min=0.1, max=240.0, doc="camera frame rate; for image folders, frames per second of media time")
+    realtime: bool = _opt(False, doc="pace a file source to real time instead of as fast as possible")
+    reconnect_max_s: float = _opt(30.0, min=0.1, max=3600.0, doc="longest wait between reconnect attempts")
+
+
+@dataclass
+class DetectorConfig:
+    cascade: str = _opt("", doc="Haar cascade XML; empty = OpenCV's haarcascade_frontalface_default.xml")
+    detect_width: int = _opt(320, min=64, max=7680, doc="frames are downscaled to this width for detection")
+    scale_factor: float = _opt(1.2, min=1.01, max=2.0)
+    min_neighbors: int = _opt(4, min=1, max=50)
+    min_face: int = _opt(40, min=8, max=4000, doc="smallest face in full-frame pixels")
+    redetect_every: int = _opt(10, min=1, max=1000, doc="full-frame detection every N frames; tracking between")
+    search_margin: float = _opt(0.5, min=0.0, max=3.0, doc="search window around a tracked face, in face sizes")
+    max_faces: int = _opt(5, min=1, max=50)
+
+
+@dataclass
+class ClassifierConfig:
+    model: str = _opt(str(DEFAULT_MODEL))
+    card: str = _opt("", doc="model card JSON; empty = the model path with .json")
+    runtime: str = _opt("auto", choices=("auto", "ai-edge-litert", "tflite-runtime", "tensorflow"))
+    threads: int = _opt(1, min=1, max=16)
+
+
+@dataclass
+class TrackerConfig:
+    smoothing_s: float = _opt(0.4, min=0.0, max=60.0, doc="time constant of the exponential smoothing of scores")
+    hysteresis: float = _opt(0.1, min=0.0, max=1.0, doc="a new mood must lead the current one by this much")
+    hold_s: float = _opt(0.3, min=0.0, max=60.0, doc="and keep leading for this long before the mood switches")
+    face_timeout_s: float = _opt(1.0, min=0.0, max=600.0, doc="a face unseen this long is forgotten")
+    dominant: str = _opt("largest", choices=("largest", "most_confident", "majority"),
+                         doc="which face decides the device mood")  # fmt: skip
+
+
+@dataclass
+class LogConfig:
+    enabled: bool = _opt(True)
+    path: str = _opt("mood.jsonl")
+    interval_s: float = _opt(1.0, min=0.0, max=86400.0, doc="0 = a line per processed frame; changes always logged")
+    max_bytes: int = _opt(10_000_000, min=1024, max=10**12, doc="rotate when the file passes this size")
+    backups: int = _opt(10, min=0, max=10000, doc="rotated files kept")
+    fsync: bool = _opt(True, doc="fsync each write, so a power cut loses at most the line being written")
+
+
+@dataclass
+class MqttConfig:
+    enabled: bool = _opt(False)
+    url: str = _opt("mqtt://localhost:1883", doc="mqtt://[user@]host[:port] or mqtts://...")
+    username: str = _opt("")
+    password_file: str = _opt("", doc="file holding the password (never the password itself)")
+    ca_file: str = _opt("", doc="CA bundle for mqtts://; empty = system CAs")
+    cert_file: str = _opt("")
+    key_file: str = _opt("")
+    topic_prefix: str = _opt("moodcam")
+    discovery: bool = _opt(True, doc="publish Home Assistant discovery")
+    discovery_prefix: str = _opt("homeassistant")
+    keepalive_s: int = _opt(30, min=5, max=3600)
+    queue_size: int = _opt(10000, min=1, max=10**7, doc="messages held while the broker is away")
+    reconnect_max_s: float = _opt(60.0, min=1.0, max=3600.0)
+
+
+@dataclass
+class LedConfig:
+    enabled: bool = _opt(False)
+    mode: str = _opt("rgb", choices=("rgb", "per_mood"))
+    rgb_pins: list = _opt([17, 27, 22], doc="BCM pins of the red, green and blue legs")
+    common_anode: bool = _opt(False)
+    mood_pins: dict = _opt({"angry": 5, "happy": 6, "sad": 13, "neutral": 19})
+    colors: dict = _opt({"angry": "#ff0000", "happy": "#ffb000", "sad": "#0040ff", "neutral": "#ffffff",
+                         "none": "#000000"})  # fmt: skip
+    brightness: float = _opt(0.5, min=0.0, max=1.0)
+
+
+@dataclass
+class StdoutConfig:
+    enabled: bool = _opt(True)
+    every_frame: bool = _opt(False, doc="print every frame, not only mood changes")
+
+
+@dataclass
+class DebugConfig:
+    save_faces_dir: str = _opt("", doc="write each face crop here (off by default: frames never leave RAM)")
+
+
+@dataclass
+class Config:
+    device: DeviceConfig = field(default_factory=DeviceConfig)
+    source: SourceConfig = field(default_factory=SourceConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    leds: LedConfig = field(default_factory=LedConfig)
+    stdout: StdoutConfig = field(default_factory=StdoutConfig)
+    debug: DebugConfig = field(default_factory=DebugConfig)
+    path: str = "(defaults)"  # where it was read from, for messages
+
+
+SECTIONS = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "path"}
+
+
+def _check_value(where: str, f: dataclasses.Field, value: Any) -> Any:
+    # Annotations are strings here (from __future__ import annotations).
+    type_name = f.type if isinstance(f.type, str) else f.type.__name__
+    kind = {"str": str, "int": int, "float": float, "bool": bool, "list": list, "dict": dict}[type_name]
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if (kind in (int, float) and isinstance(value, bool)) or not isinstance(value, kind):
+        raise ConfigError(f"{where}: expected {kind.__name__}, got {type(value).__name__} {value!r}")
+    meta = f.metadata
+    if meta.get("choices") and value not in meta["choices"]:
+        raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(str, meta['choices']))}")
+    if meta.get("min") is not None and value < meta["min"]:
+        raise ConfigError(f"{where}: {value} is below the minimum {meta['min']}")
+    if meta.get("max") is not None and value > meta["max"]:
+        raise ConfigError(f"{where}: {value} is above the maximum {meta['max']}")
+    return value
+
+
+def from_dict(data: dict[str, Any], path: str = "(defaults)") -> Config:
+    """Build a Config from parsed TOML, rejecting unknown sections/keys and bad values."""
+    cfg = Config(path=path)
+    for section, values in data.items():
+        if section not in SECTIONS:
+            raise ConfigError(f"{path}: unknown section [{section}]; known: {', '.join(SECTIONS)}")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: [{section}] must be a table")
+        obj = getattr(cfg, section)
+        fields = {f.name: f for f in dataclasses.fields(obj)}
+        for key, value in values.items():
+            where = f"{path}: [{section}] {key}"
+            if key not in fields:
+                raise ConfigError(f"{where}: unknown key; known: {', '.join(fields)}")
+            setattr(obj, key, _check_value(where, fields[key], value))
+    _check_cross(cfg)
+    return cfg
+
+
+def _check_cross(cfg: Config) -> None:
+    p = cfg.path
+    if len(cfg.leds.rgb_pins) != 3 or not all(isinstance(v, int) for v in cfg.leds.rgb_pins):
+        raise ConfigError(f"{p}: [leds] rgb_pins: expected three pin numbers, got {cfg.leds.rgb_pins!r}")
+    for mood, pin in cfg.leds.mood_pins.items():
+        if mood not in DEFAULT_CLASSES or not isinstance(pin, int):
+            raise ConfigError(f"{p}: [leds] mood_pins: {mood} = {pin!r} is not <mood> = <pin number>")
+    for mood, color in cfg.leds.colors.items():
+        ok = isinstance(color, str) and len(color) == 7 and color[0] == "#"
+        try:
+            int(color[1:], 16)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ConfigError(f"{p}: [leds] colors: {mood} = {color!r} is not a #rrggbb colour")
+    if not cfg.device.id or any(c in cfg.device.id for c in "/#+ "):
+        raise ConfigError(f"{p}: [device] id: {cfg.device.id!r} must be non-empty with no / # + or spaces")
+
+
+def load(path: str | os.PathLike | None) -> Config:
+    """Read and validate a TOML config file; None gives the defaults."""
+    if path is None:
+        return from_dict({})
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read: {e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    return from_dict(data, str(path))
+
+
+def to_toml(cfg: Config) -> str:
+    """The config as TOML with every key, documented: the default file is written from this."""
+    lines = []
+    for section in SECTIONS:
+        obj = getattr(cfg, section)
+        lines.append(f"[{section}]")
+        for f in dataclasses.fields(obj):
+            doc = f.metadata.get("doc")
+            if doc:
+                lines.append(f"# {doc}")
+            lines.append(f"{f.name} = {_toml_value(getattr(obj, f.name))}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    return repr(v)
+
+

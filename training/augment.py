@@ -1,0 +1,66 @@
+"""Training-time augmentation: what a Pi camera does to a face that FER2013's crops don't show.
+
+Geometry (flip, small rotation, scale, shift), lighting (brightness, contrast, gamma), optics
+(blur, low resolution, sensor noise) and occlusion. Plain numpy + OpenCV on uint8 48x48 faces,
+so the augmented face is the same kind of array the device feeds the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    flip: float = 0.5
+    max_rotate_deg: float = 15.0
+    scale: tuple[float, float] = (0.85, 1.15)
+    max_shift: float = 0.08  # fraction of the face size
+    contrast: tuple[float, float] = (0.6, 1.4)
+    max_brightness: float = 40.0
+    gamma: tuple[float, float] = (0.7, 1.5)
+    p_blur: float = 0.2
+    p_lowres: float = 0.2
+    lowres_size: tuple[int, int] = (14, 36)
+    p_noise: float = 0.2
+    max_noise_std: float = 10.0
+    p_erase: float = 0.25
+    erase_frac: tuple[float, float] = (0.1, 0.35)
+
+
+def augment_face(face: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig = AugmentConfig()) -> np.ndarray:
+    """One random variation of a uint8 gray face; same shape and dtype out."""
+    size = face.shape[0]
+    x = face
+    if rng.random() < cfg.flip:
+        x = x[:, ::-1]
+    angle = rng.uniform(-cfg.max_rotate_deg, cfg.max_rotate_deg)
+    scale = rng.uniform(*cfg.scale)
+    m = cv2.getRotationMatrix2D((size / 2 - 0.5, size / 2 - 0.5), angle, scale)
+    m[:, 2] += rng.uniform(-cfg.max_shift, cfg.max_shift, 2) * size
+    x = cv2.warpAffine(np.ascontiguousarray(x), m, (size, size), flags=cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+    f = x.astype(np.float32)
+    if rng.random() < cfg.p_lowres:
+        s = int(rng.integers(cfg.lowres_size[0], cfg.lowres_size[1] + 1))
+        small = cv2.resize(f, (s, s), interpolation=cv2.INTER_AREA)
+        f = cv2.resize(small, (size, size), interpolation=cv2.INTER_LINEAR)
+    if rng.random() < cfg.p_blur:
+        f = cv2.GaussianBlur(f, (0, 0), rng.uniform(0.4, 1.3))
+    f = (f - 128.0) * rng.uniform(*cfg.contrast) + 128.0 + rng.uniform(-1, 1) * cfg.max_brightness
+    f = np.clip(f, 0, 255)
+    f = 255.0 * (f / 255.0) ** rng.uniform(*cfg.gamma)
+    if rng.random() < cfg.p_noise:
+        f = f + rng.normal(0, rng.uniform(1, cfg.max_noise_std), f.shape)
+    if rng.random() < cfg.p_erase:
+        eh, ew = (rng.uniform(*cfg.erase_frac, 2) * size).astype(int)
+        y0, x0 = rng.integers(0, size - eh), rng.integers(0, size - ew)
+        f[y0:y0 + eh, x0:x0 + ew] = rng.uniform(0, 255)
+    return np.clip(f + 0.5, 0, 255).astype(np.uint8)
+
+
+def augment_batch(faces: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig = AugmentConfig()) -> np.ndarray:
+    return np.stack([augment_face(f, rng, cfg) for f in faces])

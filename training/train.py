@@ -1,0 +1,173 @@
+"""Train a moodcam model on FER2013: `python -m training.train --arch edge --out runs/edge`.
+
+Train on Training (leakage and blanks removed), choose the epoch on PublicTest, never look at
+PrivateTest here. Resumable: re-running with the same --out continues from the last epoch.
+Writes to --out: last.keras (resume point), best.keras (best PublicTest accuracy), history.csv,
+curves.png, train.log and config.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from moodcam.labels import DEFAULT_CLASSES, parse_class_list
+from training import data as fer
+
+CACHE_DIR = Path(__file__).resolve().parent.parent / ".cache"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.splitlines()[0])
+    p.add_argument("--data", help=f"FER2013 folder or file (default ${fer.DATA_ENV} or ../shared/data)")
+    p.add_argument("--arch", default="edge", help="model architecture (training/models.py)")
+    p.add_argument("--classes", default=",".join(DEFAULT_CLASSES), help="comma-separated FER2013 class names")
+    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (AdamW, cosine decay)")
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--warmup", type=float, default=2.0, help="warm-up epochs")
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--ferplus", choices=["off", "soft", "majority"], default="soft",
+                   help="use FER+ votes: soft targets mixed with FER2013 labels, or FER+ majority labels")  # fmt: skip
+    p.add_argument("--ferplus-weight", type=float, default=0.3, help="FER+ share of a soft target")
+    p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", default="runs/edge", help="run folder (checkpoints, logs, plots)")
+    return p.parse_args(argv)
+
+
+def load_training_data(args: argparse.Namespace, classes: tuple[str, ...]):
+    root = fer.data_dir(args.data)
+    faces = fer.load_fer2013(fer.find_fer2013(root), cache_dir=CACHE_DIR)
+    if args.ferplus != "off":
+        plus = fer.find_ferplus(root)
+        if plus is None:
+            raise fer.DataError(f"{root}: --ferplus {args.ferplus} needs ferplus/fer2013new.csv")
+        faces = fer.attach_ferplus(faces, plus)
+    faces = fer.clean_training(faces)
+    faces, y = fer.select_classes(faces, classes)
+    return faces, y
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    classes = parse_class_list(args.classes)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    import keras
+
+    from training import models
+    from training.callbacks import CurvesPlot, ProgressBar, log_line
+    from training.feed import AugmentedFaces
+
+    logf = open(out / "train.log", "a", encoding="utf-8")  # noqa: SIM115 - lives for the run
+    log = log_line(logf)
+
+    try:
+        faces, y = load_training_data(args, classes)
+    except fer.DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    train = faces.usage == "Training"
+    val = faces.usage == "PublicTest"
+    if not val.any():  # image-folder layout without a val split: hold out 10% of Training
+        rng = np.random.default_rng(args.seed)
+        hold = train & (rng.random(len(y)) < 0.1)
+        train, val = train & ~hold, hold
+    x_train, x_val = faces.images[train], faces.images[val]
+    if args.ferplus == "majority":
+        y_major = fer.ferplus_majority(faces, classes)
+        keep = train & (y_major >= 0)
+        x_train = faces.images[keep]
+        t_train = np.eye(len(classes), dtype=np.float32)[y_major[keep]]
+    else:
+        weight = args.ferplus_weight if args.ferplus == "soft" else 0.0
+        t_train = fer.soft_targets(faces.subset(train), y[train], classes, weight)
+    t_val = np.eye(len(classes), dtype=np.float32)[y[val]]
+
+    config = vars(args) | {
+        "classes": list(classes),
+        "data_sha256": faces.sha256,
+        "data_source": faces.source,
+        "dropped_from_training": faces.dropped,
+        "n_train": int(len(x_train)),
+        "n_val": int(len(x_val)),
+        "train_counts": np.bincount(t_train.argmax(1), minlength=len(classes)).tolist(),
+    }
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    log(f"data: {faces.source} sha256 {faces.sha256[:12]}; dropped {faces.dropped}; "
+        f"train {len(x_train)} val {len(x_val)}")  # fmt: skip
+
+    keras.utils.set_random_seed(args.seed)
+    steps = math.ceil(len(x_train) / args.batch)
+    last, best = out / "last.keras", out / "best.keras"
+    state_path = out / "state.json"
+    state = json.loads(state_path.read_text()) if state_path.exists() and last.exists() else {}
+    if state:
+        model = keras.models.load_model(last)
+        log(f"resuming {last} after epoch {state['epoch']}")
+    else:
+        model = models.build(args.arch, len(classes))
+        schedule = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=args.lr / 10,
+            decay_steps=max(1, steps * args.epochs - int(steps * args.warmup)),
+            warmup_target=args.lr,
+            warmup_steps=int(steps * args.warmup),
+            alpha=0.01,
+        )
+        model.compile(
+            optimizer=keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay),
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing),
+            metrics=["accuracy"],
+        )
+        state = {"epoch": 0, "best_val_accuracy": 0.0}
+        log(f"model {args.arch}: {model.count_params()} params, {models.macs(model) / 1e6:.1f}M MACs")
+
+    seq = AugmentedFaces(x_train, t_train, args.batch, args.seed, augment=not args.no_augment)
+    seq.epoch = state["epoch"]
+
+    class Checkpoint(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            logs = logs or {}
+            self.model.save(last)
+            if logs.get("val_accuracy", 0) > state["best_val_accuracy"]:
+                state["best_val_accuracy"] = float(logs["val_accuracy"])
+                state["best_epoch"] = epoch + 1
+                self.model.save(best)
+            state["epoch"] = epoch + 1
+            state_path.write_text(json.dumps(state, indent=2) + "\n")
+            log(f"epoch {epoch + 1}/{args.epochs} " + " ".join(f"{k} {v:.4f}" for k, v in logs.items()))
+
+    if state["epoch"] < args.epochs:
+        t0 = time.time()
+        model.fit(
+            seq,
+            validation_data=(x_val[..., None].astype(np.float32), t_val),
+            epochs=args.epochs,
+            initial_epoch=state["epoch"],
+            verbose=0,
+            callbacks=[
+                ProgressBar(args.epochs),
+                keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
+                Checkpoint(),
+                CurvesPlot(out / "history.csv", out / "curves.png"),
+            ],
+        )
+        log(f"trained to epoch {state['epoch']} in {time.time() - t0:.0f} s")
+    log(f"best PublicTest accuracy {state['best_val_accuracy']:.4f} at epoch {state.get('best_epoch')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
