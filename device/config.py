@@ -14,14 +14,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from moodcam.errors import EXIT_CONFIG, MoodcamError
 from moodcam.labels import DEFAULT_CLASSES
 
 PACKAGE_MODELS = Path(__file__).resolve().parent.parent / "models"
 DEFAULT_MODEL = PACKAGE_MODELS / "moodcam.tflite"
 
 
-class ConfigError(Exception):
+class ConfigError(MoodcamError):
     """A bad configuration value; the message names the file and the key."""
+
+    exit_code = EXIT_CONFIG
 
 
 def _opt(default: Any, *, choices: tuple | None = None, min: float | None = None,  # noqa: A002

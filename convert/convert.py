@@ -1,0 +1,198 @@
+"""Convert a trained Keras model to the shipped int8 model and write its card.
+
+    python -m convert.convert runs/edge/best.keras --out models/moodcam.tflite
+
+Calibrates on real Training faces, evaluates float and int8 on the same PublicTest and
+PrivateTest faces, measures single-thread invoke latency, and writes the model, its card
+(models/moodcam.json) and a confusion-matrix PNG. Every number in the card comes from this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from moodcam.card import CARD_VERSION, tensor_summary
+from moodcam.labels import parse_class_list
+from moodcam.preprocess import FACE_SIZE
+from training import data as fer
+from training.evaluate import EVAL_SPLITS, confusion_png, metrics, predict_keras, predict_tflite
+from training.margin import haar_margin
+
+from .quantize import to_int8_tflite
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE_DIR = ROOT / ".cache"
+
+PREPROCESSING = {
+    "face_size": FACE_SIZE,
+    "color": "gray: cv2.cvtColor BGR2GRAY (BT.601 luma)",
+    "resize": "cv2.resize to face_size: INTER_AREA when shrinking, INTER_LINEAR when enlarging",
+    "normalisation": "none on the device: uint8 pixels are quantized with the input scale and "
+    "zero point (scale 1, zero point -128 means int8 = pixel - 128); the model's Rescaling(1/255) "
+    "is folded into that scale",
+    "code": "moodcam.preprocess.crop_face + prepare_face; moodcam.classifier.Classifier.quantize",
+}
+
+
+def card_for(
+    tflite_path: Path,
+    interpreter_details: tuple[dict, dict],
+    classes: tuple[str, ...],
+    margin: tuple[float, int],
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    data = tflite_path.read_bytes()
+    inp, out = interpreter_details
+    return {
+        "card_version": CARD_VERSION,
+        "model_file": tflite_path.name,
+        "model_bytes": len(data),
+        "model_sha256": hashlib.sha256(data).hexdigest(),
+        "labels": list(classes),
+        "input": tensor_summary(inp),
+        "output": tensor_summary(out),
+        "preprocessing": PREPROCESSING | {
+            "crop_margin": round(margin[0], 3),
+            "crop_margin_method": f"median over {margin[1]} Training faces of how much larger the "
+            "FER2013 crop is than the Haar box found on it (training/margin.py), per side",
+        },
+    } | extra
+
+
+def write_model(
+    model: Any,
+    classes: tuple[str, ...],
+    calibration: np.ndarray,
+    out: Path,
+    margin: tuple[float, int] = (0.0, 0),
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Convert `model` to int8, write `out` and its card (without metrics), return the card."""
+    from moodcam.runtime import load_interpreter
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tflite.tmp")
+    tmp.write_bytes(to_int8_tflite(model, calibration))
+    tmp.replace(out)
+    interp, _ = load_interpreter(str(out))
+    details = (interp.get_input_details()[0], interp.get_output_details()[0])
+    card = card_for(out, details, classes, margin, extra or {})
+    write_card(card, out.with_suffix(".json"))
+    return card
+
+
+def write_card(card: dict[str, Any], path: Path) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m convert.convert", description=__doc__.splitlines()[0])
+    p.add_argument("keras_model", type=Path, help="trained .keras model (its run folder's config.json is read)")
+    p.add_argument("--out", type=Path, default=ROOT / "models" / "moodcam.tflite")
+    p.add_argument("--data")
+    p.add_argument("--calibration-faces", type=int, default=1000)
+    p.add_argument("--latency-repeats", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    run_dir = args.keras_model.parent
+    run_cfg = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").is_file() else {}
+    classes = parse_class_list(run_cfg.get("classes", "angry,happy,sad,neutral"))
+    state = json.loads((run_dir / "state.json").read_text()) if (run_dir / "state.json").is_file() else {}
+
+    try:
+        faces = fer.load_fer2013(fer.find_fer2013(fer.data_dir(args.data)), cache_dir=CACHE_DIR)
+    except fer.DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    cleaned = fer.clean_training(faces)
+    sub, y = fer.select_classes(cleaned, classes)
+    train_faces = sub.images[sub.usage == "Training"]
+    rng = np.random.default_rng(args.seed)
+    calibration = train_faces[rng.choice(len(train_faces), min(args.calibration_faces, len(train_faces)), replace=False)]
+    margin = haar_margin(train_faces[rng.choice(len(train_faces), 1000, replace=False)])
+
+    model = keras.models.load_model(args.keras_model, compile=False)
+    from training.models import macs
+
+    print(f"converting {args.keras_model} ({model.count_params()} params) with {len(calibration)} calibration faces")
+    card = write_model(model, classes, calibration, args.out, margin)
+
+    evaluation: dict[str, Any] = {}
+    for split in EVAL_SPLITS:
+        mask = sub.usage == split
+        x, yt = sub.images[mask], y[mask]
+        f = metrics(yt, predict_keras(model, x), classes)
+        q = metrics(yt, predict_tflite(args.out, x), classes)
+        evaluation[split] = {"float": f, "int8": q, "int8_minus_float": round(q["accuracy"] - f["accuracy"], 2)}
+        print(f"{split}: float {f['accuracy']:.2f}%  int8 {q['accuracy']:.2f}%  ({len(yt)} faces)")
+
+    from moodcam.classifier import Classifier
+
+    clf = Classifier(args.out)
+    times = clf.time_invoke(args.latency_repeats) * 1000
+    latency = {
+        "median_invoke_ms": round(float(np.median(times)), 4),
+        "p90_invoke_ms": round(float(np.percentile(times, 90)), 4),
+        "threads": 1,
+        "runtime": clf.runtime,
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "note": "measured by convert on the converting machine; `make bench` measures it against the peer",
+    }
+    card |= {
+        "architecture": {
+            "name": model.name,
+            "params": int(model.count_params()),
+            "macs": macs(model),
+        },
+        "training": {
+            "data_file": Path(faces.source).name,
+            "data_sha256": faces.sha256,
+            "splits": {"train": "Training", "choose": "PublicTest", "report": "PrivateTest"},
+            "rows_dropped_from_training": cleaned.dropped,
+            "rows_dropped_reasons": {
+                "blank": "all one value (pixel std < 1): 12 black and 1 grey face in FER2013",
+                "duplicate_of_test_face": "pixels identical to a PublicTest or PrivateTest face (leakage)",
+                "ferplus_not_a_face": "FER+ raters voted 10/10 not a face",
+            },
+            "faces_per_class": dict(zip(classes, run_cfg.get("train_counts", []))),
+            "run": {k: run_cfg[k] for k in ("arch", "epochs", "batch", "lr", "weight_decay", "label_smoothing",
+                                            "ferplus", "ferplus_weight", "no_augment", "seed") if k in run_cfg},
+            "best_epoch": state.get("best_epoch"),
+            "calibration_faces": int(len(calibration)),
+        },
+        "metrics": evaluation,
+        "headline": {
+            "int8_privatetest_accuracy": evaluation["PrivateTest"]["int8"]["accuracy"],
+            "faces": evaluation["PrivateTest"]["int8"]["n"],
+        },
+        "latency": latency,
+        "command": "python -m convert.convert " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
+        "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+    }  # fmt: skip
+    write_card(card, args.out.with_suffix(".json"))
+    png = args.out.with_name(args.out.stem + "-confusion.png")
+    confusion_png(evaluation["PrivateTest"]["int8"]["confusion"], classes,
+                  f"int8 PrivateTest: {evaluation['PrivateTest']['int8']['accuracy']:.2f}%", png)  # fmt: skip
+    print(f"wrote {args.out} ({card['model_bytes']} bytes), {args.out.with_suffix('.json')}, {png}")
+    print(f"median invoke {latency['median_invoke_ms']:.3f} ms ({clf.runtime}, 1 thread)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

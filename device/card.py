@@ -1,0 +1,74 @@
+"""The model card (models/moodcam.json): what the device must know about a model, and proof of it.
+
+Written by convert/, read here at start. The device refuses a model whose tensors or labels do
+not match its card, naming both files.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from moodcam.errors import ModelError
+from moodcam.labels import FER2013_CLASSES
+
+CARD_VERSION = 1
+REQUIRED = ("card_version", "labels", "input", "output", "preprocessing")
+
+
+def card_path_for(model_path: str | Path) -> Path:
+    return Path(model_path).with_suffix(".json")
+
+
+def load_card(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"{path}: model card not found (convert/ writes it beside the model)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelError(f"{path}: not a readable model card: {e}") from None
+    if not isinstance(card, dict):
+        raise ModelError(f"{path}: a model card is a JSON object")
+    missing = [k for k in REQUIRED if k not in card]
+    if missing:
+        raise ModelError(f"{path}: model card lacks {', '.join(missing)}")
+    if card["card_version"] != CARD_VERSION:
+        raise ModelError(f"{path}: card_version {card['card_version']}, this moodcam reads {CARD_VERSION}")
+    labels = card["labels"]
+    if not isinstance(labels, list) or not all(lbl in FER2013_CLASSES for lbl in labels) or len(labels) < 2:
+        raise ModelError(f"{path}: labels must be a list of FER2013 class names, got {labels!r}")
+    return card
+
+
+def tensor_summary(detail: dict[str, Any]) -> dict[str, Any]:
+    """The parts of an interpreter tensor detail that a card pins down."""
+    scale, zero_point = detail["quantization"]
+    return {
+        "shape": [int(v) for v in detail["shape"]],
+        "dtype": np.dtype(detail["dtype"]).name,
+        "scale": float(scale),
+        "zero_point": int(zero_point),
+    }
+
+
+def check_model_matches(card: dict[str, Any], interpreter: Any, model_path: Path, card_path: Path) -> None:
+    """Raise ModelError naming both files when the model's tensors or labels differ from the card."""
+    inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
+    where = f"{model_path} does not match its card {card_path}"
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ModelError(f"{where}: expected one input and one output, found {len(inputs)} and {len(outputs)}")
+    for role, detail in (("input", inputs[0]), ("output", outputs[0])):
+        got, want = tensor_summary(detail), card[role]
+        for key in ("shape", "dtype", "zero_point"):
+            if got[key] != want.get(key):
+                raise ModelError(f"{where}: {role} {key} is {got[key]}, card says {want.get(key)}")
+        if not np.isclose(got["scale"], want.get("scale", -1), rtol=1e-6):
+            raise ModelError(f"{where}: {role} scale is {got['scale']}, card says {want.get('scale')}")
+    if outputs[0]["shape"][-1] != len(card["labels"]):
+        raise ModelError(
+            f"{where}: the model has {outputs[0]['shape'][-1]} outputs, the card {len(card['labels'])} labels"
+        )

@@ -1,0 +1,146 @@
+"""The `moodcam` command: run, classify, doctor, bench.
+
+Bad input of any kind ends in one line on stderr naming what and where, and a distinct exit
+status (moodcam.errors); --debug adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from moodcam import __version__
+from moodcam.errors import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, InputError, MoodcamError
+
+EXIT_HELP = """exit status:
+  0 ok   1 internal error   2 usage   3 bad config   4 bad model or card
+  5 unreadable input image   6 camera or video source   7 broker unreachable (doctor)   8 sink failed"""
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="int8 .tflite model (default: the shipped models/moodcam.tflite)")
+    p.add_argument("--card", help="its model card (default: the model path with .json)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="moodcam", description="Privacy-first mood sensor.", epilog=EXIT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    parser.add_argument("--version", action="version", version=f"moodcam {__version__}")
+    parser.add_argument("--debug", action="store_true", help="log debug details and show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    c = sub.add_parser("classify", help="classify faces in images, one JSON line per face")
+    c.add_argument("images", nargs="+", metavar="IMAGE")
+    c.add_argument("--no-detect", action="store_true", help="each image is an already cropped face")
+    c.add_argument("--config", help="TOML config (detector and classifier sections are used)")
+    _add_model_args(c)
+    c.set_defaults(func=cmd_classify)
+    return parser
+
+
+def _load_config(path: str | None):
+    from moodcam import config
+
+    return config.load(path)
+
+
+def _classifier(cfg, args):
+    from moodcam.classifier import Classifier
+
+    model = args.model or cfg.classifier.model
+    card = args.card or cfg.classifier.card or None
+    return Classifier(model, card, threads=cfg.classifier.threads, runtime=cfg.classifier.runtime)
+
+
+def read_image(path: str) -> np.ndarray:
+    import cv2
+
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except (FileNotFoundError, IsADirectoryError):
+        raise InputError(f"{path}: no such image file") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror or e}") from None
+    if data.size == 0:
+        raise InputError(f"{path}: empty file")
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise InputError(f"{path}: not an image OpenCV can decode")
+    if image.dtype != np.uint8:  # 16-bit PNGs and the like: scale to 8 bits
+        image = cv2.convertScaleAbs(image, alpha=255.0 / max(1, int(np.iinfo(image.dtype).max)))
+    return image
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from moodcam.preprocess import crop_face, to_gray
+
+    cfg = _load_config(args.config)
+    clf = _classifier(cfg, args)
+    detector = None
+    status = EXIT_OK
+    for path in args.images:
+        try:
+            image = read_image(path)
+            gray = to_gray(image)
+        except (InputError, ValueError) as e:
+            print(f"moodcam classify: {e}" if isinstance(e, InputError) else f"moodcam classify: {path}: {e}",
+                  file=sys.stderr)  # fmt: skip
+            status = EXIT_INPUT
+            continue
+        if args.no_detect:
+            boxes = [(0, 0, gray.shape[1], gray.shape[0])]
+            crops = [gray]
+        else:
+            if detector is None:
+                from moodcam.detector import FaceDetector
+
+                detector = FaceDetector(cfg.detector)
+            detector.reset() if hasattr(detector, "reset") else None
+            boxes = detector.detect(gray)
+            crops = [crop_face(gray, b, clf.margin) for b in boxes]
+            if not boxes:
+                print(f"moodcam classify: {path}: no face found", file=sys.stderr)
+        for box, crop in zip(boxes, crops):
+            label, scores = clf.classify(crop)
+            record = {"path": path, "box": [int(v) for v in box], "label": label,
+                      "scores": {k: round(v, 4) for k, v in scores.items()}}  # fmt: skip
+            print(json.dumps(record), flush=True)
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except MoodcamError as e:
+        if args.debug:
+            raise
+        print(f"moodcam {args.command}: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # noqa: BLE001 - last line of defence: one line, not a traceback
+        if args.debug:
+            raise
+        print(f"moodcam {args.command}: internal error: {e.__class__.__name__}: {e} "
+              "(run with --debug for the traceback)", file=sys.stderr)  # fmt: skip
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

