@@ -1,0 +1,453 @@
+"""The JSON Lines mood log (DESIGN.md "Mood log"): a crash-safe appending writer and a reader.
+
+Writer guarantees:
+- one record per line, written with a single `os.write` on an O_APPEND descriptor, so a line is
+  either in the file whole or (after a power cut / SIGKILL in the middle of a write) it is the torn
+  tail, which the next start repairs and readers skip;
+- the file is created with mode 0640 whatever the umask (the log says who was in the room and how
+  they felt: not for every local user);
+- rotation by size (`mood.jsonl` -> `mood.jsonl.1` -> `.2` ...) keeping `backups` files;
+- storage trouble (disk full, read-only file system, directory gone) never reaches the frame loop:
+  it is logged once per outage on `logging.getLogger("moodcam.log")`, lines are dropped (and
+  counted) meanwhile, the file is retried every `retry_s` seconds of wall time, and one message
+  says when writing resumes. A short write is truncated back so no partial line stays behind.
+
+Single writer per file is assumed (the daemon); readers may run at any time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import logging
+import math
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from moodcam.config import LogConfig
+from moodcam.records import MoodUpdate
+
+log = logging.getLogger("moodcam.log")
+
+FILE_MODE = 0o640
+DIR_MODE = 0o750
+DEFAULT_RETRY_S = 5.0
+# A record is well under a kilobyte; anything longer than this at the tail is not a line of ours.
+_MAX_LINE = 1 << 20
+_EPS = 1e-9  # media times are sums of floats: 0.1 * 10 must count as 1.0 for the interval
+
+
+@dataclass
+class LogStats:
+    """Counters of a MoodLogWriter; `last_error` is the message of the most recent failure."""
+
+    lines_written: int = 0
+    lines_dropped: int = 0  # lines that were due while storage was failing
+    errors: int = 0  # failed open / rotate / write attempts (at most one per retry period)
+    last_error: str | None = None
+    rotations: int = 0
+    repaired_bytes: int = 0  # dropped from torn tails at open
+
+
+class MoodLogWriter:
+    """Sink writing `MoodUpdate.to_record()` lines to `cfg.path`.
+
+    A line is written on every update with `changed` true, and otherwise when `cfg.interval_s` of
+    update time has passed since the last line (0 = every update; a clock that goes backwards,
+    e.g. a new media file, also writes at once). `retry_s` and `clock` (monotonic seconds) set how
+    often a failing file is retried; tests pass a fake clock.
+
+    The parent directory is created at start if missing. If it disappears later the writer waits
+    for it to come back instead of recreating it: it may be a disk that was unmounted, and writing
+    into the empty mount point would fill the SD card behind the user's back.
+    """
+
+    def __init__(
+        self,
+        cfg: LogConfig,
+        *,
+        retry_s: float = DEFAULT_RETRY_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.cfg = cfg
+        self.path = Path(cfg.path)
+        self.stats = LogStats()
+        self._retry_s = retry_s
+        self._clock = clock
+        self._lock = threading.Lock()  # close() may come from another thread (signal handling)
+        self._fd: int | None = None
+        self._ident: tuple[int, int] | None = None  # (st_dev, st_ino) of the open file
+        self._size = 0  # bytes in the open file, kept by us (single writer)
+        self._opened_once = False
+        self._next_due: float | None = None  # update.t at which a periodic line is due
+        self._last_t: float | None = None
+        self._failing_since: float | None = None  # clock() at the start of the current outage
+        self._dropped_in_outage = 0
+        self._next_retry = 0.0
+        self._closed = False
+        if cfg.enabled:
+            with self._lock:
+                try:
+                    self._open()
+                except OSError as e:
+                    self._fail("open", e)
+
+    # --- Sink protocol ---------------------------------------------------------------------
+
+    def handle(self, update: MoodUpdate) -> None:
+        if not self.cfg.enabled or self._closed or not self._due(update):
+            return
+        data = _encode(update.to_record())
+        with self._lock:
+            if not self._closed:
+                self._emit(data)
+
+    def close(self) -> None:
+        """Sync and close the file; always fsyncs, whatever `cfg.fsync` says. Never raises."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._fd is not None:
+                try:
+                    os.fsync(self._fd)
+                except OSError as e:
+                    log.error("mood log %s: sync at close failed: %s", self.path, _why(e))
+                self._close_fd()
+
+    def __enter__(self) -> MoodLogWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- scheduling ------------------------------------------------------------------------
+
+    def _due(self, update: MoodUpdate) -> bool:
+        t = float(update.t)
+        backwards = self._last_t is not None and t < self._last_t
+        self._last_t = t
+        due = (
+            update.changed
+            or self.cfg.interval_s <= 0
+            or self._next_due is None
+            or backwards
+            or t >= self._next_due - _EPS
+        )
+        if due:
+            # The schedule runs on even while storage fails, so a recovered log keeps its rhythm.
+            self._next_due = t + self.cfg.interval_s
+        return due
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def _emit(self, data: bytes) -> None:
+        if self._fd is None:
+            if self._failing_since is not None and self._clock() < self._next_retry:
+                self._drop()
+                return
+            try:
+                self._open()
+            except OSError as e:
+                self._fail("open", e)
+                self._drop()
+                return
+        elif not self._still_ours():
+            # Deleted (the user clearing history), moved away by another tool, or its directory
+            # removed: the open descriptor would write into a file nobody can see any more.
+            self._close_fd()
+            try:
+                self._open()
+            except OSError as e:
+                self._fail("reopen (the log file was removed or replaced)", e)
+                self._drop()
+                return
+            log.warning(
+                "mood log %s: the file was removed or replaced; started a new one", self.path
+            )
+        op = "write"
+        try:
+            if self._size > 0 and self._size + len(data) > self.cfg.max_bytes:
+                op = "rotate"
+                self._rotate()
+                op = "write"
+            self._write(data)
+        except OSError as e:
+            self._fail(op, e)
+            self._drop()
+            return
+        self.stats.lines_written += 1
+        if self._failing_since is not None:
+            log.warning(
+                "mood log %s: writing again after %.0f s; %d line(s) were not logged",
+                self.path,
+                self._clock() - self._failing_since,
+                self._dropped_in_outage,
+            )
+            self._failing_since = None
+            self._dropped_in_outage = 0
+
+    def _write(self, data: bytes) -> None:
+        assert self._fd is not None
+        fd, before = self._fd, self._size
+        try:
+            n = os.write(fd, data)
+            if n != len(data):
+                # tmpfs/ext4 return a short count when the disk fills mid-line.
+                raise OSError(
+                    errno.ENOSPC, f"No space left on device (short write, {n} of {len(data)} bytes)"
+                )
+            if self.cfg.fsync:
+                os.fsync(fd)
+        except OSError:
+            self._undo(fd, before)
+            raise
+        self._size += n
+
+    def _undo(self, fd: int, size: int) -> None:
+        """Cut a partly written line off again, so the file never holds half a record."""
+        try:
+            if os.fstat(fd).st_size > size:
+                os.ftruncate(fd, size)
+        except OSError:
+            pass  # the next open repairs the tail
+
+    def _still_ours(self) -> bool:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == self._ident
+
+    # --- open, repair, rotate --------------------------------------------------------------
+
+    def _open(self) -> None:
+        if not self._opened_once:
+            self.path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC  # read access: for the tail repair
+        try:
+            fd = os.open(self.path, flags | os.O_CREAT | os.O_EXCL, FILE_MODE)
+            created = True
+        except FileExistsError:
+            fd = os.open(self.path, flags)
+            created = False
+        try:
+            if created:
+                os.fchmod(fd, FILE_MODE)  # the umask may have removed bits; set it exactly
+                if self.cfg.fsync:
+                    _fsync_dir(self.path.parent)
+            st = os.fstat(fd)
+            size = st.st_size if created else self._repair(fd, st.st_size)
+        except OSError:
+            os.close(fd)
+            raise
+        self._fd, self._ident, self._size = fd, (st.st_dev, st.st_ino), size
+        self._opened_once = True
+
+    def _repair(self, fd: int, size: int) -> int:
+        """Drop a torn tail: bytes after the last newline, then a last line that is not JSON."""
+        end = size
+        if end and os.pread(fd, 1, end - 1) != b"\n":
+            end = _rfind_newline(fd, end) + 1
+        if end:
+            start = _rfind_newline(fd, end - 1) + 1
+            if _parse_line(os.pread(fd, min(end - start, _MAX_LINE + 1), start)) is None:
+                end = start
+        if end == size:
+            return size
+        os.ftruncate(fd, end)
+        if self.cfg.fsync:
+            os.fsync(fd)
+        self.stats.repaired_bytes += size - end
+        log.warning(
+            "mood log %s: repaired a torn last line (a write cut off by a crash or power "
+            "loss); dropped %d bytes",
+            self.path,
+            size - end,
+        )
+        return end
+
+    def _rotate(self) -> None:
+        self._close_fd()
+        keep = self.cfg.backups
+        if keep == 0:
+            _unlink(self.path)
+        else:
+            # Oldest first out; also anything beyond retention left from a larger `backups`.
+            for n, p in sorted(_rotated(self.path), reverse=True):
+                if n >= keep:
+                    _unlink(p)
+            for n in range(keep - 1, 0, -1):
+                src = _numbered(self.path, n)
+                if src.exists():
+                    os.replace(src, _numbered(self.path, n + 1))
+            os.replace(self.path, _numbered(self.path, 1))
+        self.stats.rotations += 1
+        self._open()
+
+    # --- failure bookkeeping ---------------------------------------------------------------
+
+    def _fail(self, op: str, e: OSError) -> None:
+        self._close_fd()
+        now = self._clock()
+        msg = f"mood log {self.path}: {op} failed: {_why(e)}"
+        if e.errno == errno.ENOENT and not self.path.parent.is_dir():
+            msg += f" (directory {self.path.parent} is gone; waiting for it to come back)"
+        self.stats.errors += 1
+        self.stats.last_error = msg
+        self._next_retry = now + self._retry_s
+        if self._failing_since is None:
+            self._failing_since = now
+            log.error(
+                "%s; moodcam keeps running without the log and retries every %g s",
+                msg,
+                self._retry_s,
+            )
+        else:
+            log.debug("%s", msg)  # once per outage at error level, not once per frame
+
+    def _drop(self) -> None:
+        self.stats.lines_dropped += 1
+        self._dropped_in_outage += 1
+
+    def _close_fd(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+            self._ident = None
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+class RecordIter(Iterator[dict[str, Any]]):
+    """Records of a mood log, oldest first; returned by `iter_records`.
+
+    `files` lists the files to read (oldest first). While / after iterating, `records` counts the
+    records yielded and `skipped` the lines left out: torn (no final newline), not JSON, or not a
+    JSON object. A rotation happening during a read can make it miss or repeat one file's lines.
+    """
+
+    def __init__(self, files: list[Path]) -> None:
+        self.files = files
+        self.records = 0
+        self.skipped = 0
+        self._gen = self._run()
+
+    def __next__(self) -> dict[str, Any]:
+        return next(self._gen)
+
+    def _run(self) -> Iterator[dict[str, Any]]:
+        for p in self.files:
+            try:
+                f = open(p, "rb")  # noqa: SIM115  (closed by the with below)
+            except FileNotFoundError:
+                continue  # rotated away since it was listed
+            with f:
+                for raw in f:
+                    rec = _parse_line(raw)
+                    if rec is None:
+                        self.skipped += 1
+                        continue
+                    self.records += 1
+                    yield rec
+
+
+def iter_records(path: str | os.PathLike[str], include_rotated: bool = True) -> RecordIter:
+    """Iterate the records of the log at `path` (and its rotated files), oldest first.
+
+    Usage: `it = iter_records(p); rows = list(it); it.skipped` -> lines that were skipped.
+    A missing log gives no records, not an error.
+    """
+    return RecordIter(log_files(path, include_rotated))
+
+
+def log_files(path: str | os.PathLike[str], include_rotated: bool = True) -> list[Path]:
+    """The existing files of a log, oldest first: `path.N` ... `path.1`, `path`."""
+    path = Path(path)
+    files = [p for _, p in sorted(_rotated(path), reverse=True)] if include_rotated else []
+    if path.exists():
+        files.append(path)
+    return files
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _encode(record: dict[str, Any]) -> bytes:
+    try:
+        text = json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        # NaN/inf are not JSON (jq and most consumers reject them): write null instead.
+        text = json.dumps(_finite(record), ensure_ascii=False, separators=(",", ":"))
+    return (text + "\n").encode("utf-8")
+
+
+def _finite(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_finite(v) for v in x]
+    return x
+
+
+def _parse_line(raw: bytes) -> dict[str, Any] | None:
+    if not raw.endswith(b"\n") or len(raw) > _MAX_LINE:
+        return None
+    try:
+        rec = json.loads(raw)  # UnicodeDecodeError and JSONDecodeError are both ValueError
+    except ValueError:
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
+def _rfind_newline(fd: int, end: int, chunk: int = 65536) -> int:
+    """Offset of the last b"\\n" before `end`, or -1; reads backwards in chunks."""
+    while end > 0:
+        start = max(0, end - chunk)
+        i = os.pread(fd, end - start, start).rfind(b"\n")
+        if i >= 0:
+            return start + i
+        end = start
+    return -1
+
+
+def _rotated(path: Path) -> list[tuple[int, Path]]:
+    pattern = re.compile(re.escape(path.name) + r"\.([1-9][0-9]*)")
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return []
+    return [(int(m.group(1)), path.parent / n) for n in names if (m := pattern.fullmatch(n))]
+
+
+def _numbered(path: Path, n: int) -> Path:
+    return path.with_name(f"{path.name}.{n}")
+
+
+def _unlink(p: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        p.unlink()
+
+
+def _fsync_dir(d: Path) -> None:
+    """Make a new directory entry durable (the file's own fsync does not cover its name)."""
+    fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _why(e: OSError) -> str:
+    return e.strerror or str(e)
