@@ -62,7 +62,8 @@ def card_for(
         "labels": list(classes),
         "input": tensor_summary(inp),
         "output": tensor_summary(out),
-        "preprocessing": PREPROCESSING | {
+        "preprocessing": PREPROCESSING
+        | {
             "crop_margin": round(margin[0], 3),
             "crop_margin_method": f"median over {margin[1]} Training faces of how much larger the "
             "FER2013 crop is than the Haar box found on it (training/margin.py), per side",
@@ -99,8 +100,12 @@ def write_card(card: dict[str, Any], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m convert.convert", description=__doc__.splitlines()[0])
-    p.add_argument("keras_model", type=Path, help="trained .keras model (its run folder's config.json is read)")
+    p = argparse.ArgumentParser(
+        prog="python -m convert.convert", description=__doc__.splitlines()[0]
+    )
+    p.add_argument(
+        "keras_model", type=Path, help="trained .keras model (its run folder's config.json is read)"
+    )
     p.add_argument("--out", type=Path, default=ROOT / "models" / "moodcam.tflite")
     p.add_argument("--data")
     p.add_argument("--calibration-faces", type=int, default=1000)
@@ -111,9 +116,17 @@ def main(argv: list[str] | None = None) -> int:
     import keras
 
     run_dir = args.keras_model.parent
-    run_cfg = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").is_file() else {}
+    run_cfg = (
+        json.loads((run_dir / "config.json").read_text())
+        if (run_dir / "config.json").is_file()
+        else {}
+    )
     classes = parse_class_list(run_cfg.get("classes", "angry,happy,sad,neutral"))
-    state = json.loads((run_dir / "state.json").read_text()) if (run_dir / "state.json").is_file() else {}
+    state = (
+        json.loads((run_dir / "state.json").read_text())
+        if (run_dir / "state.json").is_file()
+        else {}
+    )
 
     try:
         faces = fer.load_fer2013(fer.find_fer2013(fer.data_dir(args.data)), cache_dir=CACHE_DIR)
@@ -124,13 +137,17 @@ def main(argv: list[str] | None = None) -> int:
     sub, y = fer.select_classes(cleaned, classes)
     train_faces = sub.images[sub.usage == "Training"]
     rng = np.random.default_rng(args.seed)
-    calibration = train_faces[rng.choice(len(train_faces), min(args.calibration_faces, len(train_faces)), replace=False)]
+    calibration = train_faces[
+        rng.choice(len(train_faces), min(args.calibration_faces, len(train_faces)), replace=False)
+    ]
     margin = haar_margin(train_faces[rng.choice(len(train_faces), 1000, replace=False)])
 
     model = keras.models.load_model(args.keras_model, compile=False)
     from training.models import macs
 
-    print(f"converting {args.keras_model} ({model.count_params()} params) with {len(calibration)} calibration faces")
+    print(
+        f"converting {args.keras_model} ({model.count_params()} params) with {len(calibration)} calibration faces"
+    )
     card = write_model(model, classes, calibration, args.out, margin)
 
     evaluation: dict[str, Any] = {}
@@ -139,7 +156,11 @@ def main(argv: list[str] | None = None) -> int:
         x, yt = sub.images[mask], y[mask]
         f = metrics(yt, predict_keras(model, x), classes)
         q = metrics(yt, predict_tflite(args.out, x), classes)
-        evaluation[split] = {"float": f, "int8": q, "int8_minus_float": round(q["accuracy"] - f["accuracy"], 2)}
+        evaluation[split] = {
+            "float": f,
+            "int8": q,
+            "int8_minus_float": round(q["accuracy"] - f["accuracy"], 2),
+        }
         print(f"{split}: float {f['accuracy']:.2f}%  int8 {q['accuracy']:.2f}%  ({len(yt)} faces)")
 
     from moodcam.classifier import Classifier
@@ -170,11 +191,25 @@ def main(argv: list[str] | None = None) -> int:
                 "duplicate_of_test_face": "pixels identical to a PublicTest or PrivateTest face (leakage)",
                 "ferplus_not_a_face": "FER+ raters voted 10/10 not a face",
             },
-            "faces_per_class": dict(zip(classes, run_cfg.get("train_counts", []))),
-            "run": {k: run_cfg[k] for k in ("arch", "epochs", "batch", "lr", "weight_decay", "label_smoothing",
-                                            "ferplus", "ferplus_weight", "no_augment", "seed") if k in run_cfg},
+            "faces_per_class": dict(zip(classes, run_cfg.get("train_counts", []), strict=False)),
+            "run": {
+                k: run_cfg[k]
+                for k in (
+                    "arch",
+                    "epochs",
+                    "batch",
+                    "lr",
+                    "weight_decay",
+                    "label_smoothing",
+                    "ferplus",
+                    "ferplus_weight",
+                    "no_augment",
+                    "seed",
+                )
+                if k in run_cfg
+            },
             "best_epoch": state.get("best_epoch"),
-            "calibration_faces": int(len(calibration)),
+            "calibration_faces": len(calibration),
         },
         "metrics": evaluation,
         "headline": {
@@ -182,13 +217,18 @@ def main(argv: list[str] | None = None) -> int:
             "faces": evaluation["PrivateTest"]["int8"]["n"],
         },
         "latency": latency,
-        "command": "python -m convert.convert " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
+        "command": "python -m convert.convert "
+        + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
         "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
-    }  # fmt: skip
+    }
     write_card(card, args.out.with_suffix(".json"))
     png = args.out.with_name(args.out.stem + "-confusion.png")
-    confusion_png(evaluation["PrivateTest"]["int8"]["confusion"], classes,
-                  f"int8 PrivateTest: {evaluation['PrivateTest']['int8']['accuracy']:.2f}%", png)  # fmt: skip
+    confusion_png(
+        evaluation["PrivateTest"]["int8"]["confusion"],
+        classes,
+        f"int8 PrivateTest: {evaluation['PrivateTest']['int8']['accuracy']:.2f}%",
+        png,
+    )
     print(f"wrote {args.out} ({card['model_bytes']} bytes), {args.out.with_suffix('.json')}, {png}")
     print(f"median invoke {latency['median_invoke_ms']:.3f} ms ({clf.runtime}, 1 thread)")
     return 0

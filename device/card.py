@@ -28,7 +28,9 @@ def load_card(path: str | Path) -> dict[str, Any]:
     try:
         card = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ModelError(f"{path}: model card not found (convert/ writes it beside the model)") from None
+        raise ModelError(
+            f"{path}: model card not found (convert/ writes it beside the model)"
+        ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ModelError(f"{path}: not a readable model card: {e}") from None
     if not isinstance(card, dict):
@@ -37,9 +39,15 @@ def load_card(path: str | Path) -> dict[str, Any]:
     if missing:
         raise ModelError(f"{path}: model card lacks {', '.join(missing)}")
     if card["card_version"] != CARD_VERSION:
-        raise ModelError(f"{path}: card_version {card['card_version']}, this moodcam reads {CARD_VERSION}")
+        raise ModelError(
+            f"{path}: card_version {card['card_version']}, this moodcam reads {CARD_VERSION}"
+        )
     labels = card["labels"]
-    if not isinstance(labels, list) or not all(lbl in FER2013_CLASSES for lbl in labels) or len(labels) < 2:
+    if (
+        not isinstance(labels, list)
+        or not all(lbl in FER2013_CLASSES for lbl in labels)
+        or len(labels) < 2
+    ):
         raise ModelError(f"{path}: labels must be a list of FER2013 class names, got {labels!r}")
     return card
 
@@ -55,19 +63,25 @@ def tensor_summary(detail: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def check_model_matches(card: dict[str, Any], interpreter: Any, model_path: Path, card_path: Path) -> None:
+def check_model_matches(
+    card: dict[str, Any], interpreter: Any, model_path: Path, card_path: Path
+) -> None:
     """Raise ModelError naming both files when the model's tensors or labels differ from the card."""
     inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
     where = f"{model_path} does not match its card {card_path}"
     if len(inputs) != 1 or len(outputs) != 1:
-        raise ModelError(f"{where}: expected one input and one output, found {len(inputs)} and {len(outputs)}")
+        raise ModelError(
+            f"{where}: expected one input and one output, found {len(inputs)} and {len(outputs)}"
+        )
     for role, detail in (("input", inputs[0]), ("output", outputs[0])):
         got, want = tensor_summary(detail), card[role]
         for key in ("shape", "dtype", "zero_point"):
             if got[key] != want.get(key):
                 raise ModelError(f"{where}: {role} {key} is {got[key]}, card says {want.get(key)}")
         if not np.isclose(got["scale"], want.get("scale", -1), rtol=1e-6):
-            raise ModelError(f"{where}: {role} scale is {got['scale']}, card says {want.get('scale')}")
+            raise ModelError(
+                f"{where}: {role} scale is {got['scale']}, card says {want.get('scale')}"
+            )
     if outputs[0]["shape"][-1] != len(card["labels"]):
         raise ModelError(
             f"{where}: the model has {outputs[0]['shape'][-1]} outputs, the card {len(card['labels'])} labels"

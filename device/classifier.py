@@ -19,8 +19,13 @@ class Classifier:
     `labels` order. One interpreter, one thread by default: the Pi has other work to do.
     """
 
-    def __init__(self, model_path: str | Path, card_path: str | Path | None = None, threads: int = 1,
-                 runtime: str = "auto") -> None:  # fmt: skip
+    def __init__(
+        self,
+        model_path: str | Path,
+        card_path: str | Path | None = None,
+        threads: int = 1,
+        runtime: str = "auto",
+    ) -> None:
         self.model_path = Path(model_path)
         self.card_path = Path(card_path) if card_path else card_path_for(self.model_path)
         if not self.model_path.is_file():
@@ -61,7 +66,7 @@ class Classifier:
 
     def classify(self, face: np.ndarray) -> tuple[str, dict[str, float]]:
         p = self.scores(face)
-        return self.labels[int(p.argmax())], {lbl: float(v) for lbl, v in zip(self.labels, p)}
+        return self.labels[int(p.argmax())], {lbl: float(v) for lbl, v in zip(self.labels, p, strict=False)}
 
     def time_invoke(self, repeats: int = 500, warmup: int = 50) -> np.ndarray:
         """Seconds per invoke (interpreter only), over `repeats` runs on a fixed mid-grey face."""

@@ -24,17 +24,23 @@ EXIT_HELP = """exit status:
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", help="int8 .tflite model (default: the shipped models/moodcam.tflite)")
+    p.add_argument(
+        "--model", help="int8 .tflite model (default: the shipped models/moodcam.tflite)"
+    )
     p.add_argument("--card", help="its model card (default: the model path with .json)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="moodcam", description="Privacy-first mood sensor.", epilog=EXIT_HELP,
+        prog="moodcam",
+        description="Privacy-first mood sensor.",
+        epilog=EXIT_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
+    )
     parser.add_argument("--version", action="version", version=f"moodcam {__version__}")
-    parser.add_argument("--debug", action="store_true", help="log debug details and show tracebacks")
+    parser.add_argument(
+        "--debug", action="store_true", help="log debug details and show tracebacks"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     c = sub.add_parser("classify", help="classify faces in images, one JSON line per face")
@@ -43,6 +49,17 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--config", help="TOML config (detector and classifier sections are used)")
     _add_model_args(c)
     c.set_defaults(func=cmd_classify)
+
+    b = sub.add_parser(
+        "bench", help="measure model and pipeline speed, write the figures to a JSON file"
+    )
+    _add_model_args(b)
+    b.add_argument(
+        "--peer", help="the fer package's emotion_model_quantized.tflite, timed side by side"
+    )
+    b.add_argument("--out", default="bench/results.json", help="where to write the figures")
+    b.add_argument("--rounds", type=int, default=40)
+    b.set_defaults(func=cmd_bench)
     return parser
 
 
@@ -91,8 +108,12 @@ def cmd_classify(args: argparse.Namespace) -> int:
             image = read_image(path)
             gray = to_gray(image)
         except (InputError, ValueError) as e:
-            print(f"moodcam classify: {e}" if isinstance(e, InputError) else f"moodcam classify: {path}: {e}",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"moodcam classify: {e}"
+                if isinstance(e, InputError)
+                else f"moodcam classify: {path}: {e}",
+                file=sys.stderr,
+            )
             status = EXIT_INPUT
             continue
         if args.no_detect:
@@ -108,12 +129,38 @@ def cmd_classify(args: argparse.Namespace) -> int:
             crops = [crop_face(gray, b, clf.margin) for b in boxes]
             if not boxes:
                 print(f"moodcam classify: {path}: no face found", file=sys.stderr)
-        for box, crop in zip(boxes, crops):
+        for box, crop in zip(boxes, crops, strict=False):
             label, scores = clf.classify(crop)
-            record = {"path": path, "box": [int(v) for v in box], "label": label,
-                      "scores": {k: round(v, 4) for k, v in scores.items()}}  # fmt: skip
+            record = {
+                "path": path,
+                "box": [int(v) for v in box],
+                "label": label,
+                "scores": {k: round(v, 4) for k, v in scores.items()},
+            }
             print(json.dumps(record), flush=True)
     return status
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from moodcam import bench
+
+    cfg = _load_config(None)
+    clf = _classifier(cfg, args)
+    peer = bench.PeerModel(args.peer) if args.peer else None
+    results = {
+        "machine": bench.machine(),
+        "invoke": bench.bench_invoke(clf, peer, rounds=args.rounds),
+    }
+    bench.write_results(results, Path(args.out))
+    inv = results["invoke"]
+    line = f"invoke median {inv['moodcam']['median_ms']:.3f} ms (1 thread, {clf.runtime})"
+    if peer:
+        line += (
+            f"; peer {inv['peer']['median_ms']:.3f} ms; ratio {inv['moodcam_over_peer_median']:.2f}"
+        )
+    print(line)
+    print(f"wrote {args.out}")
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,11 +181,14 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except KeyboardInterrupt:
         return 130
-    except Exception as e:  # noqa: BLE001 - last line of defence: one line, not a traceback
+    except Exception as e:
         if args.debug:
             raise
-        print(f"moodcam {args.command}: internal error: {e.__class__.__name__}: {e} "
-              "(run with --debug for the traceback)", file=sys.stderr)  # fmt: skip
+        print(
+            f"moodcam {args.command}: internal error: {e.__class__.__name__}: {e} "
+            "(run with --debug for the traceback)",
+            file=sys.stderr,
+        )
         return EXIT_INTERNAL
 
 

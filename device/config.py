@@ -27,39 +27,69 @@ class ConfigError(MoodcamError):
     exit_code = EXIT_CONFIG
 
 
-def _opt(default: Any, *, choices: tuple | None = None, min: float | None = None,  # noqa: A002
-         max: float | None = None, doc: str = "") -> Any:  # noqa: A002  # fmt: skip
+def _opt(
+    default: Any,
+    *,
+    choices: tuple | None = None,
+    min: float | None = None,
+    max: float | None = None,
+    doc: str = "",
+) -> Any:
     meta = {"choices": choices, "min": min, "max": max, "doc": doc}
     if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: typing.cast(Any, type(default))(default), metadata=meta)
+        return field(
+            default_factory=lambda: typing.cast(Any, type(default))(default), metadata=meta
+        )
     return field(default=default, metadata=meta)
 
 
 @dataclass
 class DeviceConfig:
-    id: str = _opt("moodcam", doc="device id: MQTT topics moodcam/<id>/..., Home Assistant unique ids")
+    id: str = _opt(
+        "moodcam", doc="device id: MQTT topics moodcam/<id>/..., Home Assistant unique ids"
+    )
     name: str = _opt("moodcam", doc="human-readable name shown in Home Assistant")
 
 
 @dataclass
 class SourceConfig:
-    uri: str = _opt("auto", doc="auto | picamera2 | camera index (0) | /dev/videoN | video file | URL | image folder")
+    uri: str = _opt(
+        "auto",
+        doc="auto | picamera2 | camera index (0) | /dev/videoN | video file | URL | image folder",
+    )
     width: int = _opt(640, min=16, max=7680)
     height: int = _opt(480, min=16, max=4320)
-    fps: float = _opt(30.0, min=0.1, max=240.0, doc="camera frame rate; for image folders, frames per second of media time")
-    realtime: bool = _opt(False, doc="pace a file source to real time instead of as fast as possible")
-    reconnect_max_s: float = _opt(30.0, min=0.1, max=3600.0, doc="longest wait between reconnect attempts")
+    fps: float = _opt(
+        30.0,
+        min=0.1,
+        max=240.0,
+        doc="camera frame rate; for image folders, frames per second of media time",
+    )
+    realtime: bool = _opt(
+        False, doc="pace a file source to real time instead of as fast as possible"
+    )
+    reconnect_max_s: float = _opt(
+        30.0, min=0.1, max=3600.0, doc="longest wait between reconnect attempts"
+    )
 
 
 @dataclass
 class DetectorConfig:
-    cascade: str = _opt("", doc="Haar cascade XML; empty = OpenCV's haarcascade_frontalface_default.xml")
-    detect_width: int = _opt(320, min=64, max=7680, doc="frames are downscaled to this width for detection")
+    cascade: str = _opt(
+        "", doc="Haar cascade XML; empty = OpenCV's haarcascade_frontalface_default.xml"
+    )
+    detect_width: int = _opt(
+        320, min=64, max=7680, doc="frames are downscaled to this width for detection"
+    )
     scale_factor: float = _opt(1.2, min=1.01, max=2.0)
     min_neighbors: int = _opt(4, min=1, max=50)
     min_face: int = _opt(40, min=8, max=4000, doc="smallest face in full-frame pixels")
-    redetect_every: int = _opt(10, min=1, max=1000, doc="full-frame detection every N frames; tracking between")
-    search_margin: float = _opt(0.5, min=0.0, max=3.0, doc="search window around a tracked face, in face sizes")
+    redetect_every: int = _opt(
+        10, min=1, max=1000, doc="full-frame detection every N frames; tracking between"
+    )
+    search_margin: float = _opt(
+        0.5, min=0.0, max=3.0, doc="search window around a tracked face, in face sizes"
+    )
     max_faces: int = _opt(5, min=1, max=50)
 
 
@@ -73,22 +103,39 @@ class ClassifierConfig:
 
 @dataclass
 class TrackerConfig:
-    smoothing_s: float = _opt(0.4, min=0.0, max=60.0, doc="time constant of the exponential smoothing of scores")
-    hysteresis: float = _opt(0.1, min=0.0, max=1.0, doc="a new mood must lead the current one by this much")
-    hold_s: float = _opt(0.3, min=0.0, max=60.0, doc="and keep leading for this long before the mood switches")
-    face_timeout_s: float = _opt(1.0, min=0.0, max=600.0, doc="a face unseen this long is forgotten")
-    dominant: str = _opt("largest", choices=("largest", "most_confident", "majority"),
-                         doc="which face decides the device mood")  # fmt: skip
+    smoothing_s: float = _opt(
+        0.4, min=0.0, max=60.0, doc="time constant of the exponential smoothing of scores"
+    )
+    hysteresis: float = _opt(
+        0.1, min=0.0, max=1.0, doc="a new mood must lead the current one by this much"
+    )
+    hold_s: float = _opt(
+        0.3, min=0.0, max=60.0, doc="and keep leading for this long before the mood switches"
+    )
+    face_timeout_s: float = _opt(
+        1.0, min=0.0, max=600.0, doc="a face unseen this long is forgotten"
+    )
+    dominant: str = _opt(
+        "largest",
+        choices=("largest", "most_confident", "majority"),
+        doc="which face decides the device mood",
+    )
 
 
 @dataclass
 class LogConfig:
     enabled: bool = _opt(True)
     path: str = _opt("mood.jsonl")
-    interval_s: float = _opt(1.0, min=0.0, max=86400.0, doc="0 = a line per processed frame; changes always logged")
-    max_bytes: int = _opt(10_000_000, min=1024, max=10**12, doc="rotate when the file passes this size")
+    interval_s: float = _opt(
+        1.0, min=0.0, max=86400.0, doc="0 = a line per processed frame; changes always logged"
+    )
+    max_bytes: int = _opt(
+        10_000_000, min=1024, max=10**12, doc="rotate when the file passes this size"
+    )
     backups: int = _opt(10, min=0, max=10000, doc="rotated files kept")
-    fsync: bool = _opt(True, doc="fsync each write, so a power cut loses at most the line being written")
+    fsync: bool = _opt(
+        True, doc="fsync each write, so a power cut loses at most the line being written"
+    )
 
 
 @dataclass
@@ -115,8 +162,15 @@ class LedConfig:
     rgb_pins: list = _opt([17, 27, 22], doc="BCM pins of the red, green and blue legs")
     common_anode: bool = _opt(False)
     mood_pins: dict = _opt({"angry": 5, "happy": 6, "sad": 13, "neutral": 19})
-    colors: dict = _opt({"angry": "#ff0000", "happy": "#ffb000", "sad": "#0040ff", "neutral": "#ffffff",
-                         "none": "#000000"})  # fmt: skip
+    colors: dict = _opt(
+        {
+            "angry": "#ff0000",
+            "happy": "#ffb000",
+            "sad": "#0040ff",
+            "neutral": "#ffffff",
+            "none": "#000000",
+        }
+    )
     brightness: float = _opt(0.5, min=0.0, max=1.0)
 
 
@@ -128,7 +182,9 @@ class StdoutConfig:
 
 @dataclass
 class DebugConfig:
-    save_faces_dir: str = _opt("", doc="write each face crop here (off by default: frames never leave RAM)")
+    save_faces_dir: str = _opt(
+        "", doc="write each face crop here (off by default: frames never leave RAM)"
+    )
 
 
 @dataclass
@@ -152,14 +208,20 @@ SECTIONS = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "pat
 def _check_value(where: str, f: dataclasses.Field, value: Any) -> Any:
     # Annotations are strings here (from __future__ import annotations).
     type_name = f.type if isinstance(f.type, str) else f.type.__name__
-    kind = {"str": str, "int": int, "float": float, "bool": bool, "list": list, "dict": dict}[type_name]
+    kind = {"str": str, "int": int, "float": float, "bool": bool, "list": list, "dict": dict}[
+        type_name
+    ]
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if (kind in (int, float) and isinstance(value, bool)) or not isinstance(value, kind):
-        raise ConfigError(f"{where}: expected {kind.__name__}, got {type(value).__name__} {value!r}")
+        raise ConfigError(
+            f"{where}: expected {kind.__name__}, got {type(value).__name__} {value!r}"
+        )
     meta = f.metadata
     if meta.get("choices") and value not in meta["choices"]:
-        raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(str, meta['choices']))}")
+        raise ConfigError(
+            f"{where}: {value!r} is not one of {', '.join(map(str, meta['choices']))}"
+        )
     if meta.get("min") is not None and value < meta["min"]:
         raise ConfigError(f"{where}: {value} is below the minimum {meta['min']}")
     if meta.get("max") is not None and value > meta["max"]:
@@ -189,10 +251,14 @@ def from_dict(data: dict[str, Any], path: str = "(defaults)") -> Config:
 def _check_cross(cfg: Config) -> None:
     p = cfg.path
     if len(cfg.leds.rgb_pins) != 3 or not all(isinstance(v, int) for v in cfg.leds.rgb_pins):
-        raise ConfigError(f"{p}: [leds] rgb_pins: expected three pin numbers, got {cfg.leds.rgb_pins!r}")
+        raise ConfigError(
+            f"{p}: [leds] rgb_pins: expected three pin numbers, got {cfg.leds.rgb_pins!r}"
+        )
     for mood, pin in cfg.leds.mood_pins.items():
         if mood not in DEFAULT_CLASSES or not isinstance(pin, int):
-            raise ConfigError(f"{p}: [leds] mood_pins: {mood} = {pin!r} is not <mood> = <pin number>")
+            raise ConfigError(
+                f"{p}: [leds] mood_pins: {mood} = {pin!r} is not <mood> = <pin number>"
+            )
     for mood, color in cfg.leds.colors.items():
         ok = isinstance(color, str) and len(color) == 7 and color[0] == "#"
         try:
@@ -202,7 +268,9 @@ def _check_cross(cfg: Config) -> None:
         if not ok:
             raise ConfigError(f"{p}: [leds] colors: {mood} = {color!r} is not a #rrggbb colour")
     if not cfg.device.id or any(c in cfg.device.id for c in "/#+ "):
-        raise ConfigError(f"{p}: [device] id: {cfg.device.id!r} must be non-empty with no / # + or spaces")
+        raise ConfigError(
+            f"{p}: [device] id: {cfg.device.id!r} must be non-empty with no / # + or spaces"
+        )
 
 
 def load(path: str | os.PathLike | None) -> Config:
@@ -246,5 +314,3 @@ def _toml_value(v: Any) -> str:
     if isinstance(v, dict):
         return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
     return repr(v)
-
-

@@ -19,7 +19,9 @@ class Frame:
     image: np.ndarray  # uint8, BGR (H, W, 3) or gray (H, W)
     t: float
     index: int
-    gray: np.ndarray | None = None  # a free gray image when the camera gives one (picamera2 lores Y)
+    gray: np.ndarray | None = (
+        None  # a free gray image when the camera gives one (picamera2 lores Y)
+    )
 
 
 @dataclass

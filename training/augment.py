@@ -31,7 +31,9 @@ class AugmentConfig:
     erase_frac: tuple[float, float] = (0.1, 0.35)
 
 
-def augment_face(face: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig = AugmentConfig()) -> np.ndarray:
+def augment_face(
+    face: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig = AugmentConfig()
+) -> np.ndarray:
     """One random variation of a uint8 gray face; same shape and dtype out."""
     size = face.shape[0]
     x = face
@@ -41,8 +43,13 @@ def augment_face(face: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig 
     scale = rng.uniform(*cfg.scale)
     m = cv2.getRotationMatrix2D((size / 2 - 0.5, size / 2 - 0.5), angle, scale)
     m[:, 2] += rng.uniform(-cfg.max_shift, cfg.max_shift, 2) * size
-    x = cv2.warpAffine(np.ascontiguousarray(x), m, (size, size), flags=cv2.INTER_LINEAR,
-                       borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+    x = cv2.warpAffine(
+        np.ascontiguousarray(x),
+        m,
+        (size, size),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
     f = x.astype(np.float32)
     if rng.random() < cfg.p_lowres:
         s = int(rng.integers(cfg.lowres_size[0], cfg.lowres_size[1] + 1))
@@ -58,9 +65,11 @@ def augment_face(face: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig 
     if rng.random() < cfg.p_erase:
         eh, ew = (rng.uniform(*cfg.erase_frac, 2) * size).astype(int)
         y0, x0 = rng.integers(0, size - eh), rng.integers(0, size - ew)
-        f[y0:y0 + eh, x0:x0 + ew] = rng.uniform(0, 255)
+        f[y0 : y0 + eh, x0 : x0 + ew] = rng.uniform(0, 255)
     return np.clip(f + 0.5, 0, 255).astype(np.uint8)
 
 
-def augment_batch(faces: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig = AugmentConfig()) -> np.ndarray:
+def augment_batch(
+    faces: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig = AugmentConfig()
+) -> np.ndarray:
     return np.stack([augment_face(f, rng, cfg) for f in faces])

@@ -31,14 +31,22 @@ class ProgressBar(keras.callbacks.Callback):
         self.bar: tqdm | None = None
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self.bar = tqdm(total=self.params.get("steps"), desc=f"epoch {epoch + 1}/{self.epochs}",
-                        unit="batch", leave=False, dynamic_ncols=True, mininterval=2.0)  # fmt: skip
+        self.bar = tqdm(
+            total=self.params.get("steps"),
+            desc=f"epoch {epoch + 1}/{self.epochs}",
+            unit="batch",
+            leave=False,
+            dynamic_ncols=True,
+            mininterval=2.0,
+        )
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if self.bar is not None:
             self.bar.update(1)
             if logs:
-                self.bar.set_postfix(loss=f"{logs['loss']:.3f}", acc=f"{logs['accuracy']:.3f}", refresh=False)
+                self.bar.set_postfix(
+                    loss=f"{logs['loss']:.3f}", acc=f"{logs['accuracy']:.3f}", refresh=False
+                )
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self.bar is not None:

@@ -23,13 +23,26 @@ DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "d
 SPLITS = ("Training", "PublicTest", "PrivateTest")
 CSV_COLUMNS = ("emotion", "pixels", "Usage")
 FERPLUS_VOTE_COLUMNS = (
-    "neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear",
-    "contempt", "unknown", "NF",
-)  # fmt: skip
+    "neutral",
+    "happiness",
+    "surprise",
+    "sadness",
+    "anger",
+    "disgust",
+    "fear",
+    "contempt",
+    "unknown",
+    "NF",
+)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".pgm"}
 # Folder layout split names -> our split names. Kaggle's image version merges the two test
 # splits into `test`; training then holds out part of `train` to choose on (see split_for_choice).
-FOLDER_SPLITS = {"train": "Training", "test": "Test", "val": "PublicTest", "validation": "PublicTest"}
+FOLDER_SPLITS = {
+    "train": "Training",
+    "test": "Test",
+    "val": "PublicTest",
+    "validation": "PublicTest",
+}
 
 
 class DataError(Exception):
@@ -162,7 +175,9 @@ def load_fer2013_csv(path: str | os.PathLike, digest: str | None = None) -> Face
                 if not rec:
                     continue
                 if len(rec) != len(header):
-                    raise DataError(f"{path}: line {line}: {len(rec)} fields, expected {len(header)}")
+                    raise DataError(
+                        f"{path}: line {line}: {len(rec)} fields, expected {len(header)}"
+                    )
                 try:
                     emotion = int(rec[ie])
                 except ValueError:
@@ -211,7 +226,9 @@ def load_image_folders(root: str | os.PathLike) -> FaceSet:
     import cv2
 
     root = Path(root)
-    split_dirs = [d for d in sorted(root.iterdir()) if d.is_dir() and d.name.lower() in FOLDER_SPLITS]
+    split_dirs = [
+        d for d in sorted(root.iterdir()) if d.is_dir() and d.name.lower() in FOLDER_SPLITS
+    ]
     if not split_dirs:
         raise DataError(f"{root}: no train/ or test/ folder")
     images, labels, usage, rows = [], [], [], []
@@ -267,7 +284,9 @@ def attach_ferplus(faces: FaceSet, path: str | os.PathLike) -> FaceSet:
                 try:
                     votes.append([int(rec[i]) for i in idx])
                 except (ValueError, IndexError):
-                    raise DataError(f"{path}: line {line}: vote counts are not whole numbers") from None
+                    raise DataError(
+                        f"{path}: line {line}: vote counts are not whole numbers"
+                    ) from None
                 usage.append(rec[iu].strip())
     except OSError as e:
         raise DataError(f"{path}: cannot read: {e}") from None
@@ -285,8 +304,8 @@ def attach_ferplus(faces: FaceSet, path: str | os.PathLike) -> FaceSet:
     if len(bad):
         i = bad[0]
         raise DataError(
-            f"{path}: line {order[i] + 2}: Usage {joined_usage[i]!r} does not match "
-            f"{faces.source} line {faces.rows[i]} ({faces.usage[i]!r})"
+            f"{path}: line {order[i] + 2}: Usage {str(joined_usage[i])!r} does not match "
+            f"{faces.source} line {faces.rows[i]} ({str(faces.usage[i])!r})"
         )
     return replace(faces, votes=np.array(votes, dtype=np.int64)[order])
 
@@ -328,13 +347,17 @@ def select_classes(faces: FaceSet, classes: tuple[str, ...]) -> tuple[FaceSet, n
     for split in np.unique(faces.usage):
         in_split = sub.usage == split
         counts = np.bincount(y[in_split], minlength=len(classes))
-        empty = [c for c, n in zip(classes, counts) if n == 0]
+        empty = [c for c, n in zip(classes, counts, strict=False) if n == 0]
         if empty:
-            raise DataError(f"{faces.source}: split {split} has no faces of class {', '.join(empty)}")
+            raise DataError(
+                f"{faces.source}: split {split} has no faces of class {', '.join(empty)}"
+            )
     return sub, y
 
 
-def soft_targets(faces: FaceSet, y: np.ndarray, classes: tuple[str, ...], ferplus_weight: float) -> np.ndarray:
+def soft_targets(
+    faces: FaceSet, y: np.ndarray, classes: tuple[str, ...], ferplus_weight: float
+) -> np.ndarray:
     """Targets as distributions: (1-w) * one-hot FER2013 label + w * FER+ votes over `classes`.
 
     With w=0 (or no votes) this is the plain one-hot. Rows whose votes fall outside `classes`

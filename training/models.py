@@ -37,7 +37,9 @@ def seed(n_classes: int) -> keras.Model:
 
 def _conv_bn(x, filters: int, name: str, stride: int = 1):
     # No bias: batch norm follows and is folded into the conv weights at conversion.
-    x = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = layers.Conv2D(
+        filters, 3, strides=stride, padding="same", use_bias=False, name=f"{name}_conv"
+    )(x)
     x = layers.BatchNormalization(name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
@@ -51,7 +53,9 @@ def _sep_bn(x, filters: int, name: str):
     return layers.ReLU(name=f"{name}_pwrelu")(x)
 
 
-def edge(n_classes: int, widths: tuple[int, ...] = (32, 64, 128, 256), dropout: float = 0.4) -> keras.Model:
+def edge(
+    n_classes: int, widths: tuple[int, ...] = (32, 64, 128, 256), dropout: float = 0.4
+) -> keras.Model:
     """The product model: a VGG-style stack of conv-BN-ReLU pairs, sized for a Pi.
 
     Full 3x3 convs at every scale (they train fast on CPU and run fast in XNNPACK's int8
@@ -71,7 +75,9 @@ def edge(n_classes: int, widths: tuple[int, ...] = (32, 64, 128, 256), dropout: 
     return keras.Model(inp, out, name="edge")
 
 
-def edge_sep(n_classes: int, widths: tuple[int, ...] = (32, 64, 128, 256), dropout: float = 0.4) -> keras.Model:
+def edge_sep(
+    n_classes: int, widths: tuple[int, ...] = (32, 64, 128, 256), dropout: float = 0.4
+) -> keras.Model:
     """Depthwise-separable variant of `edge` (fewer MACs, slower to train on CPU)."""
     inp, x = _inputs()
     x = _conv_bn(x, widths[0], "stem")

@@ -25,18 +25,30 @@ CACHE_DIR = Path(__file__).resolve().parent.parent / ".cache"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.splitlines()[0])
-    p.add_argument("--data", help=f"FER2013 folder or file (default ${fer.DATA_ENV} or ../shared/data)")
+    p = argparse.ArgumentParser(
+        prog="python -m training.train", description=__doc__.splitlines()[0]
+    )
+    p.add_argument(
+        "--data", help=f"FER2013 folder or file (default ${fer.DATA_ENV} or ../shared/data)"
+    )
     p.add_argument("--arch", default="edge", help="model architecture (training/models.py)")
-    p.add_argument("--classes", default=",".join(DEFAULT_CLASSES), help="comma-separated FER2013 class names")
+    p.add_argument(
+        "--classes", default=",".join(DEFAULT_CLASSES), help="comma-separated FER2013 class names"
+    )
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (AdamW, cosine decay)")
+    p.add_argument(
+        "--lr", type=float, default=2e-3, help="peak learning rate (AdamW, cosine decay)"
+    )
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--warmup", type=float, default=2.0, help="warm-up epochs")
     p.add_argument("--label-smoothing", type=float, default=0.1)
-    p.add_argument("--ferplus", choices=["off", "soft", "majority"], default="soft",
-                   help="use FER+ votes: soft targets mixed with FER2013 labels, or FER+ majority labels")  # fmt: skip
+    p.add_argument(
+        "--ferplus",
+        choices=["off", "soft", "majority"],
+        default="soft",
+        help="use FER+ votes: soft targets mixed with FER2013 labels, or FER+ majority labels",
+    )
     p.add_argument("--ferplus-weight", type=float, default=0.3, help="FER+ share of a soft target")
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--seed", type=int, default=1)
@@ -101,13 +113,15 @@ def main(argv: list[str] | None = None) -> int:
         "data_sha256": faces.sha256,
         "data_source": faces.source,
         "dropped_from_training": faces.dropped,
-        "n_train": int(len(x_train)),
-        "n_val": int(len(x_val)),
+        "n_train": len(x_train),
+        "n_val": len(x_val),
         "train_counts": np.bincount(t_train.argmax(1), minlength=len(classes)).tolist(),
     }
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    log(f"data: {faces.source} sha256 {faces.sha256[:12]}; dropped {faces.dropped}; "
-        f"train {len(x_train)} val {len(x_val)}")  # fmt: skip
+    log(
+        f"data: {faces.source} sha256 {faces.sha256[:12]}; dropped {faces.dropped}; "
+        f"train {len(x_train)} val {len(x_val)}"
+    )
 
     keras.utils.set_random_seed(args.seed)
     steps = math.ceil(len(x_train) / args.batch)
@@ -132,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
             metrics=["accuracy"],
         )
         state = {"epoch": 0, "best_val_accuracy": 0.0}
-        log(f"model {args.arch}: {model.count_params()} params, {models.macs(model) / 1e6:.1f}M MACs")
+        log(
+            f"model {args.arch}: {model.count_params()} params, {models.macs(model) / 1e6:.1f}M MACs"
+        )
 
     seq = AugmentedFaces(x_train, t_train, args.batch, args.seed, augment=not args.no_augment)
     seq.epoch = state["epoch"]
@@ -147,7 +163,10 @@ def main(argv: list[str] | None = None) -> int:
                 self.model.save(best)
             state["epoch"] = epoch + 1
             state_path.write_text(json.dumps(state, indent=2) + "\n")
-            log(f"epoch {epoch + 1}/{args.epochs} " + " ".join(f"{k} {v:.4f}" for k, v in logs.items()))
+            log(
+                f"epoch {epoch + 1}/{args.epochs} "
+                + " ".join(f"{k} {v:.4f}" for k, v in logs.items())
+            )
 
     if state["epoch"] < args.epochs:
         t0 = time.time()
@@ -165,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
             ],
         )
         log(f"trained to epoch {state['epoch']} in {time.time() - t0:.0f} s")
-    log(f"best PublicTest accuracy {state['best_val_accuracy']:.4f} at epoch {state.get('best_epoch')}")
+    log(
+        f"best PublicTest accuracy {state['best_val_accuracy']:.4f} at epoch {state.get('best_epoch')}"
+    )
     return 0
 
 

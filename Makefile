@@ -1,0 +1,57 @@
+# moodcam front door. `make demo` and `make test` work on a fresh machine: each installs what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# The machine's role: a Pi runs the device only; anything else also trains and converts.
+ARCH := $(shell uname -m)
+ROLE ?= $(if $(filter aarch64 armv7l armv6l,$(ARCH)),device,desktop)
+EXTRAS_device := litert
+EXTRAS_desktop := desktop,test
+STAMP := $(VENV)/.installed-$(ROLE)
+export MOODCAM_DATA ?= $(abspath ../shared/data)
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+RUN ?= runs/edge
+ARCH_NAME ?= edge
+EPOCHS ?= 40
+
+.PHONY: setup test demo train convert eval bench lint install test-deps clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[$(EXTRAS_$(ROLE))]"
+	touch $@
+
+# Services the tests start themselves (a real Mosquitto); installed from Debian when missing.
+test-deps:
+	@missing=""; for b in mosquitto; do command -v $$b >/dev/null || [ -x /usr/sbin/$$b ] || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "make test needs Debian packages:$$missing (sudo apt-get install$$missing)"; exit 1; fi; fi
+
+test: setup test-deps
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+demo: setup
+	$(VENV)/bin/moodcam classify --no-detect tests/fixtures/faces/*.png
+
+train: setup
+	$(PY) -m training.train --arch $(ARCH_NAME) --epochs $(EPOCHS) --out $(RUN)
+
+convert: setup
+	$(PY) -m convert.convert $(RUN)/best.keras --out models/moodcam.tflite
+
+eval: setup
+	$(PY) -m training.evaluate models/moodcam.tflite $(wildcard $(RUN)/best.keras)
+
+bench: setup
+	$(VENV)/bin/moodcam bench --peer "$$($(PY) -c 'from training.evaluate import peer_model; print(peer_model())')" --out bench/results.json
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache .ruff_cache

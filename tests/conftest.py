@@ -1,0 +1,45 @@
+"""Shared fixtures. Slow things (FER2013, the shipped model's evaluation) happen once per run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session")
+def fer2013():
+    """The real FER2013 (cleaned), loaded once; tests that need it say so when it is absent."""
+    from training import data as fer
+
+    root = fer.data_dir()
+    try:
+        path = fer.find_fer2013(root)
+    except fer.DataError as e:
+        pytest.skip(f"FER2013 is not available ({e}); set MOODCAM_DATA to the shared/data folder")
+    return fer.load_fer2013(path, cache_dir=ROOT / ".cache")
+
+
+@pytest.fixture(scope="session")
+def shipped_privatetest(fer2013):
+    """The shipped int8 model's PrivateTest predictions, computed once for every test that needs them."""
+    import json
+
+    from training import data as fer
+    from training.evaluate import metrics, predict_tflite
+
+    card = json.loads((ROOT / "models" / "moodcam.json").read_text())
+    classes = tuple(card["labels"])
+    faces, y = fer.select_classes(fer2013, classes)
+    mask = faces.usage == "PrivateTest"
+    probs = predict_tflite(ROOT / "models" / "moodcam.tflite", faces.images[mask])
+    return card, metrics(y[mask], probs, classes)
+
+
+def random_faces(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, 48, 48), dtype=np.uint8)
