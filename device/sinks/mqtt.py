@@ -1,0 +1,491 @@
+"""MQTT sink: mood state, mood-change events, availability and Home Assistant discovery.
+
+Topics (``P`` = ``cfg.topic_prefix``, ``D`` = ``device.id``, ``H`` = ``cfg.discovery_prefix``):
+
+- ``P/D/state``        retained JSON (``MoodUpdate.to_record()``) of the latest mood change; sent on
+  every change (coalesced if changes come faster than the broker acks: only the latest state
+  matters) and once after each (re)connect.
+- ``P/D/event``        one QoS 1 message per mood change; frames without a change send nothing.
+- ``P/D/availability`` ``online`` (retained) on connect; ``offline`` (retained) as last will and
+  published explicitly by ``close()``.
+- ``H/sensor/D/{mood,valence,arousal}/config`` retained discovery configs, re-sent when
+  ``H/status`` says ``online`` (Home Assistant restarted).
+
+Delivery guarantee: **at least once**, for every event produced while the process runs, across
+broker outages, unless the bounded queue overflows (the oldest events are then dropped and counted
+in ``stats["dropped"]``). How:
+
+1. ``handle()`` only appends to our own bounded deque (``cfg.queue_size``) and wakes a sender
+   thread, so the frame loop never waits for the network. At most ``queue_size`` events wait
+   there, plus at most ``INFLIGHT`` handed to paho.
+2. The sender hands events to paho only while connected and keeps at most ``INFLIGHT`` of them
+   unacknowledged. An event leaves our books only on its PUBACK (``on_publish``).
+3. An event handed to paho whose PUBACK has not come when the connection drops stays in paho's
+   ``_out_messages``: paho 2.x re-sends unacknowledged QoS 1 publishes (DUP flag) after the next
+   CONNACK whatever ``clean_session`` is (``_messages_reconnect_reset_out`` / ``_handle_connack``;
+   the paho README says so for clean sessions too). So the backlog of an outage lives in our
+   deque, where we control the bound and drop the *oldest*; paho's own ``max_queued_messages``
+   would refuse the *newest* instead, and by default is unbounded.
+4. After a reconnect nothing new is handed over until the re-sent in-flight events are acked, so
+   events reach the broker in order.
+
+Not exactly once: if the connection drops after the broker got an event but before its PUBACK
+reached us, the event is sent again and a subscriber sees it twice. Exactly once would need QoS 2
+plus session state kept on both ends (``clean_session=False``, broker persistence) and still
+would not survive a crash of this process, whose queue is in RAM. Events carry their time ``t``,
+so consumers can drop duplicates; the JSONL mood log is the durable record. We use MQTT 3.1.1
+with a clean session: the only thing we subscribe to is ``H/status``, and discovery is re-sent on
+every connect anyway.
+
+Credentials: the password is read from ``cfg.password_file`` and handed straight to paho (which
+alone keeps it); it is never stored on the sink, logged, put in an exception or in ``repr``.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import logging
+import re
+import ssl
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as mqtt
+
+from moodcam.config import DeviceConfig, MqttConfig
+from moodcam.records import MoodUpdate
+
+log = logging.getLogger("moodcam.mqtt")
+
+INFLIGHT = 32  # events handed to paho but not yet acknowledged (bounds paho's own queue)
+DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    """A parsed broker URL. Holds no password: that only ever comes from a file."""
+
+    tls: bool
+    host: str
+    port: int
+    username: str  # from the URL; "" if none
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ``***`` (for messages)."""
+    return re.sub(r"(//[^/@:]*):[^/@]*@", r"\1:***@", url)
+
+
+def parse_url(url: str) -> BrokerAddress:
+    """Parse ``mqtt://[user@]host[:port]`` or ``mqtts://...``; ValueError with one line if bad."""
+
+    def bad(why: str) -> ValueError:
+        return ValueError(
+            f"bad MQTT URL {redact_url(url)!r}: {why} "
+            "(expected mqtt://[user@]host[:port] or mqtts://[user@]host[:port])"
+        )
+
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port  # raises ValueError for a non-number or out-of-range port
+    except ValueError as e:
+        raise bad(str(e)) from None
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS:
+        raise bad(f"scheme must be mqtt or mqtts, not {parts.scheme or 'none'!r}")
+    if parts.password is not None:
+        # A password in a URL ends up in shell history, ps output and config files.
+        raise bad("put the password in [mqtt] password_file, not in the URL")
+    if not parts.hostname:
+        raise bad("no host")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise bad("unexpected path or query")
+    if port == 0:
+        raise bad("port 0")
+    return BrokerAddress(
+        tls=scheme == "mqtts",
+        host=parts.hostname,
+        port=port or DEFAULT_PORTS[scheme],
+        username=unquote(parts.username or ""),
+    )
+
+
+def read_password(path: str) -> str:
+    """The password in `path`, trailing newline stripped; ValueError naming the file (only)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
+        raise ValueError(f"MQTT password_file {path}: cannot read it ({why})") from None
+    password = text.rstrip("\r\n")
+    if not password:
+        raise ValueError(f"MQTT password_file {path}: is empty")
+    return password
+
+
+class MqttSink:
+    """Publishes mood changes to an MQTT broker; see the module docstring for the contract."""
+
+    def __init__(self, cfg: MqttConfig, device: DeviceConfig, labels: tuple[str, ...]) -> None:
+        self.cfg = cfg
+        self.device = device
+        self.labels = tuple(labels)
+        self.address = parse_url(cfg.url)
+        base = f"{cfg.topic_prefix}/{device.id}"
+        self.state_topic = f"{base}/state"
+        self.event_topic = f"{base}/event"
+        self.availability_topic = f"{base}/availability"
+        self.status_topic = f"{cfg.discovery_prefix}/status"
+
+        self._cond = threading.Condition()  # guards everything below; never held while in paho
+        self._queue: collections.deque[bytes] = collections.deque()
+        self._inflight: dict[int, str] = {}  # mid -> "event" | "state"
+        self._publishing = False  # the sender is inside client.publish()
+        self._early_acks: set[int] = set()  # PUBACKs that beat publish() returning the mid
+        self._last_state: bytes | None = None
+        self._state_pending = False
+        self._resync = False  # after a reconnect: wait for re-sent in-flight events first
+        self._connected = False
+        self._closing = False
+        self._closed = False
+        self._connect_error: str | None = None
+        self._outage_logged = False
+        self._stats = {"published": 0, "events": 0, "queued": 0, "dropped": 0, "connects": 0}
+
+        self._client = self._make_client()
+        self._client.connect_async(self.address.host, self.address.port, keepalive=cfg.keepalive_s)
+        self._client.loop_start()  # paho's own network thread: connects and reconnects for us
+        self._sender = threading.Thread(target=self._send_loop, name="moodcam-mqtt", daemon=True)
+        self._sender.start()
+
+    def __repr__(self) -> str:
+        user = f"{self._username}@" if self._username else ""
+        scheme = "mqtts" if self.address.tls else "mqtt"
+        return f"MqttSink({scheme}://{user}{self.address}, device={self.device.id!r})"
+
+    # ---- setup -------------------------------------------------------------------------------
+
+    def _make_client(self) -> mqtt.Client:
+        cfg = self.cfg
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"moodcam-{self.device.id}",
+            protocol=mqtt.MQTTv311,
+            clean_session=True,
+        )
+        self._username = self.address.username or cfg.username
+        if cfg.password_file:
+            if not self._username:
+                raise ValueError(
+                    f"MQTT password_file {cfg.password_file} is set but no username "
+                    "(give one in the URL, mqtt://user@host, or in [mqtt] username)"
+                )
+            client.username_pw_set(self._username, read_password(cfg.password_file))
+        elif self._username:
+            client.username_pw_set(self._username)
+        if self.address.tls:
+            try:
+                client.tls_set(
+                    ca_certs=cfg.ca_file or None,
+                    certfile=cfg.cert_file or None,
+                    keyfile=cfg.key_file or None,
+                    cert_reqs=ssl.CERT_REQUIRED,
+                )
+            except (OSError, ssl.SSLError, ValueError) as e:
+                files = ", ".join(f for f in (cfg.ca_file, cfg.cert_file, cfg.key_file) if f)
+                why = getattr(e, "strerror", None) or str(e) or type(e).__name__
+                files = files or "system CAs"
+                raise ValueError(f"MQTT TLS setup failed ({files}): {why}") from None
+        elif cfg.ca_file or cfg.cert_file or cfg.key_file:
+            log.warning("MQTT ca_file/cert_file/key_file are ignored for %s (use mqtts://)",
+                        redact_url(cfg.url))  # fmt: skip
+        client.will_set(self.availability_topic, "offline", qos=1, retain=True)
+        reconnect_max = max(1, round(cfg.reconnect_max_s))
+        client.reconnect_delay_set(min_delay=1, max_delay=reconnect_max)  # doubles up to max
+        client.max_inflight_messages_set(0)  # we bound in-flight messages ourselves
+        client.max_queued_messages_set(0)
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        return client
+
+    # ---- the Sink protocol -------------------------------------------------------------------
+
+    def handle(self, update: MoodUpdate) -> None:
+        """Queue the state and one event if the mood changed; never waits for the network."""
+        if not update.changed:
+            return  # keep the network quiet: only changes are news
+        payload = json.dumps(update.to_record(), separators=(",", ":")).encode()
+        with self._cond:
+            if self._closing:
+                log.debug("MQTT sink closed; mood change at t=%s not sent", update.t)
+                return
+            if len(self._queue) >= self.cfg.queue_size:
+                self._queue.popleft()  # drop the oldest: the newest moods matter most
+                self._stats["dropped"] += 1
+            self._queue.append(payload)
+            self._last_state = payload
+            self._state_pending = True
+            self._cond.notify_all()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Deliver what is queued (up to `timeout` s), publish ``offline``, disconnect."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        with self._cond:
+            if self._closed:
+                return
+            self._closing = True
+            self._cond.notify_all()
+            # Drain: wait until every event and the latest state are acknowledged.
+            while self._queue or self._inflight or (self._state_pending and self._connected):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(min(left, 0.5))
+            lost = len(self._queue) + self._events_inflight()
+            self._queue.clear()  # given up: counted as dropped below, no longer queued
+            self._inflight = {m: k for m, k in self._inflight.items() if k != "event"}
+            connected = self._connected
+            self._closed = True
+            self._cond.notify_all()
+        self._sender.join(timeout=2.0)
+        if lost:
+            with self._cond:
+                self._stats["dropped"] += lost
+            log.warning("MQTT: %d event(s) not delivered to %s within %.1f s of closing",
+                        lost, self.address, timeout)  # fmt: skip
+        if connected:
+            info = self._client.publish(self.availability_topic, "offline", qos=1, retain=True)
+            # If the connection went away meanwhile, the last will says offline instead.
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(timeout=max(0.2, deadline - time.monotonic()))
+        self._client.disconnect()
+        # loop_stop() joins paho's thread without a bound; a connect attempt to a dead host can
+        # sit in its connect timeout, so join from a helper and give up waiting after a while.
+        stopper = threading.Thread(target=self._client.loop_stop, daemon=True)
+        stopper.start()
+        stopper.join(timeout=max(1.0, deadline - time.monotonic()))
+        with self._cond:
+            self._connected = False
+
+    # ---- for doctor / bench / tests ----------------------------------------------------------
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """published: messages the broker acknowledged (all topics); events: mood-change events
+        acknowledged; queued: events not yet acknowledged; dropped: events given up (queue full or
+        undelivered at close); connects: successful connections; connected: now."""
+        with self._cond:
+            out: dict[str, Any] = dict(self._stats)
+            out["queued"] = len(self._queue) + self._events_inflight()
+            out["connected"] = self._connected
+            return out
+
+    def connect_error(self) -> str | None:
+        """Why we are not connected, e.g. 'broker unreachable at host:1883: ...'; None if fine."""
+        with self._cond:
+            return None if self._connected else self._connect_error
+
+    def wait_connected(self, timeout: float) -> bool:
+        """Block until connected (True) or `timeout` seconds passed (False)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not self._connected:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
+
+    # ---- sender thread -----------------------------------------------------------------------
+
+    def _next_message(self) -> tuple[str, str, bytes, bool] | None:
+        """Under the lock: the next (kind, topic, payload, retain) we may hand to paho now."""
+        if not self._connected or self._closed:
+            return None
+        if self._resync:
+            if self._inflight:
+                return None  # paho is re-sending earlier events; keep the order
+            self._resync = False
+        kinds = self._inflight.values()
+        if self._state_pending and self._last_state is not None and "state" not in kinds:
+            # At most one state in flight, so an older state re-sent after a reconnect can never
+            # overwrite a newer retained one.
+            self._state_pending = False
+            return "state", self.state_topic, self._last_state, True
+        if self._queue and self._events_inflight() < INFLIGHT:
+            return "event", self.event_topic, self._queue.popleft(), False
+        return None
+
+    def _send_loop(self) -> None:
+        while True:
+            with self._cond:
+                msg = self._next_message()
+                while msg is None:
+                    if self._closed:
+                        return
+                    self._cond.wait(1.0)  # every change notifies; the timeout is a safety net
+                    msg = self._next_message()
+                kind, topic, payload, retain = msg
+                self._publishing = True
+                self._early_acks.clear()
+            # Never call paho holding our lock: paho calls on_publish holding its own lock.
+            try:
+                info = self._client.publish(topic, payload, qos=1, retain=retain)
+            except Exception:  # a bug, not the network: say so and do not retry forever
+                log.exception("MQTT publish to %s failed", topic)
+                with self._cond:
+                    self._publishing = False
+                    self._stats["dropped"] += kind == "event"
+                continue
+            with self._cond:
+                self._publishing = False
+                if info.mid in self._early_acks:
+                    self._count_ack(kind)
+                else:
+                    # Not connected any more (rc NO_CONN) is fine: paho keeps it and re-sends.
+                    self._inflight[info.mid] = kind
+                self._early_acks.clear()
+
+    def _events_inflight(self) -> int:
+        return sum(1 for k in self._inflight.values() if k == "event")
+
+    def _count_ack(self, kind: str) -> None:
+        if kind == "event":
+            self._stats["events"] += 1
+
+    # ---- paho callbacks (paho's network thread) ----------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: mqtt.ConnectFlags,
+                    reason: Any, properties: Any) -> None:  # fmt: skip
+        if reason.is_failure:
+            with self._cond:
+                self._connect_error = f"broker at {self.address} refused the connection: {reason}"
+                first = not self._outage_logged
+                self._outage_logged = True
+            if first:
+                log.warning("MQTT %s; retrying in the background", self._connect_error)
+            return
+        client.publish(self.availability_topic, "online", qos=1, retain=True)
+        if self.cfg.discovery:
+            client.subscribe(self.status_topic, qos=1)  # clean session: subscribe every time
+            self._publish_discovery(client)
+        with self._cond:
+            self._connected = True
+            self._connect_error = None
+            self._stats["connects"] += 1
+            self._state_pending = self._last_state is not None  # re-send the last known state
+            self._resync = bool(self._inflight)
+            queued = len(self._queue) + len(self._inflight)
+            was_down = self._outage_logged
+            self._outage_logged = False
+            self._cond.notify_all()
+        level = logging.WARNING if was_down else logging.INFO
+        log.log(level, "MQTT connected to %s as %s (%d event(s) to send)",
+                self.address, self.device.id, queued)  # fmt: skip
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        # paho calls this from inside its `except OSError`, so the reason is still at hand.
+        err = sys.exception()
+        why = (getattr(err, "strerror", None) or str(err) or type(err).__name__) if err else ""
+        with self._cond:
+            self._connect_error = f"broker unreachable at {self.address}"
+            if why:
+                self._connect_error += f": {why}"
+            first = not self._outage_logged
+            self._outage_logged = True
+            self._cond.notify_all()
+        if first:
+            log.warning("MQTT %s; retrying in the background (every %d s at most)",
+                        self._connect_error, max(1, round(self.cfg.reconnect_max_s)))  # fmt: skip
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
+                       properties: Any) -> None:  # fmt: skip
+        with self._cond:
+            was_connected = self._connected
+            self._connected = False
+            closing = self._closed
+            if was_connected and not closing:
+                self._connect_error = f"lost the connection to the broker at {self.address}"
+                self._outage_logged = True
+            queued = len(self._queue) + len(self._inflight)
+            self._cond.notify_all()
+        if was_connected and not closing:
+            log.warning("MQTT lost the connection to %s (%s); %d event(s) held, reconnecting",
+                        self.address, reason, queued)  # fmt: skip
+
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any,
+                    properties: Any) -> None:  # fmt: skip
+        with self._cond:
+            self._stats["published"] += 1
+            kind = self._inflight.pop(mid, None)
+            if kind is not None:
+                self._count_ack(kind)
+            elif self._publishing:
+                self._early_acks.add(mid)  # the sender will match it when publish() returns
+            self._cond.notify_all()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if message.topic == self.status_topic and message.payload.strip() == b"online":
+            log.info("MQTT: Home Assistant is online; re-sending discovery")
+            self._publish_discovery(client)
+            with self._cond:
+                self._state_pending = self._last_state is not None
+                self._cond.notify_all()
+
+    # ---- Home Assistant discovery ------------------------------------------------------------
+
+    def discovery_configs(self) -> dict[str, dict[str, Any]]:
+        """Discovery topic -> config for the mood, valence and arousal sensors."""
+        dev_id = self.device.id
+        common = {
+            "state_topic": self.state_topic,
+            "availability_topic": self.availability_topic,
+            "payload_available": "online",
+            "payload_not_available": "offline",
+            "qos": 1,
+            "device": {
+                "identifiers": [f"moodcam_{dev_id}"],
+                "name": self.device.name,
+                "model": "moodcam",
+                "manufacturer": "moodcam",
+            },
+            "origin": {"name": "moodcam"},
+        }
+        sensors = {
+            # A null mood renders as "None", which Home Assistant shows as unknown.
+            "mood": {"name": "Mood", "value_template": "{{ value_json.mood }}",
+                     "device_class": "enum", "options": list(self.labels),
+                     "icon": "mdi:emoticon-outline"},
+            "valence": {"name": "Valence", "value_template": "{{ value_json.valence }}",
+                        "state_class": "measurement", "icon": "mdi:emoticon-happy-outline"},
+            "arousal": {"name": "Arousal", "value_template": "{{ value_json.arousal }}",
+                        "state_class": "measurement", "icon": "mdi:lightning-bolt-outline"},
+        }  # fmt: skip
+        prefix = self.cfg.discovery_prefix
+        return {
+            f"{prefix}/sensor/{dev_id}/{key}/config": {
+                **extra,
+                **common,
+                "unique_id": f"moodcam_{dev_id}_{key}",
+            }
+            for key, extra in sensors.items()
+        }
+
+    def _publish_discovery(self, client: mqtt.Client) -> None:
+        if not self.cfg.discovery:
+            return
+        for topic, config in self.discovery_configs().items():
+            client.publish(topic, json.dumps(config, separators=(",", ":")), qos=1, retain=True)

@@ -1,0 +1,124 @@
+"""A real Mosquitto broker for tests: own config, free loopback port, start/stop/restart.
+
+    with Mosquitto(tmp_path) as broker:
+        client.connect("127.0.0.1", broker.port)
+
+Needs the `mosquitto` binary (Debian: apt-get install mosquitto); `find_mosquitto()` says where
+it is or None, so tests can skip with a clear reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+INSTALL_HINT = "mosquitto not found: apt-get install mosquitto mosquitto-clients"
+
+
+def find_mosquitto() -> str | None:
+    """Path of the mosquitto binary; Debian puts it in /usr/sbin, often not on a user's PATH."""
+    return shutil.which("mosquitto") or next(
+        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if os.access(p, os.X_OK)),
+        None,
+    )
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Mosquitto:
+    """One broker process on 127.0.0.1:`port`, configured from a file written into `workdir`.
+
+    `extra` lines are appended to the listener block (e.g. `password_file ...`, `certfile ...`).
+    `persistence` keeps sessions and retained messages across `restart()` (saved on stop).
+    """
+
+    def __init__(self, workdir: Path, port: int | None = None, *, anonymous: bool = True,
+                 persistence: bool = False, extra: tuple[str, ...] = ()) -> None:  # fmt: skip
+        binary = find_mosquitto()
+        if binary is None:
+            raise RuntimeError(INSTALL_HINT)
+        self.binary = binary
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.config = self.workdir / f"mosquitto-{self.port}.conf"
+        self.log_path = self.workdir / f"mosquitto-{self.port}.log"
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            f"allow_anonymous {'true' if anonymous else 'false'}",
+            *extra,
+            f"persistence {'true' if persistence else 'false'}",
+            "log_dest stderr",  # to our log file: after dropping root it may not open files
+            "log_type all",
+        ]
+        if persistence:
+            lines.append(f"persistence_location {self.workdir}/")
+            lines.append(f"persistence_file mq-{self.port}.db")
+        if os.geteuid() == 0:
+            lines.append("user root")  # else it drops to `mosquitto` and cannot read tmp_path
+        self.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 5.0) -> Mosquitto:
+        """Start the broker and wait until it accepts connections."""
+        assert self.proc is None, "already running"
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process until stop()
+        self.proc = subprocess.Popen(
+            [self.binary, "-c", str(self.config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        log.close()  # the child has its own copy
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                self.proc = None
+                raise RuntimeError(f"mosquitto exited at start:\n{self.log()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(
+                        f"mosquitto did not listen on {self.port}:\n{self.log()}"
+                    ) from None
+                time.sleep(0.02)
+
+    def stop(self) -> None:
+        """SIGTERM (so a persistent broker saves its state), then wait for the port to close."""
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")[-4000:]
+        except OSError:
+            return "(no log)"
+
+    def __enter__(self) -> Mosquitto:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
