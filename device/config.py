@@ -181,6 +181,22 @@ class StdoutConfig:
 
 
 @dataclass
+class PlaylistConfig:
+    enabled: bool = _opt(False)
+    host: str = _opt("localhost", doc="MPD host, or an absolute path to its unix socket")
+    port: int = _opt(6600, min=1, max=65535)
+    password_file: str = _opt("", doc="file holding MPD's password, if it has one")
+    playlists: dict = _opt(
+        {"angry": "calm", "happy": "upbeat", "sad": "comfort", "neutral": "focus"},
+        doc="mood -> MPD stored playlist name",
+    )
+    hold_s: float = _opt(20.0, min=0.0, max=86400.0, doc="a mood must hold this long before the music follows")
+    min_interval_s: float = _opt(300.0, min=0.0, max=86400.0, doc="at most one switch per this interval")
+    resume_paused: bool = _opt(False, doc="switch even while the user has paused or stopped playback")
+    retry_s: float = _opt(10.0, min=0.5, max=3600.0, doc="wait between attempts to reach MPD")
+
+
+@dataclass
 class DebugConfig:
     save_faces_dir: str = _opt(
         "", doc="write each face crop here (off by default: frames never leave RAM)"
@@ -198,6 +214,7 @@ class Config:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     leds: LedConfig = field(default_factory=LedConfig)
     stdout: StdoutConfig = field(default_factory=StdoutConfig)
+    playlist: PlaylistConfig = field(default_factory=PlaylistConfig)
     debug: DebugConfig = field(default_factory=DebugConfig)
     path: str = "(defaults)"  # where it was read from, for messages
 
