@@ -59,14 +59,25 @@ class Classifier:
             return (raw.astype(np.float32) - self._out_zero) * self._out_scale
         return raw.astype(np.float32)
 
+    def probabilities(self, tensor: np.ndarray) -> np.ndarray:
+        """Invoke on a quantized face; probabilities renormalised (int8 rounding loses a little mass)."""
+        p = self.invoke(tensor)
+        total = float(p.sum())
+        return (
+            p / total
+            if total > 0
+            else np.full(len(self.labels), 1.0 / len(self.labels), np.float32)
+        )
+
     def scores(self, face: np.ndarray) -> np.ndarray:
-        probs = self.invoke(self.quantize(prepare_face(face, self.face_size)))
-        total = probs.sum()
-        return probs / total if total > 0 else np.full(len(self.labels), 1 / len(self.labels))
+        """Probabilities in `labels` order for a face crop of any size and channel count."""
+        return self.probabilities(self.quantize(prepare_face(face, self.face_size)))
 
     def classify(self, face: np.ndarray) -> tuple[str, dict[str, float]]:
         p = self.scores(face)
-        return self.labels[int(p.argmax())], {lbl: float(v) for lbl, v in zip(self.labels, p, strict=False)}
+        return self.labels[int(p.argmax())], {
+            lbl: float(v) for lbl, v in zip(self.labels, p, strict=False)
+        }
 
     def time_invoke(self, repeats: int = 500, warmup: int = 50) -> np.ndarray:
         """Seconds per invoke (interpreter only), over `repeats` runs on a fixed mid-grey face."""

@@ -43,6 +43,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    r = sub.add_parser("run", help="the daemon: watch a camera or video, publish the mood")
+    r.add_argument("--config", help="TOML config file (every key has a default)")
+    r.add_argument(
+        "--source", help="picamera2 | camera index | /dev/videoN | video file | URL | image folder"
+    )
+    r.add_argument("--realtime", action="store_true", help="pace a file source to real time")
+    r.add_argument("--log", help="mood log file (JSON Lines)")
+    r.add_argument("--log-interval", type=float, metavar="SECONDS", help="0 = a line per frame")
+    r.add_argument("--no-log", action="store_true", help="write no mood log")
+    r.add_argument("--mqtt", metavar="URL", help="mqtt://[user@]host:port or mqtts://...")
+    r.add_argument("--device-id", help="id in MQTT topics and Home Assistant")
+    r.add_argument("--quiet", action="store_true", help="no mood lines on stdout")
+    r.add_argument("--summary", action="store_true", help="print a summary when the source ends")
+    _add_model_args(r)
+    r.set_defaults(func=cmd_run)
+
+    d = sub.add_parser(
+        "doctor", help="check camera, model, GPIO, broker, disk and service: one line each"
+    )
+    d.add_argument("--config", help="TOML config file")
+    d.add_argument("--source", help="check this source instead of the configured one")
+    d.add_argument("--mqtt", metavar="URL", help="check this broker")
+    d.add_argument(
+        "--timeout", type=float, default=5.0, help="seconds to wait for camera and broker"
+    )
+    _add_model_args(d)
+    d.set_defaults(func=cmd_doctor)
+
     c = sub.add_parser("classify", help="classify faces in images, one JSON line per face")
     c.add_argument("images", nargs="+", metavar="IMAGE")
     c.add_argument("--no-detect", action="store_true", help="each image is an already cropped face")
@@ -67,6 +95,47 @@ def _load_config(path: str | None):
     from moodcam import config
 
     return config.load(path)
+
+
+def apply_flags(cfg, args: argparse.Namespace):
+    """Command-line flags override the config file (and are validated like it)."""
+    from moodcam import config
+
+    overrides: dict[str, dict] = {}
+
+    def put(section: str, key: str, value) -> None:
+        if value is not None:
+            overrides.setdefault(section, {})[key] = value
+
+    put("source", "uri", getattr(args, "source", None))
+    if getattr(args, "realtime", False):
+        put("source", "realtime", True)
+    put("log", "path", getattr(args, "log", None))
+    put("log", "interval_s", getattr(args, "log_interval", None))
+    if getattr(args, "no_log", False):
+        put("log", "enabled", False)
+    if getattr(args, "mqtt", None):
+        put("mqtt", "enabled", True)
+        put("mqtt", "url", args.mqtt)
+    put("device", "id", getattr(args, "device_id", None))
+    if getattr(args, "quiet", False):
+        put("stdout", "enabled", False)
+    put("classifier", "model", getattr(args, "model", None))
+    put("classifier", "card", getattr(args, "card", None))
+    if not overrides:
+        return cfg
+    import dataclasses
+
+    merged = {
+        name: {
+            f.name: getattr(getattr(cfg, name), f.name)
+            for f in dataclasses.fields(getattr(cfg, name))
+        }
+        for name in config.SECTIONS
+    }
+    for section, values in overrides.items():
+        merged[section].update(values)
+    return config.from_dict(merged, f"{cfg.path} + command-line flags")
 
 
 def _classifier(cfg, args):
@@ -139,6 +208,34 @@ def cmd_classify(args: argparse.Namespace) -> int:
             }
             print(json.dumps(record), flush=True)
     return status
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from moodcam.daemon import Daemon
+    from moodcam.notify import Notifier
+
+    cfg = apply_flags(_load_config(args.config), args)
+    daemon = Daemon(cfg, Notifier.from_env())
+    code = daemon.run()
+    if args.summary:
+        s = daemon.summary
+        shares = ", ".join(
+            f"{m} {100 * n / max(1, s.frames):.0f}%" for m, n in sorted(s.moods.items())
+        )
+        print(
+            f"summary: {s.frames} frames, {s.faces} faces, {s.changes} mood changes in {s.seconds:.1f} s "
+            f"({s.frames / max(s.seconds, 1e-9):.0f} frames/s); mood share of frames: {shares or 'none'}"
+        )
+        if cfg.log.enabled:
+            print(f"mood log: {cfg.log.path}")
+    return code
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from moodcam.doctor import run_checks
+
+    cfg = apply_flags(_load_config(args.config), args)
+    return run_checks(cfg, timeout=args.timeout)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

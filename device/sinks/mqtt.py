@@ -133,6 +133,72 @@ def read_password(path: str) -> str:
     return password
 
 
+def configure_auth_and_tls(client: mqtt.Client, cfg: MqttConfig, address: BrokerAddress) -> str:
+    """Username, password (from its file) and TLS on `client`; returns the username used."""
+    username = address.username or cfg.username
+    if cfg.password_file:
+        if not username:
+            raise ValueError(
+                f"MQTT password_file {cfg.password_file} is set but no username "
+                "(give one in the URL, mqtt://user@host, or in [mqtt] username)"
+            )
+        client.username_pw_set(username, read_password(cfg.password_file))
+    elif username:
+        client.username_pw_set(username)
+    if address.tls:
+        try:
+            client.tls_set(
+                ca_certs=cfg.ca_file or None,
+                certfile=cfg.cert_file or None,
+                keyfile=cfg.key_file or None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+        except (OSError, ssl.SSLError, ValueError) as e:
+            files = ", ".join(f for f in (cfg.ca_file, cfg.cert_file, cfg.key_file) if f)
+            why = getattr(e, "strerror", None) or str(e) or type(e).__name__
+            files = files or "system CAs"
+            raise ValueError(f"MQTT TLS setup failed ({files}): {why}") from None
+    elif cfg.ca_file or cfg.cert_file or cfg.key_file:
+        log.warning("MQTT ca_file/cert_file/key_file are ignored for %s (use mqtts://)",
+                    redact_url(cfg.url))  # fmt: skip
+    return username
+
+
+def probe_broker(cfg: MqttConfig, device_id: str, timeout: float = 5.0) -> str | None:
+    """Connect once with the sink's credentials and TLS, publish nothing: None if it worked,
+    else one line saying why (for `moodcam doctor`). Uses its own client id and no last will,
+    so a running daemon's session and availability are left alone."""
+    import threading
+
+    address = parse_url(cfg.url)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"moodcam-{device_id}-doctor")
+    configure_auth_and_tls(client, cfg, address)
+    done = threading.Event()
+    result: list[str | None] = ["no answer"]
+
+    def on_connect(_c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any = None) -> None:
+        result[0] = (
+            None
+            if not reason.is_failure
+            else f"broker at {address} refused the connection: {reason}"
+        )
+        done.set()
+
+    client.on_connect = on_connect
+    try:
+        client.connect(address.host, address.port, keepalive=10)
+    except (OSError, ssl.SSLError) as e:
+        return f"broker unreachable at {address}: {getattr(e, 'strerror', None) or e}"
+    client.loop_start()
+    try:
+        if not done.wait(timeout):
+            return f"broker at {address} did not answer within {timeout:g} s"
+        return result[0]
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
 class MqttSink:
     """Publishes mood changes to an MQTT broker; see the module docstring for the contract."""
 
@@ -183,32 +249,7 @@ class MqttSink:
             protocol=mqtt.MQTTv311,
             clean_session=True,
         )
-        self._username = self.address.username or cfg.username
-        if cfg.password_file:
-            if not self._username:
-                raise ValueError(
-                    f"MQTT password_file {cfg.password_file} is set but no username "
-                    "(give one in the URL, mqtt://user@host, or in [mqtt] username)"
-                )
-            client.username_pw_set(self._username, read_password(cfg.password_file))
-        elif self._username:
-            client.username_pw_set(self._username)
-        if self.address.tls:
-            try:
-                client.tls_set(
-                    ca_certs=cfg.ca_file or None,
-                    certfile=cfg.cert_file or None,
-                    keyfile=cfg.key_file or None,
-                    cert_reqs=ssl.CERT_REQUIRED,
-                )
-            except (OSError, ssl.SSLError, ValueError) as e:
-                files = ", ".join(f for f in (cfg.ca_file, cfg.cert_file, cfg.key_file) if f)
-                why = getattr(e, "strerror", None) or str(e) or type(e).__name__
-                files = files or "system CAs"
-                raise ValueError(f"MQTT TLS setup failed ({files}): {why}") from None
-        elif cfg.ca_file or cfg.cert_file or cfg.key_file:
-            log.warning("MQTT ca_file/cert_file/key_file are ignored for %s (use mqtts://)",
-                        redact_url(cfg.url))  # fmt: skip
+        self._username = configure_auth_and_tls(client, cfg, self.address)
         client.will_set(self.availability_topic, "offline", qos=1, retain=True)
         reconnect_max = max(1, round(cfg.reconnect_max_s))
         client.reconnect_delay_set(min_delay=1, max_delay=reconnect_max)  # doubles up to max

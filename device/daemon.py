@@ -1,0 +1,224 @@
+"""The daemon: source -> detector -> classifier -> tracker -> sinks, one frame at a time.
+
+`Pipeline` is the frame step as a plain object (build it in a test and call `process`);
+`Daemon` owns the loop around it: start-up checks, systemd readiness and watchdog, signals,
+and a clean shutdown that flushes every sink.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from moodcam.classifier import Classifier
+from moodcam.config import Config
+from moodcam.errors import EXIT_OK, EXIT_SINK, MoodcamError
+from moodcam.preprocess import crop_face, to_gray
+from moodcam.records import Frame, MoodUpdate
+from moodcam.sinks import Sink
+
+log = logging.getLogger("moodcam")
+
+STAGES = ("decode", "detect", "crop", "invoke", "track", "sinks")
+
+
+class SinkError(MoodcamError):
+    exit_code = EXIT_SINK
+
+
+@dataclass
+class StageTimes:
+    """Per-stage seconds of every processed frame, kept only when profiling (bench)."""
+
+    seconds: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
+
+    def add(self, stage: str, dt: float) -> None:
+        self.seconds[stage].append(dt)
+
+
+class Pipeline:
+    """One frame in, one MoodUpdate out, delivered to every sink."""
+
+    def __init__(self, detector: Any, classifier: Classifier, tracker: Any, sinks: list[Sink],
+                 save_faces_dir: str = "", profile: bool = False) -> None:  # fmt: skip
+        self.detector, self.classifier, self.tracker, self.sinks = (
+            detector,
+            classifier,
+            tracker,
+            sinks,
+        )
+        self.margin = classifier.margin
+        self.save_faces_dir = Path(save_faces_dir) if save_faces_dir else None
+        self.times = StageTimes() if profile else None
+        self.frames = 0
+        self.faces = 0
+
+    def process(self, frame: Frame) -> MoodUpdate:
+        clock = time.perf_counter
+        t0 = clock()
+        gray = frame.gray if frame.gray is not None else to_gray(frame.image)
+        t1 = clock()
+        boxes = self.detector.detect(gray)
+        t2 = clock()
+        crops = [self.classifier.quantize(self._crop(gray, box)) for box in boxes]
+        t3 = clock()
+        scores = [self.classifier.probabilities(c) for c in crops]
+        t4 = clock()
+        update = self.tracker.update(frame.t, list(zip(boxes, scores, strict=True)))
+        t5 = clock()
+        for sink in self.sinks:
+            sink.handle(update)
+        t6 = clock()
+        if self.times is not None:
+            for stage, dt in zip(
+                STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5), strict=True
+            ):
+                self.times.add(stage, dt)
+        self.frames += 1
+        self.faces += len(boxes)
+        return update
+
+    def _crop(self, gray: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        from moodcam.preprocess import prepare_face
+
+        face = prepare_face(crop_face(gray, box, self.margin), self.classifier.face_size)
+        if self.save_faces_dir is not None:  # debug only: crops never touch disk otherwise
+            import cv2
+
+            self.save_faces_dir.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(self.save_faces_dir / f"{self.frames:08d}_{box[0]}_{box[1]}.png"), face)
+        return face
+
+
+def build_sinks(cfg: Config, labels: tuple[str, ...]) -> list[Sink]:
+    """Every sink the config enables, in a fixed order. A sink that cannot start raises SinkError."""
+    sinks: list[Sink] = []
+    try:
+        if cfg.log.enabled:
+            from moodcam.sinks.moodlog import MoodLogWriter
+
+            sinks.append(MoodLogWriter(cfg.log))
+        if cfg.leds.enabled:
+            from moodcam.sinks.leds import LedError, LedSink
+
+            try:
+                sinks.append(LedSink(cfg.leds))
+            except LedError as e:
+                raise SinkError(f"{cfg.path}: [leds] {e}") from None
+        if cfg.mqtt.enabled:
+            from moodcam.sinks.mqtt import MqttSink
+
+            try:
+                sinks.append(MqttSink(cfg.mqtt, cfg.device, labels))
+            except ValueError as e:
+                raise SinkError(f"{cfg.path}: [mqtt] {e}") from None
+        if cfg.playlist.enabled:
+            from moodcam.sinks.playlist import PlaylistSink
+
+            sinks.append(PlaylistSink(cfg.playlist))
+        if cfg.stdout.enabled:
+            from moodcam.sinks.console import ConsoleSink
+
+            sinks.append(ConsoleSink(cfg.stdout))
+    except BaseException:
+        close_sinks(sinks)
+        raise
+    return sinks
+
+
+def close_sinks(sinks: list[Sink]) -> None:
+    for sink in reversed(sinks):
+        try:
+            sink.close()
+        except Exception as e:  # one failing sink must not stop the others flushing
+            log.error("closing %s failed: %s", type(sink).__name__, e)
+
+
+@dataclass
+class RunSummary:
+    frames: int = 0
+    faces: int = 0
+    changes: int = 0
+    moods: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    last_mood: str | None = None
+
+
+class Daemon:
+    """The frame loop with start-up, readiness, watchdog, signals and shutdown."""
+
+    def __init__(
+        self, cfg: Config, notifier: Any = None, stop: threading.Event | None = None
+    ) -> None:
+        self.cfg = cfg
+        self.notifier = notifier
+        self.stop = stop or threading.Event()
+        self.summary = RunSummary()
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda signum, _frame: self.stop.set())
+
+    def run(self) -> int:
+        from moodcam.detector import FaceDetector
+        from moodcam.sources import open_source
+        from moodcam.tracker import MoodTracker
+
+        cfg = self.cfg
+        clf = Classifier(cfg.classifier.model, cfg.classifier.card or None, cfg.classifier.threads,
+                         cfg.classifier.runtime)  # fmt: skip
+        log.info("model %s (%d labels: %s) on %s, %d thread(s)", clf.model_path, len(clf.labels),
+                 ",".join(clf.labels), clf.runtime, cfg.classifier.threads)  # fmt: skip
+        detector = FaceDetector(cfg.detector)
+        source = open_source(cfg.source)
+        log.info("source %s", getattr(source, "description", cfg.source.uri))
+        try:
+            sinks = build_sinks(cfg, clf.labels)
+        except BaseException:
+            source.close()
+            raise
+        pipeline = Pipeline(
+            detector, clf, MoodTracker(cfg.tracker, clf.labels), sinks, cfg.debug.save_faces_dir
+        )
+        self._install_signals()
+        started = time.monotonic()
+        ready = False
+        try:
+            while not self.stop.is_set():
+                frame = source.read()
+                if frame is None:
+                    log.info("source ended after %d frames", self.summary.frames)
+                    break
+                update = pipeline.process(frame)
+                self._count(update)
+                if self.notifier is not None:
+                    if not ready:  # model loaded and the camera delivered a frame
+                        self.notifier.ready(f"watching {getattr(source, 'description', '')}")
+                        ready = True
+                    self.notifier.watchdog()
+        finally:
+            if self.notifier is not None:
+                self.notifier.stopping()
+            close_sinks(sinks)
+            source.close()
+            self.summary.seconds = time.monotonic() - started
+            self.summary.faces = pipeline.faces
+        return EXIT_OK
+
+    def _count(self, update: MoodUpdate) -> None:
+        s = self.summary
+        s.frames += 1
+        if update.changed:
+            s.changes += 1
+        if update.mood is not None:
+            s.moods[update.mood] = s.moods.get(update.mood, 0) + 1
+        s.last_mood = update.mood

@@ -1,0 +1,161 @@
+"""`moodcam doctor`: one line per part — camera, model, GPIO, broker, disk, service — ok or what to do."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from moodcam.config import Config
+from moodcam.errors import (
+    EXIT_BROKER,
+    EXIT_CONFIG,
+    EXIT_MODEL,
+    EXIT_OK,
+    EXIT_SINK,
+    EXIT_SOURCE,
+    MoodcamError,
+)
+
+MIN_FREE_BYTES = 50 * 1024 * 1024
+
+
+class Check:
+    """A check's outcome: `ok`, or a failure with the exit status it maps to."""
+
+    def __init__(self, name: str, ok: bool | None, detail: str, exit_code: int = EXIT_OK) -> None:
+        self.name, self.ok, self.detail, self.exit_code = name, ok, detail, exit_code
+
+    def line(self) -> str:
+        mark = {True: "ok  ", False: "FAIL", None: "skip"}[self.ok]
+        return f"{mark}  {self.name:<8} {self.detail}"
+
+
+def check_model(cfg: Config) -> Check:
+    from moodcam.classifier import Classifier
+
+    try:
+        clf = Classifier(cfg.classifier.model, cfg.classifier.card or None, cfg.classifier.threads,
+                         cfg.classifier.runtime)  # fmt: skip
+    except MoodcamError as e:
+        return Check("model", False, f"{e}", EXIT_MODEL)
+    acc = clf.card.get("headline", {}).get("int8_privatetest_accuracy")
+    extra = f", card: {acc}% on FER2013 PrivateTest" if acc is not None else ""
+    return Check("model", True, f"{clf.model_path} matches its card ({', '.join(clf.labels)}); "
+                 f"runtime {clf.runtime}{extra}")  # fmt: skip
+
+
+def check_source(cfg: Config, timeout: float) -> Check:
+    from moodcam.sources import open_source
+
+    try:
+        source = open_source(cfg.source)
+    except MoodcamError as e:
+        return Check("camera", False, f"{e}", EXIT_SOURCE)
+    except (
+        Exception
+    ) as e:  # sources raise their own errors; anything else is still a camera problem
+        return Check("camera", False, f"{cfg.source.uri}: {e}", EXIT_SOURCE)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            frame = source.read()
+            if frame is not None:
+                h, w = frame.image.shape[:2]
+                return Check(
+                    "camera",
+                    True,
+                    f"{getattr(source, 'description', cfg.source.uri)} delivers {w}x{h}",
+                )
+        return Check(
+            "camera", False, f"{cfg.source.uri}: no frame within {timeout:g} s", EXIT_SOURCE
+        )
+    except Exception as e:
+        return Check("camera", False, f"{cfg.source.uri}: {e}", EXIT_SOURCE)
+    finally:
+        source.close()
+
+
+def check_gpio(cfg: Config) -> Check:
+    if not cfg.leds.enabled:
+        return Check("gpio", None, "LEDs disabled in [leds]")
+    from moodcam.sinks.leds import LedError, LedSink
+
+    try:
+        sink = LedSink(cfg.leds)
+    except LedError as e:
+        return Check("gpio", False, f"{e}", EXIT_SINK)
+    sink.close()
+    pins = cfg.leds.rgb_pins if cfg.leds.mode == "rgb" else list(cfg.leds.mood_pins.values())
+    return Check("gpio", True, f"pins {', '.join(f'GPIO{p}' for p in pins)} free ({cfg.leds.mode})")
+
+
+def check_broker(cfg: Config, timeout: float) -> Check:
+    if not cfg.mqtt.enabled:
+        return Check("broker", None, "MQTT disabled in [mqtt]")
+    from moodcam.sinks.mqtt import probe_broker, redact_url
+
+    try:
+        error = probe_broker(cfg.mqtt, cfg.device.id, timeout)
+    except ValueError as e:
+        return Check("broker", False, f"{e}", EXIT_CONFIG)
+    if error:
+        return Check("broker", False, f"{error} (the daemon keeps retrying; check [mqtt] url and "
+                     "that the broker runs)", EXIT_BROKER)  # fmt: skip
+    return Check("broker", True, f"{redact_url(cfg.mqtt.url)} accepts moodcam's credentials")
+
+
+def check_disk(cfg: Config) -> Check:
+    if not cfg.log.enabled:
+        return Check("disk", None, "mood log disabled in [log]")
+    path = Path(cfg.log.path).absolute()
+    folder = path.parent
+    if not folder.is_dir():
+        return Check("disk", False, f"{folder}: log folder does not exist (create it, or set [log] path)",
+                     EXIT_SINK)  # fmt: skip
+    probe = folder / f".moodcam-doctor-{time.time_ns()}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        return Check("disk", False, f"{folder}: cannot write ({e.strerror})", EXIT_SINK)
+    free = shutil.disk_usage(folder).free
+    if free < MIN_FREE_BYTES:
+        return Check("disk", False, f"{folder}: only {free // 2**20} MiB free", EXIT_SINK)
+    return Check("disk", True, f"{path}: writable, {free // 2**20} MiB free "
+                 f"(rotates at {cfg.log.max_bytes // 2**20} MiB x {cfg.log.backups})")  # fmt: skip
+
+
+def check_service() -> Check:
+    if not shutil.which("systemctl"):
+        return Check("service", None, "no systemd here")
+    out = subprocess.run(
+        ["systemctl", "is-active", "moodcam"], capture_output=True, text=True, timeout=10
+    )
+    state = (out.stdout or out.stderr).strip() or "unknown"
+    return Check("service", state == "active" or None, f"moodcam.service is {state}"
+                 + ("" if state == "active" else " (sudo systemctl enable --now moodcam)"))  # fmt: skip
+
+
+def run_checks(cfg: Config, timeout: float = 5.0, out: Callable[[str], None] = print) -> int:
+    """Print one line per check; exit status of the first failure, 0 when nothing failed."""
+    out(f"ok    config   {cfg.path}")
+    checks: list[Callable[[], Check]] = [
+        lambda: check_model(cfg),
+        lambda: check_source(cfg, timeout),
+        lambda: check_gpio(cfg),
+        lambda: check_broker(cfg, timeout),
+        lambda: check_disk(cfg),
+        check_service,
+    ]
+    code = EXIT_OK
+    for check in checks:
+        result = check()
+        out(result.line())
+        sys.stdout.flush()
+        if result.ok is False and code == EXIT_OK:
+            code = result.exit_code
+    return code
