@@ -38,8 +38,11 @@ test: setup test-deps
 lint: setup
 	$(VENV)/bin/ruff check .
 
+# The daemon over the bundled clip with the shipped model, writing a mood log.
+DEMO_LOG ?= runs/demo/mood.jsonl
 demo: setup
-	$(VENV)/bin/moodcam classify --no-detect tests/fixtures/faces/*.png
+	@mkdir -p $(dir $(DEMO_LOG)) && rm -f $(DEMO_LOG)*
+	$(VENV)/bin/moodcam run --source demo/clip.mp4 --log $(DEMO_LOG) --log-interval 1 --summary
 
 train: setup
 	$(PY) -m training.train --arch $(ARCH_NAME) --epochs $(EPOCHS) --out $(RUN)
