@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,14 @@ from moodcam.card import CARD_VERSION, tensor_summary
 from moodcam.labels import parse_class_list
 from moodcam.preprocess import FACE_SIZE
 from training import data as fer
-from training.evaluate import EVAL_SPLITS, confusion_png, metrics, predict_keras, predict_tflite
+from training.evaluate import (
+    EVAL_SPLITS,
+    confusion_png,
+    metrics,
+    peer_metrics,
+    predict_keras,
+    predict_tflite,
+)
 from training.margin import haar_margin
 
 from .quantize import to_int8_tflite
@@ -151,6 +159,15 @@ def main(argv: list[str] | None = None) -> int:
     card = write_model(model, classes, calibration, args.out, margin)
 
     evaluation: dict[str, Any] = {}
+    sets = {s: (sub.images[sub.usage == s], y[sub.usage == s]) for s in EVAL_SPLITS}
+    try:
+        peer = {
+            s: {k: v for k, v in r.items() if k != "confusion"}
+            for s, r in peer_metrics(sets, classes).items()
+        }
+    except (OSError, subprocess.CalledProcessError) as e:  # the peer needs PyPI; the card does not
+        print(f"warning: peer not evaluated: {e}", file=sys.stderr)
+        peer = {}
     for split in EVAL_SPLITS:
         mask = sub.usage == split
         x, yt = sub.images[mask], y[mask]
@@ -216,6 +233,15 @@ def main(argv: list[str] | None = None) -> int:
             "int8_privatetest_accuracy": evaluation["PrivateTest"]["int8"]["accuracy"],
             "faces": evaluation["PrivateTest"]["int8"]["n"],
         },
+        "peer": peer
+        | (
+            {
+                "model": "fer 25.10.3 emotion_model_quantized.tflite (64x64, [-1,1]), argmax over "
+                "the same classes"
+            }
+            if peer
+            else {}
+        ),
         "latency": latency,
         "command": "python -m convert.convert "
         + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),

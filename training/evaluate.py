@@ -103,6 +103,19 @@ def peer_model(cache_dir: Path = CACHE_DIR) -> Path:
     return target
 
 
+PEER_NAME = "peer: fer 25.10.3 emotion_model_quantized.tflite"
+
+
+def peer_metrics(sets: dict[str, tuple], classes: tuple[str, ...]) -> dict[str, Any]:
+    """The peer on the same faces: argmax over the outputs of our classes only."""
+    peer = PeerModel(peer_model())
+    columns = [FER2013_CLASSES.index(c) for c in classes]
+    return {
+        split: metrics(y, np.stack([peer.invoke(peer.tensor(f))[columns] for f in x]), classes)
+        for split, (x, y) in sets.items()
+    }
+
+
 def confusion_png(conf: list[list[int]], classes: tuple[str, ...], title: str, path: Path) -> None:
     import matplotlib
 
@@ -169,12 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in models:
         report["models"][str(path)] = evaluate_model(path, sets, classes)
     if not args.no_peer:
-        peer = PeerModel(peer_model())
-        columns = [FER2013_CLASSES.index(c) for c in classes]  # argmax over our classes only
-        report["models"]["peer: fer 25.10.3 emotion_model_quantized.tflite"] = {
-            split: metrics(y, np.stack([peer.invoke(peer.tensor(f))[columns] for f in x]), classes)
-            for split, (x, y) in sets.items()
-        }
+        report["models"][PEER_NAME] = peer_metrics(sets, classes)
     print(
         f"{'model':60s} "
         + " ".join(f"{s:>12s}" for s in EVAL_SPLITS)

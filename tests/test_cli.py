@@ -1,0 +1,167 @@
+"""The `moodcam` command as a user runs it: real processes, real files, exit statuses and messages."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from moodcam import errors
+from tests.scenes import FACES_DIR, load_faces, make_scene
+
+ROOT = Path(__file__).resolve().parent.parent
+MOODCAM = [sys.executable, "-m", "moodcam.cli"]
+CARD = json.loads((ROOT / "models" / "moodcam.json").read_text())
+
+
+def moodcam(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([*MOODCAM, *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+
+
+def one_line_error(proc: subprocess.CompletedProcess) -> str:
+    """The user-facing error: exactly one `moodcam ...:` line, no traceback."""
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("moodcam ")]
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+def test_classify_no_detect_on_bundled_crops():
+    crops = sorted(FACES_DIR.glob("*.png"))
+    proc = moodcam("classify", "--no-detect", *map(str, crops))
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["path"] for r in records] == [str(c) for c in crops]
+    for r in records:
+        assert set(r) == {"path", "box", "label", "scores"}
+        assert r["box"] == [0, 0, 48, 48]
+        assert list(r["scores"]) == CARD["labels"]
+        assert r["label"] == max(r["scores"], key=r["scores"].get)
+        assert sum(r["scores"].values()) == pytest.approx(1.0, abs=0.01)
+
+
+def test_classify_agrees_with_the_classifier_library():
+    from moodcam.classifier import Classifier
+
+    clf = Classifier(ROOT / "models" / "moodcam.tflite")
+    crop = sorted(FACES_DIR.glob("*.png"))[0]
+    proc = moodcam("classify", "--no-detect", str(crop))
+    record = json.loads(proc.stdout)
+    label, scores = clf.classify(cv2.imread(str(crop), cv2.IMREAD_UNCHANGED))
+    assert record["label"] == label
+    assert record["scores"] == {k: round(v, 4) for k, v in scores.items()}
+
+
+def test_classify_detects_faces_in_a_scene(tmp_path):
+    faces = [f for _, f in load_faces()]
+    boxes = [(60, 80, 170, 170), (380, 220, 150, 150)]
+    scene = tmp_path / "scene.jpg"
+    cv2.imwrite(str(scene), make_scene([(faces[0], boxes[0]), (faces[5], boxes[1])], seed=4))
+    proc = moodcam("classify", str(scene))
+    assert proc.returncode == 0, proc.stderr
+    found = [json.loads(line)["box"] for line in proc.stdout.splitlines()]
+    assert len(found) == 2
+    from tests.scenes import iou
+
+    for truth in boxes:
+        assert max(iou(tuple(truth), tuple(b)) for b in found) > 0.5
+
+
+def test_classify_bad_images_one_message_each_and_the_run_goes_on(tmp_path):
+    good = sorted(FACES_DIR.glob("*.png"))[0]
+    random_bytes = tmp_path / "noise.png"
+    random_bytes.write_bytes(np.random.default_rng(0).bytes(5000))
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    missing = tmp_path / "missing.png"
+    proc = moodcam("classify", "--no-detect", str(random_bytes), str(empty), str(good), str(missing))
+    assert proc.returncode == errors.EXIT_INPUT
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stdout.splitlines()) == 1 and str(good) in proc.stdout
+    for path, why in ((random_bytes, "not an image"), (empty, "empty file"), (missing, "no such image")):
+        assert any(str(path) in ln and why in ln for ln in proc.stderr.splitlines()), proc.stderr
+
+
+def test_classify_odd_images_still_classify(tmp_path):
+    """Wrong channel counts and sizes are converted, not refused."""
+    paths = []
+    for name, img in {
+        "bgra.png": np.full((60, 50, 4), 120, np.uint8),
+        "tiny.png": np.full((3, 3), 90, np.uint8),
+        "big.png": np.full((2000, 1500, 3), 200, np.uint8),
+        "deep.png": np.full((48, 48), 40000, np.uint16),
+    }.items():
+        cv2.imwrite(str(tmp_path / name), img)
+        paths.append(str(tmp_path / name))
+    proc = moodcam("classify", "--no-detect", *paths)
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.splitlines()) == 4
+
+
+def test_run_bad_config_exit_3(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[mqtt]\nhots = 'x'\n")
+    proc = moodcam("run", "--config", str(cfg), "--source", str(FACES_DIR))
+    assert proc.returncode == errors.EXIT_CONFIG
+    line = one_line_error(proc)
+    assert str(cfg) in line and "[mqtt] hots" in line
+
+
+def test_run_broken_toml_exit_3(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[log\n")
+    proc = moodcam("run", "--config", str(cfg))
+    assert proc.returncode == errors.EXIT_CONFIG
+    assert "not valid TOML" in one_line_error(proc)
+
+
+def test_run_missing_model_exit_4(tmp_path):
+    proc = moodcam("run", "--model", str(tmp_path / "none.tflite"), "--source", str(FACES_DIR), "--no-log")
+    assert proc.returncode == errors.EXIT_MODEL
+    assert "none.tflite" in one_line_error(proc)
+
+
+def test_run_missing_and_unreadable_source_exit_6(tmp_path):
+    proc = moodcam("run", "--source", str(tmp_path / "nope.mp4"), "--no-log")
+    assert proc.returncode == errors.EXIT_SOURCE
+    assert "nope.mp4" in one_line_error(proc)
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(np.random.default_rng(1).bytes(20000))
+    proc = moodcam("run", "--source", str(junk), "--no-log")
+    assert proc.returncode == errors.EXIT_SOURCE
+    assert "junk.mp4" in one_line_error(proc)
+
+
+def test_run_bad_mqtt_url_is_a_config_error(tmp_path):
+    proc = moodcam("run", "--source", str(FACES_DIR), "--no-log", "--mqtt", "http://x")
+    assert proc.returncode in (errors.EXIT_CONFIG, errors.EXIT_SINK)
+    assert "MQTT URL" in one_line_error(proc)
+
+
+def test_run_over_a_folder_writes_the_log(tmp_path):
+    log = tmp_path / "mood.jsonl"
+    proc = moodcam("run", "--source", str(FACES_DIR), "--log", str(log), "--log-interval", "0", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    lines = log.read_text().splitlines()
+    assert len(lines) == len(list(FACES_DIR.glob("*.png")))
+    assert oct(log.stat().st_mode & 0o777) == "0o640"
+    for line in lines:
+        rec = json.loads(line)
+        assert set(rec) == {"v", "t", "faces", "mood", "valence", "arousal"}
+
+
+def test_doctor_reports_each_part(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[log]\npath = "{tmp_path}/mood.jsonl"\n[mqtt]\nenabled = true\nurl = "mqtt://127.0.0.1:1"\n')
+    proc = moodcam("doctor", "--config", str(cfg), "--source", str(FACES_DIR), "--timeout", "2")
+    out = proc.stdout
+    assert proc.returncode == errors.EXIT_BROKER, out + proc.stderr
+    assert any(ln.startswith("ok") and "model" in ln for ln in out.splitlines())
+    assert any(ln.startswith("ok") and "camera" in ln for ln in out.splitlines())
+    assert any(ln.startswith("FAIL") and "broker" in ln and "127.0.0.1:1" in ln for ln in out.splitlines())
+    assert any(ln.startswith("ok") and "disk" in ln for ln in out.splitlines())
