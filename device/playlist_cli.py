@@ -1,0 +1,419 @@
+"""`moodcam playlist`: the playlist sink as a standalone consumer of a running moodcam's moods.
+
+    moodcam playlist [--config FILE] [--log FILE | --mqtt URL [--device-id ID]] [--mpd HOST:PORT]
+
+Moods come from one of:
+- `--log FILE`: the JSON Lines mood log, followed like `tail -F`: the last line already there
+  gives the current mood, then every complete line appended; it survives the writer's rotation
+  (`mood.jsonl` -> `mood.jsonl.1`, a new `mood.jsonl`), truncation, the file being removed and
+  coming back, and the torn-tail repair after a crash. With neither flag this is the config's
+  `[log] path`.
+- `--mqtt URL`: the `<topic_prefix>/<device-id>/event` topic (QoS 1), plus the retained `.../state`
+  once at start, so the current mood is known before the next change. Username, password file
+  and TLS files come from the config's `[mqtt]` section, the device id from `[device] id`.
+
+The moods go through the same `PlaylistSink` as in the daemon ([playlist] section; `enabled` is
+implied by running this command), so the rules are the ones in moodcam/sinks/playlist.py. Hold
+and interval are timed by this process's clock from when a mood is read, not by the records'
+`t`. An unreachable MPD or broker is one warning and a retry, never an exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import signal
+import ssl
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from moodcam import config as config_mod
+from moodcam.errors import EXIT_OK, EXIT_USAGE, MoodcamError
+from moodcam.records import MoodUpdate
+from moodcam.sinks.playlist import PlaylistSink
+
+log = logging.getLogger("moodcam.playlist")
+
+POLL_S = 0.2  # how often the log follower looks for new lines
+_MAX_LINE = 1 << 20  # a line longer than this is not a mood record
+
+
+class UsageError(MoodcamError):
+    exit_code = EXIT_USAGE
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the `playlist` subcommand to the `moodcam` parser's subparsers."""
+    p = subparsers.add_parser(
+        "playlist",
+        help="make MPD play a playlist per mood, from the mood log or MQTT",
+        description=(
+            "Follow a moodcam's moods (its mood log or its MQTT events) and switch MPD to the "
+            "mood's playlist ([playlist] section of the config) once a mood has held for "
+            "hold_s, at most once per min_interval_s, never while playback is paused or "
+            "stopped unless resume_paused. Volume and playback modes are never touched."
+        ),
+    )
+    p.add_argument("--config", help="TOML config ([playlist], [log], [mqtt], [device] are used)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument(
+        "--log", metavar="FILE", help="follow this mood log as it grows (default: [log] path)"
+    )
+    src.add_argument(
+        "--mqtt", metavar="URL", help="subscribe to mood events: mqtt://[user@]host[:port]"
+    )
+    p.add_argument("--device-id", help="with --mqtt: whose events (default: [device] id)")
+    p.add_argument(
+        "--mpd", metavar="HOST:PORT", help="MPD to control (default: [playlist] host and port)"
+    )
+    p.add_argument(
+        "--max-runtime",
+        type=float,
+        metavar="SECONDS",
+        help="stop after this many seconds (default: until interrupted or SIGTERM)",
+    )
+    p.set_defaults(func=run)
+    return p
+
+
+def parse_mpd_address(text: str, default_port: int = 6600) -> tuple[str, int]:
+    """`host`, `host:port`, `[v6addr]:port` or a unix socket path -> (host, port)."""
+    text = text.strip()
+    if text.startswith(("/", "@")):
+        return text, default_port
+    host, port_text = text, ""
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise UsageError(f"--mpd {text!r}: missing ']' after the IPv6 address")
+        host, rest = text[1:end], text[end + 1 :]
+        if rest and not rest.startswith(":"):
+            raise UsageError(f"--mpd {text!r}: expected [address]:port")
+        port_text = rest[1:]
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    if not host:
+        raise UsageError(f"--mpd {text!r}: no host (expected HOST:PORT or a socket path)")
+    if not port_text:
+        return host, default_port
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise UsageError(f"--mpd {text!r}: port must be a number from 1 to 65535")
+    return host, int(port_text)
+
+
+def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
+    """Run the consumer until `stop` is set, SIGTERM/SIGINT, or `--max-runtime`; exit status."""
+    cfg = config_mod.load(args.config)
+    pcfg = dataclasses.replace(cfg.playlist, enabled=True)
+    if args.mpd:
+        host, port = parse_mpd_address(args.mpd, pcfg.port)
+        pcfg = dataclasses.replace(pcfg, host=host, port=port)
+    if args.device_id is not None and not args.mqtt:
+        raise UsageError("--device-id only applies with --mqtt")
+    mqtt_cfg = dataclasses.replace(cfg.mqtt, url=args.mqtt or cfg.mqtt.url)
+    if args.mqtt:
+        _mqtt_settings(mqtt_cfg)  # a bad URL or password file: say so before starting anything
+    stop = stop or threading.Event()
+    _stop_on_signals(stop)
+    deadline = None if args.max_runtime is None else time.monotonic() + args.max_runtime
+
+    sink = PlaylistSink(pcfg)
+    try:
+        if args.mqtt:
+            _follow_mqtt(mqtt_cfg, args.device_id or cfg.device.id, sink, stop, deadline)
+        else:
+            _follow_log(Path(args.log or cfg.log.path), sink, stop, deadline)
+    finally:
+        sink.close()
+    return EXIT_OK
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM (systemd stop) ends the command cleanly; only possible from the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    with contextlib.suppress(ValueError, OSError):
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+
+def _wait(stop: threading.Event, deadline: float | None, seconds: float) -> bool:
+    """Sleep up to `seconds`; True when it is time to end."""
+    if deadline is not None:
+        seconds = min(seconds, deadline - time.monotonic())
+    if seconds > 0 and stop.wait(seconds):
+        return True
+    return stop.is_set() or (deadline is not None and time.monotonic() >= deadline)
+
+
+def _update(record: dict[str, Any]) -> MoodUpdate | None:
+    mood = record.get("mood")
+    if mood is not None and not isinstance(mood, str):
+        return None
+    t = record.get("t")
+    return MoodUpdate(t=float(t) if isinstance(t, (int, float)) else 0.0, mood=mood)
+
+
+# --- the mood log ----------------------------------------------------------------------------
+
+
+class LogFollower:
+    """`tail -F` for a mood log: `read()` returns the records of lines appended since last time.
+
+    Only complete lines count: reading resumes at the start of the first incomplete line, so a
+    line being written is read whole once its newline is there, and a torn tail that the writer
+    repairs (truncates) at its next start is replaced by what follows, never glued to it. When
+    the path names another file than the open one (rotated away, or removed and created again),
+    the open one is read to its end first, then the new one from its start. A file that shrinks
+    below where we are (emptied by hand) is read again from its start. A reader that falls a
+    whole file behind the writer (several rotations between two reads) misses that file, as
+    `tail -F` would; at the default 10 MB per file that does not happen.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.skipped = 0  # lines that were not a JSON object
+        self.reopened = 0  # times we moved on to a new file at `path`
+        self._f: Any = None
+        self._ident: tuple[int, int] | None = None
+        self._pos = 0  # start of the first line not yet returned
+        self._warned_missing = False
+
+    def start(self) -> dict[str, Any] | None:
+        """Open the log at its end; returns its last record (the current mood), if any."""
+        if not self._open():
+            return None
+        size = os.fstat(self._f.fileno()).st_size
+        tail_from = max(0, size - 65536)
+        self._f.seek(tail_from)
+        chunk = self._f.read(size - tail_from)
+        self._pos = tail_from + chunk.rfind(b"\n") + 1
+        for raw in reversed(chunk[: self._pos - tail_from].split(b"\n")[:-1]):
+            if (rec := _parse(raw)) is not None:
+                return rec
+        return None
+
+    def read(self) -> list[dict[str, Any]]:
+        if self._f is None:
+            if not self._open():
+                return []
+            self.reopened += 1  # a file appeared where there was none: read it from its start
+        out = self._drain()
+        if out:
+            return out
+        st = _stat(self.path)
+        if st is None:
+            return out  # gone for now (being rotated, or removed): wait for a new one
+        if (st.st_dev, st.st_ino) != self._ident:
+            self._close()  # the old file was read to its end just above
+            if self._open():
+                self.reopened += 1
+                out = self._drain()
+        elif st.st_size < self._pos:
+            self._pos = 0
+            out = self._drain()
+        return out
+
+    def close(self) -> None:
+        self._close()
+
+    def _open(self) -> bool:
+        try:
+            f = open(self.path, "rb")  # noqa: SIM115 - kept open across calls, closed in _close
+        except FileNotFoundError:
+            if not self._warned_missing:
+                log.warning("mood log %s does not exist (yet); waiting for it", self.path)
+                self._warned_missing = True
+            return False
+        except OSError as e:
+            raise MoodcamError(f"mood log {self.path}: cannot read it: {e.strerror or e}") from None
+        st = os.fstat(f.fileno())
+        self._f, self._ident, self._pos = f, (st.st_dev, st.st_ino), 0
+        if self._warned_missing:
+            log.info("mood log %s is there now; following it", self.path)
+            self._warned_missing = False
+        return True
+
+    def _close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+        self._f, self._ident, self._pos = None, None, 0
+
+    def _drain(self) -> list[dict[str, Any]]:
+        self._f.seek(self._pos)
+        data = self._f.read()
+        end = data.rfind(b"\n")
+        if end < 0:
+            if len(data) > _MAX_LINE:  # not a line of ours: do not re-read it for ever
+                self._pos += len(data)
+                self.skipped += 1
+            return []
+        self._pos += end + 1
+        out = []
+        for raw in data[:end].split(b"\n"):
+            if (rec := _parse(raw)) is None:
+                self.skipped += 1
+            else:
+                out.append(rec)
+        return out
+
+
+def _parse(raw: bytes) -> dict[str, Any] | None:
+    try:
+        rec = json.loads(raw)
+    except ValueError:
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
+
+
+def _follow_log(
+    path: Path, sink: PlaylistSink, stop: threading.Event, deadline: float | None
+) -> None:
+    follower = LogFollower(path)
+    try:
+        last = follower.start()
+        log.info("following the mood log %s", path)
+        if last is not None and (u := _update(last)) is not None:
+            sink.handle(u)
+        while True:
+            for rec in follower.read():
+                if (u := _update(rec)) is not None:
+                    sink.handle(u)
+            if _wait(stop, deadline, POLL_S):
+                return
+    finally:
+        follower.close()
+
+
+# --- MQTT ------------------------------------------------------------------------------------
+
+
+def _mqtt_settings(cfg: config_mod.MqttConfig) -> tuple[Any, str | None]:
+    """(broker address, password or None); UsageError for a bad URL or password file."""
+    from moodcam.sinks.mqtt import parse_url, read_password
+
+    try:
+        address = parse_url(cfg.url)
+        password = read_password(cfg.password_file) if cfg.password_file else None
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    return address, password
+
+
+def _follow_mqtt(
+    cfg: config_mod.MqttConfig,
+    device_id: str,
+    sink: PlaylistSink,
+    stop: threading.Event,
+    deadline: float | None,
+) -> None:
+    import paho.mqtt.client as mqtt
+
+    from moodcam.sinks.mqtt import redact_url
+
+    address, password = _mqtt_settings(cfg)
+    base = f"{cfg.topic_prefix}/{device_id}"
+    event_topic, state_topic = f"{base}/event", f"{base}/state"
+    seen_event = threading.Event()
+    down_logged = threading.Event()
+
+    def on_connect(client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            if not down_logged.is_set():  # once per outage, not once per retry
+                down_logged.set()
+                log.warning("MQTT broker %s refused the connection: %s", address, reason)
+            return
+        # Clean session: subscribe on every (re)connect.
+        client.subscribe([(event_topic, 1), (state_topic, 1)])
+        log.info("MQTT: listening to %s on %s", event_topic, address)
+        down_logged.clear()
+
+    def on_connect_fail(client: mqtt.Client, userdata: Any) -> None:
+        if not down_logged.is_set():
+            down_logged.set()
+            log.warning("MQTT broker unreachable at %s; retrying in the background", address)
+
+    def on_message(client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic == state_topic and (seen_event.is_set() or not msg.retain):
+            return  # the state only tells the mood at start; events say every change after
+        try:
+            rec = json.loads(msg.payload)
+        except ValueError:
+            log.debug("MQTT: %s: not JSON; ignored", msg.topic)
+            return
+        if not isinstance(rec, dict) or (u := _update(rec)) is None:
+            return
+        if msg.topic == event_topic:
+            seen_event.set()
+        sink.handle(u)
+
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=f"moodcam-playlist-{device_id}-{uuid.uuid4().hex[:6]}",
+        protocol=mqtt.MQTTv311,
+        clean_session=True,
+    )
+    username = address.username or cfg.username
+    if username:
+        client.username_pw_set(username, password)
+    if address.tls:
+        try:
+            client.tls_set(
+                ca_certs=cfg.ca_file or None,
+                certfile=cfg.cert_file or None,
+                keyfile=cfg.key_file or None,
+            )
+        except (OSError, ssl.SSLError, ValueError) as e:
+            why = getattr(e, "strerror", None) or str(e) or type(e).__name__
+            raise UsageError(f"MQTT TLS setup failed: {why}") from None
+    client.on_connect = on_connect
+    client.on_connect_fail = on_connect_fail
+    client.on_message = on_message
+    client.reconnect_delay_set(1, max(1, round(cfg.reconnect_max_s)))
+    log.info("connecting to MQTT broker %s", redact_url(cfg.url))
+    client.connect_async(address.host, address.port, keepalive=cfg.keepalive_s)
+    client.loop_start()
+    try:
+        while not _wait(stop, deadline, 1.0):
+            pass
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry (python -m moodcam.playlist_cli) until cli.py registers the command."""
+    parser = argparse.ArgumentParser(prog="moodcam")
+    parser.add_argument("--debug", action="store_true")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return run(args)
+    except MoodcamError as e:
+        print(f"moodcam playlist: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
