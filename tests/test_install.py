@@ -1,0 +1,416 @@
+"""systemd/install.sh off the Pi: every file it lays down, idempotence, upgrade, uninstall, purge.
+
+Most tests install into a temporary --root with the stub flags (--no-apt --no-user --no-pip), so
+they need no network and change nothing on this machine. One test runs the real thing as root (user
+creation, chown, systemctl) inside a private mount namespace whose /etc, /opt and /var/lib are
+throwaway copies. The runtime choice per OS and architecture is checked through --dry-run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import shutil
+import stat
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "systemd" / "install.sh"
+UNIT = ROOT / "systemd" / "moodcam.service"
+DEFAULT_CONFIG = ROOT / "systemd" / "moodcam.toml"
+STUBS = ["--no-apt", "--no-user", "--no-pip"]
+HAVE_SYSTEMCTL = shutil.which("systemctl") is not None
+BOOKWORM = "PRETTY_NAME=Raspberry Pi OS\nVERSION_CODENAME=bookworm\n"
+
+
+def run_install(
+    *args: str, env: dict[str, str] | None = None, script: Path = SCRIPT
+) -> subprocess.CompletedProcess[str]:
+    full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"}
+    full_env.update(env or {})
+    return subprocess.run(
+        ["bash", str(script), *args], capture_output=True, text=True, env=full_env, timeout=300
+    )
+
+
+def ok(r: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    assert r.returncode == 0, f"exit {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
+    return r
+
+
+def snapshot(root: Path) -> dict[str, tuple]:
+    """Every path under root: type, mode, and content hash or link target (no times)."""
+    out: dict[str, tuple] = {}
+    for p in sorted(root.rglob("*")):
+        st = p.lstat()
+        rel = str(p.relative_to(root))
+        mode = stat.S_IMODE(st.st_mode)
+        if p.is_symlink():
+            out[rel] = ("link", os.readlink(p))
+        elif p.is_dir():
+            out[rel] = ("dir", oct(mode))
+        else:
+            out[rel] = ("file", oct(mode), hashlib.sha256(p.read_bytes()).hexdigest())
+    return out
+
+
+def mode(p: Path) -> int:
+    return stat.S_IMODE(p.stat().st_mode)
+
+
+@pytest.fixture
+def installed(tmp_path: Path) -> Path:
+    root = tmp_path / "root"
+    root.mkdir()
+    flags = [] if HAVE_SYSTEMCTL else ["--no-systemctl"]
+    ok(run_install("--root", str(root), *STUBS, *flags))
+    return root
+
+
+# --- the script itself -----------------------------------------------------------------------
+
+
+def test_shellcheck_clean() -> None:
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
+    r = subprocess.run(["shellcheck", str(SCRIPT)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_strict_mode_and_help() -> None:
+    assert "set -euo pipefail" in SCRIPT.read_text()
+    assert os.access(SCRIPT, os.X_OK)
+    r = ok(run_install("--help"))
+    assert "--uninstall" in r.stdout and "--purge" in r.stdout and "--root" in r.stdout
+
+
+def test_bad_usage(tmp_path: Path) -> None:
+    r = run_install("--frobnicate")
+    assert r.returncode == 2 and "unknown option --frobnicate" in r.stderr
+    r = run_install("--root", "relative/dir", *STUBS)
+    assert r.returncode == 1 and "absolute" in r.stderr
+    # Accounts are the host's: --root must not create one on the host.
+    r = run_install("--root", str(tmp_path), "--no-apt", "--no-pip")
+    assert r.returncode == 1 and "--no-user" in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_needs_root_for_a_real_install() -> None:
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to run the script as an unprivileged user")
+    r = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "bash", str(SCRIPT)],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+    )
+    assert r.returncode == 1 and "sudo make install" in r.stderr
+
+
+def test_refuses_a_unit_that_runs_as_root(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT / "systemd", repo / "systemd")
+    shutil.copytree(ROOT / "models", repo / "models")
+    unit = repo / "systemd" / "moodcam.service"
+    for replacement in ("User=root", ""):
+        unit.write_text(UNIT.read_text().replace("User=moodcam", replacement))
+        root = tmp_path / f"root{len(replacement)}"
+        root.mkdir()
+        r = run_install("--root", str(root), *STUBS, script=repo / "systemd" / "install.sh")
+        assert r.returncode == 1 and "does not run as root" in r.stderr, r.stderr
+        assert list(root.iterdir()) == []  # refused before touching anything
+
+
+# --- what a fresh install lays down -------------------------------------------------------------
+
+
+def test_fresh_install_lays_down_exactly_these_files(installed: Path) -> None:
+    r = installed
+    models = sorted(p.name for p in (ROOT / "models").iterdir() if p.suffix in (".tflite", ".json"))
+    expected_files = {
+        "etc/moodcam/moodcam.toml": (0o640, DEFAULT_CONFIG),
+        "etc/systemd/system/moodcam.service": (0o644, UNIT),
+        "opt/moodcam/README.md": (0o644, ROOT / "README.md"),
+        "opt/moodcam/moodcam.toml.default": (0o644, DEFAULT_CONFIG),
+        **{f"opt/moodcam/models/{m}": (0o644, ROOT / "models" / m) for m in models},
+    }
+    for rel, (want_mode, source) in expected_files.items():
+        p = r / rel
+        assert p.is_file(), rel
+        assert mode(p) == want_mode, f"{rel}: {oct(mode(p))}"
+        assert p.read_bytes() == source.read_bytes(), rel
+    expected_dirs = {
+        "etc/moodcam": 0o750,  # may hold a broker user and password file names
+        "var/lib/moodcam": 0o750,
+        "opt/moodcam": 0o755,
+        "opt/moodcam/models": 0o755,
+    }
+    for rel, want_mode in expected_dirs.items():
+        assert (r / rel).is_dir() and mode(r / rel) == want_mode, rel
+
+    # The venv: the system's python, with apt's site-packages (picamera2, libcamera) visible.
+    venv = r / "opt/moodcam/venv"
+    assert (venv / "bin/python").exists()
+    assert "include-system-site-packages = true" in (venv / "pyvenv.cfg").read_text()
+    assert not (r / "opt/moodcam/constraints.txt").exists()  # only written when pip runs
+
+    if HAVE_SYSTEMCTL:  # enabled offline through systemctl --root
+        link = r / "etc/systemd/system/multi-user.target.wants/moodcam.service"
+        assert os.readlink(link) == "/etc/systemd/system/moodcam.service"
+
+    # Nothing else anywhere: every path outside the venv is accounted for.
+    parents = {str(Path(p).parent) for p in expected_files} | set(expected_dirs)
+    allowed = (
+        set(expected_files)
+        | set(expected_dirs)
+        | {str(Path(*Path(p).parts[:i])) for p in parents for i in range(1, len(Path(p).parts) + 1)}
+    )
+    allowed |= {
+        "etc/systemd/system/multi-user.target.wants",
+        "etc/systemd/system/multi-user.target.wants/moodcam.service",
+    }
+    stray = {
+        str(p.relative_to(r))
+        for p in r.rglob("*")
+        if not str(p.relative_to(r)).startswith("opt/moodcam/venv")
+    } - allowed
+    assert stray == set()
+
+
+def test_installed_config_is_valid_and_points_at_installed_paths(installed: Path) -> None:
+    from moodcam import config
+
+    cfg = config.load(installed / "etc/moodcam/moodcam.toml")
+    model = Path(cfg.classifier.model)
+    assert (installed / model.relative_to("/")).is_file()  # where install.sh put the model
+    assert (installed / model.with_suffix(".json").relative_to("/")).is_file()  # its card
+    # The log must be in the only directory the unit lets the service write.
+    unit = UNIT.read_text()
+    assert f"ReadWritePaths={Path(cfg.log.path).parent}\n" in unit
+    assert cfg.log.path.startswith("/var/lib/moodcam/") and "StateDirectory=moodcam\n" in unit
+    assert "--config /etc/moodcam/moodcam.toml" in unit
+
+
+def test_default_config_is_generated_from_the_schema() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "make_default_config", ROOT / "systemd" / "make_default_config.py"
+    )
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert DEFAULT_CONFIG.read_text(encoding="utf-8") == mod.render(), (
+        "systemd/moodcam.toml is out of date: run .venv/bin/python systemd/make_default_config.py"
+    )
+    data = tomllib.loads(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    assert data["log"]["path"] == "/var/lib/moodcam/mood.jsonl"
+    assert data["classifier"]["model"] == "/opt/moodcam/models/moodcam.tflite"
+
+
+# --- again, upgrade, uninstall --------------------------------------------------------------------
+
+
+def test_reinstall_is_idempotent_and_keeps_the_users_config(installed: Path) -> None:
+    r = installed
+    cfg = r / "etc/moodcam/moodcam.toml"
+    cfg.write_text('[device]\nid = "kitchen"\n')
+    cfg.chmod(0o600)
+    log = r / "var/lib/moodcam/mood.jsonl"
+    log.write_text('{"t": 1}\n')
+    before = snapshot(r)
+    flags = [] if HAVE_SYSTEMCTL else ["--no-systemctl"]
+    res = ok(run_install("--root", str(r), *STUBS, *flags))
+    assert snapshot(r) == before
+    assert cfg.read_text() == '[device]\nid = "kitchen"\n' and mode(cfg) == 0o600
+    assert "kept your" in res.stderr and "reusing" in res.stderr
+
+
+def test_reinstall_repairs_what_it_owns(installed: Path) -> None:
+    r = installed
+    before = snapshot(r)
+    (r / "var/lib/moodcam").chmod(0o777)
+    (r / "etc/moodcam").chmod(0o755)
+    (r / "etc/systemd/system/moodcam.service").write_text("[Service]\nUser=root\n")
+    (r / "opt/moodcam/models/moodcam.tflite").unlink()
+    shutil.rmtree(r / "opt/moodcam/venv")
+    flags = [] if HAVE_SYSTEMCTL else ["--no-systemctl"]
+    ok(run_install("--root", str(r), *STUBS, *flags))
+    assert snapshot(r) == before
+
+
+def test_uninstall_keeps_config_and_log_purge_removes_them(installed: Path) -> None:
+    r = installed
+    (r / "var/lib/moodcam/mood.jsonl").write_text('{"t": 1}\n')
+    flags = [] if HAVE_SYSTEMCTL else ["--no-systemctl"]
+    res = ok(run_install("--root", str(r), "--uninstall", "--no-user", *flags))
+    assert not (r / "opt/moodcam").exists()
+    assert not (r / "etc/systemd/system/moodcam.service").exists()
+    assert not (r / "etc/systemd/system/multi-user.target.wants/moodcam.service").is_symlink()
+    assert (r / "etc/moodcam/moodcam.toml").read_bytes() == DEFAULT_CONFIG.read_bytes()
+    assert (r / "var/lib/moodcam/mood.jsonl").read_text() == '{"t": 1}\n'
+    assert "--purge" in res.stderr
+    ok(run_install("--root", str(r), "--uninstall", "--no-user", *flags))  # again: no error
+    dropin = r / "etc/systemd/system/moodcam.service.d"
+    dropin.mkdir()
+    (dropin / "override.conf").write_text("[Service]\nMemoryDenyWriteExecute=no\n")
+    ok(run_install("--root", str(r), "--purge", "--no-user", *flags))
+    for gone in (
+        "etc/moodcam",
+        "var/lib/moodcam",
+        "opt/moodcam",
+        "etc/systemd/system/moodcam.service.d",
+    ):
+        assert not (r / gone).exists(), gone
+
+
+def test_dry_run_changes_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    res = ok(run_install("--root", str(root), *STUBS, "--dry-run"))
+    assert list(root.iterdir()) == []
+    assert f"+ install -m 0640 {DEFAULT_CONFIG} {root}/etc/moodcam/moodcam.toml" in res.stdout
+    assert "nothing was changed" in res.stderr
+
+
+# --- which TFLite runtime, which numpy ------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_python(tmp_path: Path):
+    def make(version: str) -> str:
+        p = tmp_path / f"python{version}"
+        p.write_text(f"#!/bin/sh\necho {version}\n")  # plan() only asks it for its version
+        p.chmod(0o755)
+        return str(p)
+
+    return make
+
+
+@pytest.mark.parametrize(
+    ("arch", "codename", "python", "extra", "numpy_pin"),
+    [
+        ("arm64", "bookworm", "3.11", "litert", True),  # apt simplejpeg is numpy 1.x
+        ("aarch64", "trixie", "3.13", "litert", False),
+        ("armhf", "bookworm", "3.11", "tflite-runtime", True),  # tflite-runtime needs numpy<2
+        ("x86_64", "bookworm", "3.11", "litert", True),
+    ],
+)
+def test_runtime_choice(
+    tmp_path: Path, fake_python, arch: str, codename: str, python: str, extra: str, numpy_pin: bool
+) -> None:
+    os_release = tmp_path / "os-release"
+    os_release.write_text(f"VERSION_CODENAME={codename}\n")
+    root = tmp_path / "root"
+    root.mkdir()
+    env = {
+        "MOODCAM_ARCH": arch,
+        "MOODCAM_OS_RELEASE": str(os_release),
+        "MOODCAM_PYTHON": fake_python(python),
+    }
+    res = ok(run_install("--root", str(root), "--no-apt", "--no-user", "--dry-run", env=env))
+    # --dry-run prints each command shell-quoted (printf %q) after "+ ".
+    commands = [shlex.split(line[2:]) for line in res.stdout.splitlines() if line.startswith("+ ")]
+    pip = [c for c in commands if c[1:4] == ["-m", "pip", "install"]]
+    assert len(pip) == 1
+    assert pip[0][0] == f"{root}/opt/moodcam/venv/bin/python"
+    assert pip[0][-1] == f"{ROOT}[{extra}]"
+    assert "--only-binary=numpy,opencv-python-headless,ai-edge-litert,tflite-runtime" in pip[0]
+    constraints = f"{root}/opt/moodcam/constraints.txt"
+    assert (["--constraint", constraints] == pip[0][-3:-1]) is numpy_pin
+    assert (["write", constraints, "<<<", "numpy<2"] in commands) is numpy_pin
+    assert f"system: {codename}" in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("arch", "codename", "python", "message"),
+    [
+        ("armhf", "trixie", "3.13", "Install 64-bit Raspberry Pi OS"),
+        ("armel", "bookworm", "3.11", "ARMv6"),
+        ("riscv64", "trixie", "3.13", "unsupported architecture riscv64"),
+        ("arm64", "bullseye", "3.9", "needs Python 3.11 or later"),
+    ],
+)
+def test_unsupported_systems_say_why(
+    tmp_path: Path, fake_python, arch: str, codename: str, python: str, message: str
+) -> None:
+    os_release = tmp_path / "os-release"
+    os_release.write_text(f"VERSION_CODENAME={codename}\n")
+    env = {
+        "MOODCAM_ARCH": arch,
+        "MOODCAM_OS_RELEASE": str(os_release),
+        "MOODCAM_PYTHON": fake_python(python),
+    }
+    root = tmp_path / "root"
+    root.mkdir()
+    res = run_install("--root", str(root), "--no-apt", "--no-user", "--dry-run", env=env)
+    assert res.returncode == 1 and message in res.stderr, res.stderr
+
+
+# --- the real thing, as root, in a throwaway mount namespace ----------------------------------------
+
+REAL_INSTALL = r"""
+set -eu
+mount -t tmpfs tmpfs /opt
+mount -t tmpfs tmpfs /var/lib
+mount --bind "$ETC_COPY" /etc
+bash "$SCRIPT" --no-apt --no-pip >/dev/null 2>&1 || { echo "install failed"; exit 1; }
+bash "$SCRIPT" --no-apt --no-pip >/dev/null 2>&1 || { echo "reinstall failed"; exit 1; }
+echo "passwd $(getent passwd moodcam | cut -d: -f1,6,7)"
+echo "uid $(id -u moodcam)"
+echo "groups $(id -nG moodcam)"
+for p in /etc/moodcam /etc/moodcam/moodcam.toml /var/lib/moodcam /opt/moodcam /etc/systemd/system/moodcam.service; do
+  echo "stat $(stat -c '%a %U:%G' "$p") $p"
+done
+echo "enabled $(readlink /etc/systemd/system/multi-user.target.wants/moodcam.service || true)"
+bash "$SCRIPT" --purge >/dev/null 2>&1 || { echo "purge failed"; exit 1; }
+echo "after-purge-user $(getent passwd moodcam || echo none)"
+echo "after-purge-files $(ls -d /etc/moodcam /var/lib/moodcam /opt/moodcam 2>/dev/null || echo none)"
+"""
+
+
+def test_real_install_as_root_in_a_private_mount_namespace(tmp_path: Path) -> None:
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare")
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot create a mount namespace here: {probe.stderr.decode().strip()}")
+    etc_copy = tmp_path / "etc"
+    subprocess.run(["cp", "-a", "/etc", str(etc_copy)], check=True)
+    res = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "bash", "-c", REAL_INSTALL],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "SCRIPT": str(SCRIPT),
+            "ETC_COPY": str(etc_copy),
+        },
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    facts = {}
+    for line in res.stdout.splitlines():
+        key, _, value = line.partition(" ")
+        facts.setdefault(key, []).append(value)
+    assert facts["passwd"] == ["moodcam:/var/lib/moodcam:/usr/sbin/nologin"]
+    assert facts["uid"][0] != "0"
+    assert {"moodcam", "video", "gpio"} <= set(facts["groups"][0].split())
+    assert sorted(facts["stat"]) == sorted(
+        [
+            "750 root:moodcam /etc/moodcam",
+            "640 root:moodcam /etc/moodcam/moodcam.toml",
+            "750 moodcam:moodcam /var/lib/moodcam",
+            "755 root:root /opt/moodcam",
+            "644 root:root /etc/systemd/system/moodcam.service",
+        ]
+    )
+    if HAVE_SYSTEMCTL:
+        assert facts["enabled"] == ["/etc/systemd/system/moodcam.service"]
+    assert facts["after-purge-user"] == ["none"]
+    assert facts["after-purge-files"] == ["none"]
