@@ -1,0 +1,1043 @@
+"""`moodcam report`: summaries of the mood log for people and for health apps.
+
+    moodcam report [LOG] [--config FILE] [--from DATE] [--to DATE] [--tz ZONE] [--max-gap S]
+                   [--format text|csv|json|fhir|png] [--out FILE]
+
+One streaming pass over the log and its rotated files (`moodlog.iter_records`, oldest first);
+memory grows with the number of local hours that hold data (a year is 8,760 small accumulators;
+`--format png` adds an 18 KiB 5-minute grid per day), never with the number of lines.
+
+Semantics (what every number means):
+
+- Time accounting. The log holds a line at every mood change and every `interval_s`, so the state
+  of a line holds until the next line: each record covers [t, t_next), capped at `--max-gap`
+  seconds (default 60, or 2 x `[log] interval_s` when --config gives a longer interval). A longer
+  gap is the device being off (or the log failing): only its first `max_gap` seconds count, the
+  rest is not counted as any mood. The last record covers nothing (nothing is known after it).
+  A record with `mood` null counts as "no face" (key `none`); "face time" is logged time with a
+  mood. If the clock steps backwards (NTP on a Pi without RTC) the record before the step covers
+  nothing and later records count at their own times, so a day may hold some time twice; the
+  steps are counted (`clock_steps_back`).
+- Media time. Records with t < 1e9 (before 2001-09-09) come from a video file: their t is seconds
+  into the file, not a date. They cannot be placed on a calendar, so they are left out and counted
+  (`media_time`, with a note); a log holding only such records is refused with a clear message.
+- Days and hours are local to the report's zone (`--tz`, default the device's local zone). Every
+  covered interval is split at local hour boundaries, so local midnight is honoured and a DST day
+  has 23 or 25 hours (`hours_in_day`); in the 25-hour day the repeated hour adds to the same
+  hour-of-day. `--from`/`--to` are inclusive local dates; time outside them is cut off exactly.
+- Valence and arousal: time-weighted mean and (population) standard deviation over the time in
+  which the value is present (`seconds`), so they agree with the shares of time; null when absent.
+- Mood changes: a record whose mood is a label different from the last label seen before it. No
+  face stretches are bridged (happy, none, sad = 1 change; happy, none, happy = 0); a gap longer
+  than `max_gap` or a clock step back forgets the last label (the first mood after the device was
+  off is not a change). A change is counted in the hour and day of the record that shows it.
+- Skipped lines: torn lines (no final newline), lines that are not a JSON object (both counted by
+  the reader) and records that are not schema v1 with a finite number `t`, a FER2013 label or
+  null `mood`, and number-or-null valence/arousal. Every format says "skipped N torn or invalid
+  lines".
+- FHIR: an R4 Bundle (type collection), one Observation per local day that has logged time; see
+  `render_fhir`. fhir.resources 8 ships R4B (not R4) models, whose Bundle and Observation are the
+  R4 ones; when installed they validate the bundle before it is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import os
+import sys
+import uuid
+from array import array
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import time as dtime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from moodcam.errors import EXIT_OK, EXIT_USAGE, InputError, MoodcamError
+from moodcam.labels import DEFAULT_CLASSES, FER2013_CLASSES
+from moodcam.records import SCHEMA_VERSION
+from moodcam.sinks.moodlog import iter_records, log_files
+
+REPORT_VERSION = 1  # of the JSON document below; bump on incompatible changes
+FORMATS = ("text", "csv", "json", "fhir", "png")
+DEFAULT_MAX_GAP_S = 60.0
+MEDIA_TIME_LIMIT = 1e9  # 2001-09-09T01:46:40Z: no live record is older, no video is longer
+NONE = "none"  # the key of time without a face (mood null)
+SLOT_S = 300  # resolution of the PNG timeline (5 minutes)
+# Every label a model card may use (labels.parse_class_list), plus null; fixes the PNG grid width.
+_MOOD_INDEX: dict[str | None, int] = {None: 0} | {m: i + 1 for i, m in enumerate(FER2013_CLASSES)}
+_SLOTS, _WIDTH = 86400 // SLOT_S, len(_MOOD_INDEX)
+_NUM = (int, float)  # not bool: type() checks, since bool is an int subclass
+UCUM = "http://unitsofmeasure.org"
+# LED hues (config.LedConfig.colors) where they read on paper; neutral's white LED becomes grey.
+COLORS = {
+    "angry": "#ff0000",
+    "happy": "#ffb000",
+    "sad": "#0040ff",
+    "neutral": "#8c8c8c",
+    "surprise": "#b000ff",
+    "fear": "#00a080",
+    "disgust": "#6b8e23",
+    NONE: "#e6e6e6",
+}
+NO_DATA = "#ffffff"
+
+
+class ReportError(MoodcamError):
+    """A bad combination of report arguments."""
+
+    exit_code = EXIT_USAGE
+
+
+# --- accumulation --------------------------------------------------------------------------
+
+
+class Stats:
+    """Seconds per mood, weighted sums of valence/arousal and mood changes for one stretch of time.
+
+    Sums (not running means) so that hours merge into days and days into totals exactly.
+    """
+
+    __slots__ = ("a_s1", "a_s2", "a_w", "changes", "logged", "secs", "v_s1", "v_s2", "v_w")
+
+    def __init__(self) -> None:
+        self.secs: dict[str | None, float] = {}
+        self.logged = 0.0
+        self.v_w = self.v_s1 = self.v_s2 = 0.0
+        self.a_w = self.a_s1 = self.a_s2 = 0.0
+        self.changes = 0
+
+    def merge(self, o: Stats) -> Stats:
+        for k, s in o.secs.items():
+            self.secs[k] = self.secs.get(k, 0.0) + s
+        self.logged += o.logged
+        self.v_w += o.v_w
+        self.v_s1 += o.v_s1
+        self.v_s2 += o.v_s2
+        self.a_w += o.a_w
+        self.a_s1 += o.a_s1
+        self.a_s2 += o.a_s2
+        self.changes += o.changes
+        return self
+
+    def add(
+        self, logged: float, vw: float, vs1: float, vs2: float, aw: float, as1: float, as2: float
+    ) -> None:
+        self.logged += logged
+        self.v_w += vw
+        self.v_s1 += vs1
+        self.v_s2 += vs2
+        self.a_w += aw
+        self.a_s1 += as1
+        self.a_s2 += as2
+
+    @property
+    def face(self) -> float:
+        return self.logged - self.secs.get(None, 0.0)
+
+    def to_dict(self, moods: list[str]) -> dict[str, Any]:
+        logged = self.logged
+        return {
+            "logged_s": round(logged, 3),
+            "face_s": round(self.face, 3),
+            "face_share": _share(self.face, logged),
+            "seconds": {m: round(self.secs.get(_key(m), 0.0), 3) for m in moods},
+            "share": {m: _share(self.secs.get(_key(m), 0.0), logged) for m in moods},
+            "valence": _moments(self.v_w, self.v_s1, self.v_s2),
+            "arousal": _moments(self.a_w, self.a_s1, self.a_s2),
+            "mood_changes": self.changes,
+        }
+
+
+def _key(mood: str) -> str | None:
+    return None if mood == NONE else mood
+
+
+def _share(part: float, whole: float) -> float | None:
+    return round(part / whole, 6) if whole > 0 else None
+
+
+def _moments(w: float, s1: float, s2: float) -> dict[str, float | None]:
+    if w <= 0:
+        return {"mean": None, "std": None, "seconds": 0.0}
+    mean = s1 / w
+    var = max(0.0, s2 / w - mean * mean)  # clamp: cancellation may leave -1e-17
+    return {"mean": round(mean, 4), "std": round(math.sqrt(var), 4), "seconds": round(w, 3)}
+
+
+class LocalHours:
+    """Maps an epoch second to its local hour in `tz`: [start, end), (date, hour), second of day.
+
+    Usually an hour is [hh:00, hh+1:00); a UTC-offset change inside an hour (Lord Howe's 30-minute
+    shift, odd historic ones) cuts it, found by bisection over whole seconds.
+    """
+
+    def __init__(self, tz: tzinfo) -> None:
+        self.tz = tz
+
+    def _offset(self, t: int) -> timedelta | None:
+        return datetime.fromtimestamp(t, self.tz).utcoffset()
+
+    def _first(self, lo: int, hi: int, off: timedelta | None, same: bool) -> int:
+        """Smallest s in (lo, hi] where (offset(s) == off) == same; given it holds at hi only."""
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if (self._offset(mid) == off) == same:
+                hi = mid
+            else:
+                lo = mid
+        return hi
+
+    def bucket(self, t: float) -> tuple[float, float, tuple[date, int], int]:
+        it = math.floor(t)  # whole seconds: no rounding up into the next second
+        local = datetime.fromtimestamp(it, self.tz)
+        off = local.utcoffset()
+        into = local.minute * 60 + local.second
+        start, end = it - into, it - into + 3600
+        if self._offset(start) != off:
+            start = self._first(start, it, off, True)
+        if self._offset(end - 1) != off:
+            end = self._first(it, end - 1, off, False)
+        second_of_day = local.hour * 3600 + into - (it - start)
+        return float(start), float(end), (local.date(), local.hour), second_of_day
+
+
+def midnight(d: date, tz: tzinfo) -> float:
+    """Epoch of the start of local day `d` (a midnight skipped by DST: the first instant after)."""
+    return datetime.combine(d, dtime(0), tzinfo=tz).timestamp()
+
+
+@dataclass
+class Day:
+    date: date
+    start: float  # epoch of local midnight
+    end: float  # epoch of the next local midnight
+    stats: Stats
+
+    @property
+    def hours(self) -> float:
+        return (self.end - self.start) / 3600
+
+
+@dataclass
+class Report:
+    log: str
+    files: list[str]
+    tz: tzinfo
+    tz_name: str
+    max_gap: float
+    first: date | None  # the period, inclusive local dates; None when there is no data at all
+    last: date | None
+    records: int = 0  # lines the reader parsed
+    used: int = 0  # records on the calendar (valid, wall-clock time)
+    torn: int = 0  # lines the reader skipped: torn, not JSON, not an object
+    invalid: int = 0  # JSON objects that are not a valid v1 record
+    media_time: int = 0
+    clock_steps_back: int = 0
+    gaps: int = 0  # intervals longer than max_gap (device off)
+    moods: list[str] = field(default_factory=list)
+    totals: Stats = field(default_factory=Stats)
+    days: list[Day] = field(default_factory=list)
+    hours: list[Stats] = field(default_factory=list)
+    grid: dict[date, array] | None = None  # date -> slots x moods seconds, for the PNG only
+
+    @property
+    def skipped(self) -> int:
+        return self.torn + self.invalid
+
+    @property
+    def skipped_note(self) -> str:
+        return f"skipped {self.skipped} torn or invalid lines"
+
+    def notes(self) -> list[str]:
+        out = [self.skipped_note]
+        if self.media_time:
+            out.append(
+                f"left out {self.media_time} records with media time (t < 1e9: written while "
+                "reading a video file, seconds into the file rather than dates)"
+            )
+        if self.clock_steps_back:
+            out.append(
+                f"the clock stepped back {self.clock_steps_back} times; time after a step may "
+                "be counted twice"
+            )
+        return out
+
+
+def summarize(
+    path: str | os.PathLike[str],
+    tz: tzinfo,
+    *,
+    tz_name: str = "",
+    first: date | None = None,
+    last: date | None = None,
+    max_gap: float = DEFAULT_MAX_GAP_S,
+    timeline: bool = False,
+) -> Report:
+    """One pass over the log at `path` (rotated files included) into a Report; see the module doc."""
+    files = log_files(path)
+    if not files:
+        raise InputError(f"{path}: no such mood log (and no rotated {Path(path).name}.N files)")
+    if max_gap <= 0 or not math.isfinite(max_gap):
+        raise ReportError(f"--max-gap must be a positive number of seconds, not {max_gap}")
+    lo = midnight(first, tz) if first else -math.inf
+    hi = midnight(last + timedelta(days=1), tz) if last else math.inf
+    hours = LocalHours(tz)
+    buckets: dict[tuple[date, int], Stats] = {}
+    grid: dict[date, array] | None = {} if timeline else None
+    fer = set(FER2013_CLASSES)
+
+    invalid = media = steps_back = gaps = used = 0
+    b_start = b_end = 0.0  # the current local hour [b_start, b_end), cached: lines come in order
+    b_stats = Stats()
+    b_date, b_sod = date.min, 0
+    # The current hour's sums live in locals (attribute access would be most of the cost per
+    # line) and are added to its Stats when the hour changes, and at the end.
+    secs = b_stats.secs
+    lg = vw = vs1 = vs2 = aw = as1 = as2 = 0.0
+    p_t = 0.0
+    p_mood: str | None = None
+    p_val: float | None = None
+    p_aro: float | None = None
+    have_prev = False
+    last_label: str | None = None
+
+    it = iter_records(path)
+    for rec in it:
+        t = rec.get("t")
+        mood = rec.get("mood")
+        val = rec.get("valence")
+        aro = rec.get("arousal")
+        # x - x == 0 is false for NaN and infinities (Python's json accepts both).
+        if (
+            rec.get("v") != SCHEMA_VERSION
+            or type(t) not in _NUM
+            or t - t != 0
+            or (mood is not None and (type(mood) is not str or mood not in fer))
+            or (val is not None and (type(val) not in _NUM or val - val != 0))
+            or (aro is not None and (type(aro) not in _NUM or aro - aro != 0))
+        ):
+            invalid += 1
+            continue
+        if t < MEDIA_TIME_LIMIT:
+            media += 1
+            continue
+        used += 1
+        if have_prev:
+            dt = t - p_t
+            if dt < 0:
+                steps_back += 1
+                last_label = None
+            elif dt > max_gap:
+                gaps += 1
+                last_label = None
+                dt = max_gap
+            t0 = p_t if p_t > lo else lo
+            t1 = p_t + dt if p_t + dt < hi else hi
+            while t0 < t1:  # one piece per local hour the interval touches; mostly one
+                if not b_start <= t0 < b_end:
+                    b_stats.add(lg, vw, vs1, vs2, aw, as1, as2)
+                    lg = vw = vs1 = vs2 = aw = as1 = as2 = 0.0
+                    b_start, b_end, key, b_sod = hours.bucket(t0)
+                    b_date = key[0]
+                    b_stats = buckets.get(key) or buckets.setdefault(key, Stats())
+                    secs = b_stats.secs
+                e = t1 if t1 < b_end else b_end
+                d = e - t0
+                secs[p_mood] = secs.get(p_mood, 0.0) + d
+                lg += d
+                if p_val is not None:
+                    vw += d
+                    vs1 += d * p_val
+                    vs2 += d * p_val * p_val
+                if p_aro is not None:
+                    aw += d
+                    as1 += d * p_aro
+                    as2 += d * p_aro * p_aro
+                if grid is not None:
+                    _grid_add(grid, b_date, b_sod + (t0 - b_start), d, _MOOD_INDEX[p_mood])
+                t0 = e
+        if mood is not None:
+            if last_label is not None and mood != last_label and lo <= t < hi:
+                if b_start <= t < b_end:
+                    b_stats.changes += 1
+                else:  # the change opens a new hour: count it there, keep the cache
+                    key = hours.bucket(t)[2]
+                    (buckets.get(key) or buckets.setdefault(key, Stats())).changes += 1
+            last_label = mood
+        p_t, p_mood, p_val, p_aro, have_prev = t, mood, val, aro, True
+    b_stats.add(lg, vw, vs1, vs2, aw, as1, as2)
+
+    if used == 0 and media > 0:
+        raise InputError(
+            f"{path}: all {media} records have media time (t < 1e9: written while reading a "
+            "video file, seconds into the file rather than dates); a calendar report needs a "
+            "log from a live camera"
+        )
+    rep = Report(
+        log=str(path),
+        files=[str(p) for p in files],
+        tz=tz,
+        tz_name=tz_name or str(tz),
+        max_gap=max_gap,
+        first=first,
+        last=last,
+        records=it.records,
+        used=used,
+        torn=it.skipped,
+        invalid=invalid,
+        media_time=media,
+        clock_steps_back=steps_back,
+        gaps=gaps,
+        grid=grid,
+    )
+    _finish(rep, buckets)
+    return rep
+
+
+def _grid_add(grid: dict[date, array], day: date, sod: float, d: float, mi: int) -> None:
+    """Add `d` seconds of mood index `mi` from second-of-day `sod` on, split at slot edges.
+
+    A day's grid is a flat array('d') of slots x moods: 8 bytes a cell and no numpy call per line.
+    """
+    g = grid.get(day)
+    if g is None:
+        g = grid[day] = array("d", bytes(8 * _SLOTS * _WIDTH))
+    while d > 0:
+        slot = int(sod // SLOT_S)
+        if slot >= _SLOTS - 1:
+            # The last slot takes the rest; on the 25 h DST day the repeated hour lands on the
+            # same clock slots as the first, so nothing runs past midnight.
+            g[(_SLOTS - 1) * _WIDTH + mi] += d
+            return
+        part = min(d, (slot + 1) * SLOT_S - sod)
+        g[slot * _WIDTH + mi] += part
+        sod += part
+        d -= part
+
+
+def _finish(rep: Report, buckets: dict[tuple[date, int], Stats]) -> None:
+    """Merge the hour buckets into days, hours of day and totals over the period."""
+    seen = [k[0] for k, s in buckets.items() if s.logged > 0 or s.changes]
+    first = rep.first or (min(seen) if seen else rep.last)
+    last = rep.last or (max(seen) if seen else rep.first)
+    if first is not None and last is not None and last < first:
+        last = first  # e.g. --from after the last data: one empty day, not a negative period
+    rep.first, rep.last = first, last
+    present = {m for s in buckets.values() for m in s.secs if m is not None}
+    rep.moods = [
+        *DEFAULT_CLASSES,
+        *(m for m in FER2013_CLASSES if m in present and m not in DEFAULT_CLASSES),
+        NONE,
+    ]
+    per_day: dict[date, Stats] = {}
+    rep.hours = [Stats() for _ in range(24)]
+    for (d, h), s in buckets.items():
+        per_day.setdefault(d, Stats()).merge(s)
+        rep.hours[h].merge(s)
+    if first is None or last is None:
+        return
+    d = first
+    while d <= last:
+        nxt = d + timedelta(days=1)
+        stats = per_day.get(d, Stats())
+        rep.days.append(Day(d, midnight(d, rep.tz), midnight(nxt, rep.tz), stats))
+        rep.totals.merge(stats)
+        d = nxt
+
+
+# --- time zones ----------------------------------------------------------------------------
+
+
+def local_zone() -> tuple[tzinfo, str]:
+    """The device's zone with its DST rules: $TZ, /etc/localtime (or /etc/timezone), else UTC."""
+    env = os.environ.get("TZ", "").lstrip(":")
+    if env:
+        try:
+            if os.path.isabs(env):
+                with open(env, "rb") as f:
+                    return ZoneInfo.from_file(f, key=env), env
+            return ZoneInfo(env), env
+        except (OSError, ValueError, ZoneInfoNotFoundError):
+            pass  # a POSIX rule string such as "CET-1CEST": fall through to the system zone
+    real = os.path.realpath("/etc/localtime")
+    if "zoneinfo/" in real:
+        key = real.split("zoneinfo/", 1)[1].removeprefix("posix/").removeprefix("right/")
+        try:
+            return ZoneInfo(key), key
+        except (ValueError, ZoneInfoNotFoundError):
+            pass
+    try:
+        key = Path("/etc/timezone").read_text().strip()
+        return ZoneInfo(key), key
+    except (OSError, ValueError, ZoneInfoNotFoundError):
+        pass
+    try:
+        with open("/etc/localtime", "rb") as f:
+            return ZoneInfo.from_file(f, key="localtime"), "localtime"
+    except (OSError, ValueError):
+        return ZoneInfo("UTC"), "UTC"
+
+
+def parse_zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise argparse.ArgumentTypeError(
+            f"{name!r} is not an IANA time zone name (such as Europe/Berlin or UTC)"
+        ) from None
+
+
+def parse_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+
+
+def _iso(epoch: float, tz: tzinfo) -> str:
+    return datetime.fromtimestamp(epoch, tz).isoformat(timespec="seconds")
+
+
+# --- renderers -----------------------------------------------------------------------------
+
+
+def to_json(rep: Report) -> dict[str, Any]:
+    """The JSON document (schema: REPORT_VERSION; documented in the README)."""
+    period = None
+    if rep.first is not None and rep.last is not None:
+        period = {
+            "from": rep.first.isoformat(),
+            "to": rep.last.isoformat(),
+            "start": _iso(midnight(rep.first, rep.tz), rep.tz),
+            "end": _iso(midnight(rep.last + timedelta(days=1), rep.tz), rep.tz),
+        }
+    return {
+        "version": REPORT_VERSION,
+        "generator": "moodcam report",
+        "generated": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "log": rep.log,
+        "files": rep.files,
+        "tz": rep.tz_name,
+        "period": period,
+        "max_gap_s": rep.max_gap,
+        "moods": rep.moods,
+        "lines": {
+            "records": rep.records,
+            "used": rep.used,
+            "skipped": rep.skipped,
+            "torn": rep.torn,
+            "invalid": rep.invalid,
+            "media_time": rep.media_time,
+            "clock_steps_back": rep.clock_steps_back,
+            "gaps": rep.gaps,
+        },
+        "notes": rep.notes(),
+        "totals": rep.totals.to_dict(rep.moods),
+        "days": [
+            {
+                "date": d.date.isoformat(),
+                "start": _iso(d.start, rep.tz),
+                "end": _iso(d.end, rep.tz),
+                "hours_in_day": round(d.hours, 3),
+                **d.stats.to_dict(rep.moods),
+            }
+            for d in rep.days
+        ],
+        "hours": [{"hour": h, **s.to_dict(rep.moods)} for h, s in enumerate(rep.hours)],
+    }
+
+
+def render_json(rep: Report) -> str:
+    return json.dumps(to_json(rep), indent=2, ensure_ascii=False) + "\n"
+
+
+def _csv_columns(moods: list[str]) -> list[str]:
+    return [
+        "scope",
+        "key",
+        "start",
+        "end",
+        "hours_in_day",
+        "logged_s",
+        "face_s",
+        "face_share",
+        *(f"s_{m}" for m in moods),
+        *(f"share_{m}" for m in moods),
+        "valence_mean",
+        "valence_std",
+        "arousal_mean",
+        "arousal_std",
+        "mood_changes",
+        "skipped_lines",
+    ]
+
+
+def render_csv(rep: Report) -> str:
+    """One table: a row per day (scope day), per hour of day (hour), and the total (total).
+
+    The total row also carries `skipped_lines`; empty cells mean "no data".
+    """
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(_csv_columns(rep.moods))
+
+    def row(scope: str, key: str, start: str, end: str, hours: Any, s: Stats, skip: Any) -> None:
+        dd = s.to_dict(rep.moods)
+        w.writerow(
+            [
+                scope,
+                key,
+                start,
+                end,
+                hours,
+                dd["logged_s"],
+                dd["face_s"],
+                _cell(dd["face_share"]),
+                *(dd["seconds"][m] for m in rep.moods),
+                *(_cell(dd["share"][m]) for m in rep.moods),
+                _cell(dd["valence"]["mean"]),
+                _cell(dd["valence"]["std"]),
+                _cell(dd["arousal"]["mean"]),
+                _cell(dd["arousal"]["std"]),
+                dd["mood_changes"],
+                skip,
+            ]
+        )
+
+    for d in rep.days:
+        row(
+            "day",
+            d.date.isoformat(),
+            _iso(d.start, rep.tz),
+            _iso(d.end, rep.tz),
+            round(d.hours, 3),
+            d.stats,
+            "",
+        )
+    for h, s in enumerate(rep.hours):
+        row("hour", str(h), "", "", "", s, "")
+    if rep.first is not None and rep.last is not None:
+        start = _iso(midnight(rep.first, rep.tz), rep.tz)
+        end = _iso(midnight(rep.last + timedelta(days=1), rep.tz), rep.tz)
+        key = f"{rep.first.isoformat()}..{rep.last.isoformat()}"
+    else:
+        start = end = key = ""
+    row("total", key, start, end, "", rep.totals, rep.skipped)
+    return buf.getvalue()
+
+
+def _cell(x: float | None) -> Any:
+    return "" if x is None else x
+
+
+def _hms(seconds: float) -> str:
+    s = round(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def _num(x: float | None, signed: bool = True) -> str:
+    return "-" if x is None else (f"{x:+.2f}" if signed else f"{x:.2f}")
+
+
+def render_text(rep: Report) -> str:
+    moods = rep.moods
+    period = f"{rep.first} to {rep.last}" if rep.first else "no data"
+    files = f" ({len(rep.files)} files)" if len(rep.files) > 1 else ""
+    out = [
+        f"moodcam report: {rep.log}{files}, {period}, time zone {rep.tz_name}",
+        *rep.notes(),
+        f"{rep.used} records used; gaps over {rep.max_gap:g} s count as device off "
+        f"({rep.gaps} such gaps)",
+        "",
+    ]
+    t = rep.totals
+    tv, ta = t.to_dict(moods)["valence"], t.to_dict(moods)["arousal"]
+    out.append(
+        f"total: logged {_hms(t.logged)}, face {_hms(t.face)} "
+        f"({_pct(_share(t.face, t.logged))} %), mood changes {t.changes}"
+    )
+    out.append(
+        "  " + "  ".join(f"{m} {_pct(_share(t.secs.get(_key(m), 0.0), t.logged))} %" for m in moods)
+    )
+    out.append(
+        f"  valence {_num(tv['mean'])} sd {_num(tv['std'], False)}   "
+        f"arousal {_num(ta['mean'])} sd {_num(ta['std'], False)}"
+    )
+    head = "".join(f"{m[:7]:>8}" for m in moods)
+    cols = f"{'logged':>10}{'face':>10}{head}  {'valence':>12}  {'arousal':>12}{'changes':>8}"
+
+    def line(label: str, s: Stats) -> str:
+        dd = s.to_dict(moods)
+        shares = "".join(f"{_pct(dd['share'][m]):>8}" for m in moods)
+        v, a = dd["valence"], dd["arousal"]
+        return (
+            f"{label}{_hms(s.logged):>10}{_hms(s.face):>10}{shares}  "
+            f"{_num(v['mean']):>6} {_num(v['std'], False):>5}  "
+            f"{_num(a['mean']):>6} {_num(a['std'], False):>5}{s.changes:>8}"
+        )
+
+    out += ["", f"{'day':<10} {'h':>2}{cols}   (shares in % of logged time; mean sd)"]
+    out += [f"{line(f'{d.date} {d.hours:>2g}', d.stats)}" for d in rep.days]
+    out += ["", f"{'hour':<13}{cols}"]
+    out += [line(f"{h:02d}-{h + 1:02d}".ljust(13), s) for h, s in enumerate(rep.hours)]
+    return "\n".join(out) + "\n"
+
+
+def render_fhir(rep: Report, device: str = "moodcam") -> dict[str, Any]:
+    """A FHIR R4 Bundle (type collection): one Observation per local day with logged time.
+
+    Observation: status final; category `survey` (an assessment score, the closest of the
+    observation-category codes: not a vital sign, not social history); code text "Mood summary
+    (moodcam)" (no LOINC code fits); effectivePeriod = the local day; device display moodcam;
+    components (code text only): share of logged time per mood and for no face (%, UCUM "%"),
+    mean and standard deviation of valence and arousal (UCUM "1"; dataAbsentReason when no face
+    was seen), face-present and logged time (s), mood changes (integer). The skipped-line count
+    is in each Observation's note. Ids are UUIDv5 of (device, zone, date): re-exports are stable.
+    """
+    cat = "http://terminology.hl7.org/CodeSystem/observation-category"
+    absent = {
+        "coding": [
+            {
+                "system": "http://terminology.hl7.org/CodeSystem/data-absent-reason",
+                "code": "unknown",
+                "display": "Unknown",
+            }
+        ]
+    }
+
+    def qty(text: str, value: float, unit: str) -> dict[str, Any]:
+        return {
+            "code": {"text": text},
+            "valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": unit},
+        }
+
+    def stat(text: str, value: float | None) -> dict[str, Any]:
+        if value is None:
+            return {"code": {"text": text}, "dataAbsentReason": absent}
+        return qty(text, value, "1")
+
+    entries = []
+    for d in rep.days:
+        s = d.stats
+        if s.logged <= 0:
+            continue  # nothing was observed that day: no Observation
+        dd = s.to_dict(rep.moods)
+        comps = [
+            qty(
+                f"Share of time: {'no face' if m == NONE else m}",
+                round(100 * (dd["share"][m] or 0.0), 2),
+                "%",
+            )
+            for m in rep.moods
+        ]
+        comps += [
+            qty("Time with a face present", dd["face_s"], "s"),
+            qty("Logged time", dd["logged_s"], "s"),
+            stat("Mean valence", dd["valence"]["mean"]),
+            stat("Valence standard deviation", dd["valence"]["std"]),
+            stat("Mean arousal", dd["arousal"]["mean"]),
+            stat("Arousal standard deviation", dd["arousal"]["std"]),
+            {"code": {"text": "Mood changes"}, "valueInteger": dd["mood_changes"]},
+        ]
+        oid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"moodcam:{device}:{rep.tz_name}:{d.date}"))
+        obs = {
+            "resourceType": "Observation",
+            "id": oid,
+            "status": "final",
+            "category": [{"coding": [{"system": cat, "code": "survey", "display": "Survey"}]}],
+            "code": {"text": "Mood summary (moodcam)"},
+            "effectivePeriod": {"start": _iso(d.start, rep.tz), "end": _iso(d.end, rep.tz)},
+            "issued": datetime.now(UTC).isoformat(timespec="seconds"),
+            "device": {"display": device},
+            "note": [
+                {
+                    "text": f"Local day of {d.hours:g} h in {rep.tz_name}; {rep.skipped_note} "
+                    f"in the log; gaps over {rep.max_gap:g} s count as device off."
+                }
+            ],
+            "component": comps,
+        }
+        entries.append({"fullUrl": f"urn:uuid:{oid}", "resource": obs})
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"moodcam:{device}:{rep.tz_name}:{rep.first}")),
+        "type": "collection",
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    if entries:  # FHIR JSON has no empty arrays
+        bundle["entry"] = entries
+    return bundle
+
+
+def validate_fhir(bundle: dict[str, Any]) -> bool:
+    """Validate with fhir.resources' R4B models when installed (report extra); False if absent."""
+    try:
+        from fhir.resources.R4B.bundle import Bundle
+    except ImportError:
+        return False
+    Bundle.model_validate(bundle)
+    return True
+
+
+def render_png(rep: Report, out: Path) -> None:
+    """One figure: mood timeline (a row per day, x = local clock time), valence and arousal by
+    hour of day (mean and sd band), daily shares (stacked bars)."""
+    import numpy as np
+    from matplotlib.colors import to_rgb
+    from matplotlib.figure import Figure  # no pyplot: no global state, no backend switch
+    from matplotlib.patches import Patch
+
+    days = rep.days
+    nd = max(1, len(days))
+    moods = rep.moods
+    by_index = {i: m for m, i in _MOOD_INDEX.items()}
+    rgb = np.array(
+        [to_rgb(COLORS.get(by_index[i] or NONE, "#000000")) for i in range(len(by_index))]
+    )
+
+    grid = rep.grid or {}
+    image = np.ones((nd, _SLOTS, 3))
+    for row, d in enumerate(days):
+        if (flat := grid.get(d.date)) is None:
+            continue
+        g = np.frombuffer(flat, dtype=np.float64).reshape(_SLOTS, _WIDTH)
+        filled = g.sum(axis=1) > 0
+        image[row, filled] = rgb[g.argmax(axis=1)[filled]]
+
+    tl_h = min(7.0, max(1.2, 0.22 * nd))
+    fig = Figure(figsize=(12, tl_h + 5.6), dpi=100)
+    gs = fig.add_gridspec(3, 1, height_ratios=[tl_h, 2.4, 2.4], hspace=0.55)
+    ax = fig.add_subplot(gs[0])
+    ax.imshow(image, aspect="auto", interpolation="nearest", extent=(0, 24, nd, 0))
+    ax.set_xlim(0, 24)
+    ax.set_xticks(range(0, 25, 2))
+    step = max(1, math.ceil(nd / 14))
+    ax.set_yticks([i + 0.5 for i in range(0, len(days), step)])
+    ax.set_yticklabels([days[i].date.isoformat() for i in range(0, len(days), step)])
+    ax.set_title("Mood over the day (local time; white = not logged)", loc="left")
+    handles = [Patch(facecolor=COLORS.get(m, "#000"), edgecolor="#999", label=m) for m in moods]
+    handles.append(Patch(facecolor=NO_DATA, edgecolor="#999", label="not logged"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1), fontsize=8)
+
+    ax2 = fig.add_subplot(gs[1], sharex=ax)
+    x = np.arange(24) + 0.5
+    for name, color in (("valence", "#7b1fa2"), ("arousal", "#2e7d32")):
+        mom = [
+            _moments(*((s.v_w, s.v_s1, s.v_s2) if name == "valence" else (s.a_w, s.a_s1, s.a_s2)))
+            for s in rep.hours
+        ]
+        mean = np.array([np.nan if m["mean"] is None else m["mean"] for m in mom])
+        sd = np.array([np.nan if m["std"] is None else m["std"] for m in mom])
+        ax2.plot(x, mean, marker="o", ms=3, color=color, label=f"{name} (mean ± sd)")
+        ax2.fill_between(x, mean - sd, mean + sd, color=color, alpha=0.15)
+    ax2.axhline(0, color="#999", lw=0.8)
+    ax2.set_ylim(-1.05, 1.05)
+    ax2.set_xlabel("hour of day")
+    ax2.set_title("Valence and arousal by hour of day (time-weighted)", loc="left")
+    ax2.legend(loc="upper left", bbox_to_anchor=(1.005, 1), fontsize=8)
+
+    ax3 = fig.add_subplot(gs[2])
+    xs = np.arange(len(days))
+    bottom = np.zeros(len(days))
+    for m in moods:
+        share = np.array(
+            [
+                (d.stats.secs.get(_key(m), 0.0) / d.stats.logged if d.stats.logged else 0.0)
+                for d in days
+            ]
+        )
+        ax3.bar(
+            xs,
+            100 * share,
+            bottom=bottom,
+            width=0.9 if len(days) < 60 else 1.0,
+            color=COLORS.get(m, "#000"),
+            edgecolor="#bbb" if m == NONE else "none",
+            lw=0.3,
+        )
+        bottom += 100 * share
+    ax3.set_ylim(0, 100)
+    ax3.set_ylabel("% of logged time")
+    ax3.set_xticks(xs[::step])
+    one_year = len({d.date.year for d in days}) == 1
+    ax3.set_xticklabels(
+        [
+            days[i].date.strftime("%m-%d" if one_year else "%Y-%m-%d")
+            for i in range(0, len(days), step)
+        ],
+        rotation=0 if one_year else 30,
+        ha="center" if one_year else "right",
+    )
+    ax3.set_xlim(-0.6, max(0.6, len(days) - 0.4))
+    ax3.set_title("Daily shares", loc="left")
+
+    fig.suptitle(
+        f"moodcam: {rep.first} to {rep.last} ({rep.tz_name})" if rep.first else "moodcam: no data",
+        x=0.01,
+        ha="left",
+        fontsize=13,
+    )
+    fig.text(0.01, 0.005, "; ".join(rep.notes()), fontsize=8, color="#555")
+    height = fig.get_figheight()
+    # Margins in inches: room for the title, the footer note and (rotated) date labels.
+    fig.subplots_adjust(
+        left=0.1, right=0.86, top=1 - 0.6 / height, bottom=(0.6 if one_year else 1.0) / height
+    )
+    fig.savefig(out, format="png")
+
+
+# --- CLI -----------------------------------------------------------------------------------
+
+
+def register(subparsers: Any) -> None:
+    """Add the `report` command to `moodcam`'s subparsers (cli.build_parser)."""
+    p = subparsers.add_parser(
+        "report",
+        help="summarise the mood log per day and hour (text, csv, json, fhir, png)",
+        description=(
+            "Summarise the mood log (rotated files included) per local day and hour of day: "
+            "share of time per mood, time with a face, valence and arousal, mood changes."
+        ),
+    )
+    p.add_argument(
+        "log",
+        nargs="?",
+        metavar="LOG",
+        help="the mood log (default: [log] path of --config, else mood.jsonl)",
+    )
+    p.add_argument("--config", help="TOML config: its [log] path and interval are used")
+    p.add_argument(
+        "--from",
+        dest="first",
+        type=parse_date,
+        metavar="DATE",
+        help="first local day, YYYY-MM-DD (default: the first day in the log)",
+    )
+    p.add_argument(
+        "--to",
+        dest="last",
+        type=parse_date,
+        metavar="DATE",
+        help="last local day, inclusive (default: the last day in the log)",
+    )
+    p.add_argument("--format", choices=FORMATS, default="text")
+    p.add_argument("--out", help="output file (default: stdout; required for png)")
+    p.add_argument(
+        "--tz",
+        type=parse_zone,
+        metavar="ZONE",
+        help="IANA time zone of days and hours (default: the device's local zone)",
+    )
+    p.add_argument(
+        "--max-gap",
+        type=float,
+        metavar="S",
+        help="a line covers at most this many seconds until the next one; longer gaps "
+        "are the device being off (default 60, or 2 x [log] interval_s)",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run `moodcam report`; raises MoodcamError (one line for the user) on bad input."""
+    cfg = None
+    if getattr(args, "config", None):
+        from moodcam import config
+
+        cfg = config.load(args.config)
+    path = args.log or (cfg.log.path if cfg else "mood.jsonl")
+    tz: tzinfo
+    if args.tz is None:
+        tz, tz_name = local_zone()
+    else:
+        tz = args.tz if isinstance(args.tz, tzinfo) else parse_zone(args.tz)
+        tz_name = str(tz)
+    first = _as_date(args.first)
+    last = _as_date(args.last)
+    if first and last and first > last:
+        raise ReportError(f"--from {first} is after --to {last}")
+    max_gap = args.max_gap
+    if max_gap is None:
+        max_gap = max(DEFAULT_MAX_GAP_S, 2 * cfg.log.interval_s) if cfg else DEFAULT_MAX_GAP_S
+    if args.format == "png" and not args.out:
+        raise ReportError("--format png needs --out FILE")
+
+    rep = summarize(
+        path,
+        tz,
+        tz_name=tz_name,
+        first=first,
+        last=last,
+        max_gap=max_gap,
+        timeline=args.format == "png",
+    )
+    if rep.skipped and (args.format != "text" or args.out):
+        print(f"moodcam report: {rep.skipped_note}", file=sys.stderr)
+
+    if args.format == "png":
+        _atomic(Path(args.out), lambda tmp: render_png(rep, tmp))
+        return EXIT_OK
+    if args.format == "json":
+        text = render_json(rep)
+    elif args.format == "csv":
+        text = render_csv(rep)
+    elif args.format == "fhir":
+        device = f"moodcam {cfg.device.id}" if cfg and cfg.device.id != "moodcam" else "moodcam"
+        bundle = render_fhir(rep, device)
+        validate_fhir(bundle)  # a bug here must not reach a health record
+        text = json.dumps(bundle, indent=2, ensure_ascii=False) + "\n"
+    else:
+        text = render_text(rep)
+    if not args.out or args.out == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        _atomic(Path(args.out), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return EXIT_OK
+
+
+def _as_date(x: date | str | None) -> date | None:
+    if x is None or isinstance(x, date):
+        return x
+    return parse_date(x)
+
+
+def _atomic(out: Path, write: Any) -> None:
+    """Write via a temporary file and rename, so a half-written report never replaces a good one."""
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, out)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"{out}: cannot write the report: {e.strerror or e}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    """`python -m moodcam.report ...` (the same as `moodcam report ...`); used by the bench."""
+    parser = argparse.ArgumentParser(prog="moodcam")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["report", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return args.func(args)
+    except MoodcamError as e:
+        print(f"moodcam report: {e}", file=sys.stderr)
+        return e.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
