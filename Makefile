@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 ARCH := $(shell uname -m)
 ROLE ?= $(if $(filter aarch64 armv7l armv6l,$(ARCH)),device,desktop)
 EXTRAS_device := litert
-EXTRAS_desktop := desktop,test
+EXTRAS_desktop := desktop,report,test
 STAMP := $(VENV)/.installed-$(ROLE)
 export MOODCAM_DATA ?= $(abspath ../shared/data)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
@@ -15,7 +15,7 @@ RUN ?= runs/edge
 ARCH_NAME ?= edge
 EPOCHS ?= 40
 
-.PHONY: setup test demo train convert eval bench lint install test-deps clean
+.PHONY: setup test demo train convert eval bench lint install uninstall security-report figures test-deps clean
 
 setup: $(STAMP)
 
@@ -27,9 +27,9 @@ $(STAMP): pyproject.toml
 
 # Services the tests start themselves (a real Mosquitto); installed from Debian when missing.
 test-deps:
-	@missing=""; for b in mosquitto; do command -v $$b >/dev/null || [ -x /usr/sbin/$$b ] || missing="$$missing $$b"; done; \
+	@missing=""; for b in mosquitto mpd shellcheck systemd-analyze; do command -v $$b >/dev/null || [ -x /usr/sbin/$$b ] || missing="$$missing $$b"; done; \
 	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$(echo $$missing | sed 's/systemd-analyze/systemd/') >/dev/null; \
 	  else echo "make test needs Debian packages:$$missing (sudo apt-get install$$missing)"; exit 1; fi; fi
 
 test: setup test-deps
@@ -55,6 +55,21 @@ eval: setup
 
 bench: setup
 	$(VENV)/bin/moodcam bench --peer "$$($(PY) -c 'from training.evaluate import peer_model; print(peer_model())')" --out bench/results.json
+	$(PY) bench/report_bench.py --days 365 --out bench/report.json
+	$(PY) -m convert.figures
+
+# On the Pi (as root): venv in /opt/moodcam, user, config, systemd service. PURGE=1 also removes data.
+install:
+	systemd/install.sh
+
+uninstall:
+	systemd/install.sh --uninstall $(if $(PURGE),--purge)
+
+security-report: setup
+	MOODCAM_SECURITY_REPORT=systemd/SECURITY.txt $(PY) -m pytest -q tests/test_systemd_unit.py -k exposure
+
+figures: setup
+	$(PY) -m convert.figures
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache

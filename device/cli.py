@@ -78,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(c)
     c.set_defaults(func=cmd_classify)
 
+    from moodcam import playlist_cli, report
+
+    playlist_cli.register(sub)
+    report.register(sub)
+
     b = sub.add_parser(
         "bench", help="measure model and pipeline speed, write the figures to a JSON file"
     )
