@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from moodcam.labels import FER2013_CLASSES
-from tests.scenes import FaceMotion, _haar_finds, make_clip, write_clip
+from demo.scenes import FaceMotion, _haar_finds, make_clip, write_clip
 from training import data as fer
 
 HERE = Path(__file__).resolve().parent
@@ -33,7 +33,9 @@ VISITOR = "happy"
 def pick_faces(faces: fer.FaceSet, label: str, n: int, seed: int) -> list[tuple[int, np.ndarray]]:
     """n PublicTest faces of `label` that the Haar cascade finds, as (CSV line, face)."""
     cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
-    idx = np.nonzero((faces.usage == "PublicTest") & (faces.labels == FER2013_CLASSES.index(label)))[0]
+    idx = np.nonzero(
+        (faces.usage == "PublicTest") & (faces.labels == FER2013_CLASSES.index(label))
+    )[0]
     rng = np.random.default_rng(seed)
     picked = []
     for i in rng.permutation(idx):
@@ -45,7 +47,9 @@ def pick_faces(faces: fer.FaceSet, label: str, n: int, seed: int) -> list[tuple[
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m demo.make_clip", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m demo.make_clip", description=__doc__.splitlines()[0]
+    )
     p.add_argument("--data")
     p.add_argument("--out", type=Path, default=HERE / "clip.mp4")
     p.add_argument("--seed", type=int, default=3)
@@ -53,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     faces = fer.load_fer2013(fer.find_fer2013(fer.data_dir(args.data)), cache_dir=ROOT / ".cache")
     per_label = {lbl: pick_faces(faces, lbl, STORY.count(lbl) + 1, args.seed) for lbl in set(STORY)}
     n_seg = int(SEGMENT_S * FPS)
-    frames, truth = [], []
+    frames, truth, boxes = [], [], []
     used: dict[str, int] = {}
     for s, label in enumerate(STORY):
         line, face = per_label[label][used.get(label, 0)]
@@ -68,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             visitor = {"label": VISITOR, "csv_line": vline}
         clip = make_clip(motions, n_seg, seed=args.seed + 10 * s, fps=FPS)
         frames += clip.frames
+        boxes += [[list(b) for b in fb] for fb in clip.boxes]
         truth.append({"start_s": s * SEGMENT_S, "end_s": (s + 1) * SEGMENT_S, "label": label,
                       "csv_line": line, "visitor": visitor,
                       "boxes_first_frame": [list(b) for b in clip.boxes[0]]})  # fmt: skip
@@ -79,10 +84,15 @@ def main(argv: list[str] | None = None) -> int:
         "frames": len(frames),
         "size": [frames[0].shape[1], frames[0].shape[0]],
         "segments": truth,
+        "boxes": boxes,  # every frame's ground-truth face boxes, for recall in `moodcam bench`
         "command": "python -m demo.make_clip " + " ".join(argv or sys.argv[1:]),
     }
-    args.out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
-    print(f"wrote {args.out} ({args.out.stat().st_size} bytes, {len(frames)} frames) and its ground truth")
+    boxes_json = json.dumps(meta.pop("boxes"), separators=(",", ":"))
+    text = json.dumps(meta, indent=2)[:-2] + f',\n  "boxes": {boxes_json}\n}}\n'
+    args.out.with_suffix(".json").write_text(text)
+    print(
+        f"wrote {args.out} ({args.out.stat().st_size} bytes, {len(frames)} frames) and its ground truth"
+    )
     return 0
 
 

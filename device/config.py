@@ -190,9 +190,15 @@ class PlaylistConfig:
         {"angry": "calm", "happy": "upbeat", "sad": "comfort", "neutral": "focus"},
         doc="mood -> MPD stored playlist name",
     )
-    hold_s: float = _opt(20.0, min=0.0, max=86400.0, doc="a mood must hold this long before the music follows")
-    min_interval_s: float = _opt(300.0, min=0.0, max=86400.0, doc="at most one switch per this interval")
-    resume_paused: bool = _opt(False, doc="switch even while the user has paused or stopped playback")
+    hold_s: float = _opt(
+        20.0, min=0.0, max=86400.0, doc="a mood must hold this long before the music follows"
+    )
+    min_interval_s: float = _opt(
+        300.0, min=0.0, max=86400.0, doc="at most one switch per this interval"
+    )
+    resume_paused: bool = _opt(
+        False, doc="switch even while the user has paused or stopped playback"
+    )
     retry_s: float = _opt(10.0, min=0.5, max=3600.0, doc="wait between attempts to reach MPD")
 
 

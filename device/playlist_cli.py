@@ -27,7 +27,6 @@ import json
 import logging
 import os
 import signal
-import ssl
 import sys
 import threading
 import time
@@ -308,7 +307,7 @@ def _mqtt_settings(cfg: config_mod.MqttConfig) -> tuple[Any, str | None]:
 
     try:
         address = parse_url(cfg.url)
-        password = read_password(cfg.password_file) if cfg.password_file else None
+        password = read_password(cfg.password_file) if cfg.password_file else None  # fail early
     except ValueError as e:
         raise UsageError(str(e)) from None
     return address, password
@@ -323,9 +322,9 @@ def _follow_mqtt(
 ) -> None:
     import paho.mqtt.client as mqtt
 
-    from moodcam.sinks.mqtt import redact_url
+    from moodcam.sinks.mqtt import configure_auth_and_tls, redact_url
 
-    address, password = _mqtt_settings(cfg)
+    address, _ = _mqtt_settings(cfg)
     base = f"{cfg.topic_prefix}/{device_id}"
     event_topic, state_topic = f"{base}/event", f"{base}/state"
     seen_event = threading.Event()
@@ -367,19 +366,10 @@ def _follow_mqtt(
         protocol=mqtt.MQTTv311,
         clean_session=True,
     )
-    username = address.username or cfg.username
-    if username:
-        client.username_pw_set(username, password)
-    if address.tls:
-        try:
-            client.tls_set(
-                ca_certs=cfg.ca_file or None,
-                certfile=cfg.cert_file or None,
-                keyfile=cfg.key_file or None,
-            )
-        except (OSError, ssl.SSLError, ValueError) as e:
-            why = getattr(e, "strerror", None) or str(e) or type(e).__name__
-            raise UsageError(f"MQTT TLS setup failed: {why}") from None
+    try:
+        configure_auth_and_tls(client, cfg, address)  # the same credentials and TLS as the sink
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     client.on_connect = on_connect
     client.on_connect_fail = on_connect_fail
     client.on_message = on_message

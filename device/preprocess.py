@@ -42,8 +42,10 @@ def expand_box(box: Box, margin: float) -> Box:
     return x - dx, y - dy, w + 2 * dx, h + 2 * dy
 
 
-def crop_face(gray: np.ndarray, box: Box, margin: float = DEFAULT_MARGIN) -> np.ndarray:
-    """Cut the face `box` (plus margin) out of a gray frame; parts outside the frame repeat the edge."""
+def crop_face(image: np.ndarray, box: Box, margin: float = DEFAULT_MARGIN) -> np.ndarray:
+    """Cut the face `box` (plus margin) out of a frame (gray or colour); parts outside the frame
+    repeat the edge."""
+    gray = image  # any channel count: the crop keeps it, prepare_face greys it
     x, y, w, h = expand_box(box, margin)
     if w <= 0 or h <= 0:
         raise ValueError(f"empty face box {box}")

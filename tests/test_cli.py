@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from moodcam import errors
-from tests.scenes import FACES_DIR, load_faces, make_scene
+from demo.scenes import FACES_DIR, load_faces, make_scene
 
 ROOT = Path(__file__).resolve().parent.parent
 MOODCAM = [sys.executable, "-m", "moodcam.cli"]
@@ -20,7 +20,9 @@ CARD = json.loads((ROOT / "models" / "moodcam.json").read_text())
 
 
 def moodcam(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([*MOODCAM, *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+    return subprocess.run(
+        [*MOODCAM, *args], capture_output=True, text=True, cwd=cwd, timeout=timeout
+    )
 
 
 def one_line_error(proc: subprocess.CompletedProcess) -> str:
@@ -66,7 +68,7 @@ def test_classify_detects_faces_in_a_scene(tmp_path):
     assert proc.returncode == 0, proc.stderr
     found = [json.loads(line)["box"] for line in proc.stdout.splitlines()]
     assert len(found) == 2
-    from tests.scenes import iou
+    from demo.scenes import iou
 
     for truth in boxes:
         assert max(iou(tuple(truth), tuple(b)) for b in found) > 0.5
@@ -79,11 +81,17 @@ def test_classify_bad_images_one_message_each_and_the_run_goes_on(tmp_path):
     empty = tmp_path / "empty.jpg"
     empty.write_bytes(b"")
     missing = tmp_path / "missing.png"
-    proc = moodcam("classify", "--no-detect", str(random_bytes), str(empty), str(good), str(missing))
+    proc = moodcam(
+        "classify", "--no-detect", str(random_bytes), str(empty), str(good), str(missing)
+    )
     assert proc.returncode == errors.EXIT_INPUT
     assert "Traceback" not in proc.stderr
     assert len(proc.stdout.splitlines()) == 1 and str(good) in proc.stdout
-    for path, why in ((random_bytes, "not an image"), (empty, "empty file"), (missing, "no such image")):
+    for path, why in (
+        (random_bytes, "not an image"),
+        (empty, "empty file"),
+        (missing, "no such image"),
+    ):
         assert any(str(path) in ln and why in ln for ln in proc.stderr.splitlines()), proc.stderr
 
 
@@ -121,7 +129,9 @@ def test_run_broken_toml_exit_3(tmp_path):
 
 
 def test_run_missing_model_exit_4(tmp_path):
-    proc = moodcam("run", "--model", str(tmp_path / "none.tflite"), "--source", str(FACES_DIR), "--no-log")
+    proc = moodcam(
+        "run", "--model", str(tmp_path / "none.tflite"), "--source", str(FACES_DIR), "--no-log"
+    )
     assert proc.returncode == errors.EXIT_MODEL
     assert "none.tflite" in one_line_error(proc)
 
@@ -145,7 +155,9 @@ def test_run_bad_mqtt_url_is_a_config_error(tmp_path):
 
 def test_run_over_a_folder_writes_the_log(tmp_path):
     log = tmp_path / "mood.jsonl"
-    proc = moodcam("run", "--source", str(FACES_DIR), "--log", str(log), "--log-interval", "0", "--quiet")
+    proc = moodcam(
+        "run", "--source", str(FACES_DIR), "--log", str(log), "--log-interval", "0", "--quiet"
+    )
     assert proc.returncode == 0, proc.stderr
     lines = log.read_text().splitlines()
     assert len(lines) == len(list(FACES_DIR.glob("*.png")))
@@ -157,11 +169,15 @@ def test_run_over_a_folder_writes_the_log(tmp_path):
 
 def test_doctor_reports_each_part(tmp_path):
     cfg = tmp_path / "c.toml"
-    cfg.write_text(f'[log]\npath = "{tmp_path}/mood.jsonl"\n[mqtt]\nenabled = true\nurl = "mqtt://127.0.0.1:1"\n')
+    cfg.write_text(
+        f'[log]\npath = "{tmp_path}/mood.jsonl"\n[mqtt]\nenabled = true\nurl = "mqtt://127.0.0.1:1"\n'
+    )
     proc = moodcam("doctor", "--config", str(cfg), "--source", str(FACES_DIR), "--timeout", "2")
     out = proc.stdout
     assert proc.returncode == errors.EXIT_BROKER, out + proc.stderr
     assert any(ln.startswith("ok") and "model" in ln for ln in out.splitlines())
     assert any(ln.startswith("ok") and "camera" in ln for ln in out.splitlines())
-    assert any(ln.startswith("FAIL") and "broker" in ln and "127.0.0.1:1" in ln for ln in out.splitlines())
+    assert any(
+        ln.startswith("FAIL") and "broker" in ln and "127.0.0.1:1" in ln for ln in out.splitlines()
+    )
     assert any(ln.startswith("ok") and "disk" in ln for ln in out.splitlines())

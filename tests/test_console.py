@@ -6,6 +6,7 @@ import io
 import time
 
 import pytest
+
 from moodcam.config import StdoutConfig
 from moodcam.records import FaceResult, MoodUpdate
 from moodcam.sinks.console import ConsoleSink

@@ -11,7 +11,7 @@ import pytest
 from moodcam.config import DetectorConfig
 from moodcam.detector import DetectorError, FaceDetector, naive_detect
 from moodcam.records import Frame
-from tests.scenes import (
+from demo.scenes import (
     Box,
     FaceMotion,
     benchmark_clip,

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from gpiozero import PWMLED, Device
 from gpiozero.pins.mock import MockFactory, MockPWMPin
+
 from moodcam.config import LedConfig
 from moodcam.records import MoodUpdate
 from moodcam.sinks.leds import LedError, LedSink

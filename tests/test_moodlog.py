@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from moodcam.config import LogConfig
 from moodcam.records import FaceResult, MoodUpdate
 from moodcam.sinks.moodlog import MoodLogWriter, iter_records, log_files

@@ -27,7 +27,7 @@ from moodcam.sources import (
     lores_size,
     open_source,
 )
-from tests.scenes import FaceMotion, load_faces, make_clip, make_scene, write_clip
+from demo.scenes import FaceMotion, load_faces, make_clip, make_scene, write_clip
 
 CLIP_FRAMES, CLIP_FPS = 30, 25.0
 

@@ -53,13 +53,13 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 
 from moodcam.config import DeviceConfig, MqttConfig
+from moodcam.credentials import read_password_file
 from moodcam.records import MoodUpdate
 
 log = logging.getLogger("moodcam.mqtt")
@@ -121,16 +121,8 @@ def parse_url(url: str) -> BrokerAddress:
 
 
 def read_password(path: str) -> str:
-    """The password in `path`, trailing newline stripped; ValueError naming the file (only)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        why = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
-        raise ValueError(f"MQTT password_file {path}: cannot read it ({why})") from None
-    password = text.rstrip("\r\n")
-    if not password:
-        raise ValueError(f"MQTT password_file {path}: is empty")
-    return password
+    """The MQTT password in `path`; ValueError naming the file (only)."""
+    return read_password_file(path, "MQTT")
 
 
 def configure_auth_and_tls(client: mqtt.Client, cfg: MqttConfig, address: BrokerAddress) -> str:

@@ -46,12 +46,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import mpd
 
 from moodcam.config import ConfigError, PlaylistConfig
+from moodcam.credentials import read_password_file
 from moodcam.errors import EXIT_SINK, MoodcamError
 from moodcam.records import MoodUpdate
 
@@ -351,14 +351,9 @@ def check_config(cfg: PlaylistConfig) -> None:
 def read_password(path: str) -> str:
     """MPD's password from `path`; PlaylistError naming the file (never the password)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        why = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
-        raise PlaylistError(f"MPD password_file {path}: cannot read it ({why})") from None
-    password = text.rstrip("\r\n")
-    if not password:
-        raise PlaylistError(f"MPD password_file {path}: is empty")
-    return password
+        return read_password_file(path, "MPD")
+    except ValueError as e:
+        raise PlaylistError(str(e)) from None
 
 
 _STOP = object()

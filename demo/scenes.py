@@ -4,7 +4,7 @@ Faces are FER2013 crops (tests/fixtures/faces/, extracted by `extract_fer_faces`
 120-200 px when pasted because 48 px faces are too small and too soft for a Haar cascade at 1x.
 Everything is deterministic for a given seed, so a scene's ground-truth boxes are exact.
 
-Run `python -m tests.scenes extract` to rebuild the fixtures from the FER2013 CSV.
+Run `python -m demo.scenes extract` to rebuild the fixtures from the FER2013 CSV.
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ import numpy as np
 Box = tuple[int, int, int, int]  # x, y, w, h
 
 FRAME_W, FRAME_H = 640, 480
-FACES_DIR = Path(__file__).resolve().parent / "fixtures" / "faces"
-FER_CSV = Path("/work/shared/data/fer2013/fer2013.csv.gz")
+FACES_DIR = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "faces"
+FER_CSV = (
+    Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "fer2013" / "fer2013.csv.gz"
+)
 FER_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 FIXTURE_LABELS = ("angry", "happy", "sad", "neutral")
 # Container -> fourcc that this opencv-python wheel's FFmpeg can write (avc1/H.264 cannot).
@@ -122,8 +124,8 @@ def paste_face(image: np.ndarray, face: np.ndarray, box: Box) -> None:
     x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, fw), min(y + h, fh)
     if x0 >= x1 or y0 >= y1:
         return
-    src = bgr[y0 - y:y1 - y, x0 - x:x1 - x]
-    m = mask[y0 - y:y1 - y, x0 - x:x1 - x]
+    src = bgr[y0 - y : y1 - y, x0 - x : x1 - x]
+    m = mask[y0 - y : y1 - y, x0 - x : x1 - x]
     dst = image[y0:y1, x0:x1].astype(np.float32)
     image[y0:y1, x0:x1] = np.clip(dst * (1 - m) + src * m, 0, 255).astype(np.uint8)
 
@@ -138,7 +140,7 @@ def load_faces(labels: Sequence[str] | None = None) -> list[tuple[str, np.ndarra
                 raise FileNotFoundError(f"{p}: unreadable fixture image")
             out.append((p.stem, img))
     if not out:
-        raise FileNotFoundError(f"{FACES_DIR}: no face fixtures; run python -m tests.scenes extract")
+        raise FileNotFoundError(f"{FACES_DIR}: no face fixtures; run python -m demo.scenes extract")
     return out
 
 
@@ -286,7 +288,7 @@ machine learning contests", ICONIP 2013 (arXiv:1307.0414). The dataset was relea
 Kaggle "Challenges in Representation Learning: Facial Expression Recognition" contest and is
 for research use only; these few crops are kept here solely as test fixtures.
 
-Selection (`python -m tests.scenes extract`): reading the CSV in order, the first 3 faces per
+Selection (`python -m demo.scenes extract`): reading the CSV in order, the first 3 faces per
 label (angry, happy, sad, neutral) that OpenCV's haarcascade_frontalface_default.xml finds
 (IoU >= 0.6) when pasted onto clutter at 120, 160 and 200 px, both at full resolution
 (scaleFactor 1.1, minNeighbors 5) and at half resolution (1.2, 4). `csvline` is the 1-based line
@@ -303,4 +305,4 @@ if __name__ == "__main__":
         for label, line in extract_fer_faces():
             print(f"{label}_{line}.png")
     else:
-        print("usage: python -m tests.scenes extract")
+        print("usage: python -m demo.scenes extract")
