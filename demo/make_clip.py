@@ -17,8 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from moodcam.labels import FER2013_CLASSES
 from demo.scenes import FaceMotion, _haar_finds, make_clip, write_clip
+from moodcam.labels import FER2013_CLASSES
 from training import data as fer
 
 HERE = Path(__file__).resolve().parent

@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from moodcam import errors
 from demo.scenes import FACES_DIR, load_faces, make_scene
+from moodcam import errors
 
 ROOT = Path(__file__).resolve().parent.parent
 MOODCAM = [sys.executable, "-m", "moodcam.cli"]

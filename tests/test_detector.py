@@ -8,9 +8,6 @@ import cv2
 import numpy as np
 import pytest
 
-from moodcam.config import DetectorConfig
-from moodcam.detector import DetectorError, FaceDetector, naive_detect
-from moodcam.records import Frame
 from demo.scenes import (
     Box,
     FaceMotion,
@@ -23,6 +20,9 @@ from demo.scenes import (
     matched,
     paste_face,
 )
+from moodcam.config import DetectorConfig
+from moodcam.detector import DetectorError, FaceDetector, naive_detect
+from moodcam.records import Frame
 
 FACES = load_faces()
 

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
+from demo.scenes import FaceMotion, load_faces, make_clip, make_scene, write_clip
 from moodcam.config import SourceConfig
 from moodcam.sources import (
     CaptureSource,
@@ -27,7 +28,6 @@ from moodcam.sources import (
     lores_size,
     open_source,
 )
-from demo.scenes import FaceMotion, load_faces, make_clip, make_scene, write_clip
 
 CLIP_FRAMES, CLIP_FPS = 30, 25.0
 
@@ -106,7 +106,9 @@ def test_folder_realtime_paces_to_media_time(tmp_path: Path) -> None:
     assert clock.sleeps == pytest.approx([0.1, 0.2])
     # open_source hands its sleep (e.g. a watchdog-feeding one) to the source.
     slept: list[float] = []
-    paced = open_source(SourceConfig(uri=str(tmp_path), fps=10.0, realtime=True), sleep=slept.append)
+    paced = open_source(
+        SourceConfig(uri=str(tmp_path), fps=10.0, realtime=True), sleep=slept.append
+    )
     assert len(list(paced)) == 3 and len(slept) == 2
     # The recorder does not really sleep, so each wait is due time (0.1, 0.3) minus time spent.
     assert 0 < slept[0] <= 0.1 and 0.1 < slept[1] <= 0.3
@@ -430,11 +432,13 @@ def test_open_source_picks_picamera2(fake_picamera2: FakeModule) -> None:
 def test_picamera2_import_is_lazy(tmp_path: Path) -> None:
     # A stand-in `picamera2` on the path: importing moodcam.sources must not import it; opening
     # a picamera2 source must (and its error becomes a SourceError).
-    (tmp_path / "picamera2.py").write_text(textwrap.dedent("""
+    (tmp_path / "picamera2.py").write_text(
+        textwrap.dedent("""
         class Picamera2:
             def __init__(self):
                 raise RuntimeError("no camera in this test")
-    """))
+    """)
+    )
     code = textwrap.dedent("""
         import sys
         import moodcam.sources as s
