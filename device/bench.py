@@ -7,6 +7,7 @@ noisy shared machine slows both alike and the ratio stays meaningful.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -96,3 +97,137 @@ def machine() -> dict[str, Any]:
 def write_results(results: dict[str, Any], out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+class NaiveDetector:
+    """The naive pipeline's detector: full-frame Haar (1.1, 5) on every frame, as `fer` does."""
+
+    def __init__(self) -> None:
+        from moodcam.detector import load_cascade
+
+        self.cascade = load_cascade()
+
+    def detect_frame(self, frame: Any) -> list:
+        from moodcam.detector import naive_detect
+        from moodcam.preprocess import to_gray
+
+        return naive_detect(to_gray(frame.image), self.cascade)
+
+
+def _recall(found: list, truth: list, thresh: float = 0.4) -> tuple[int, int]:
+    from moodcam.detector import iou
+
+    hits = sum(1 for t in truth if any(iou(tuple(t), tuple(f)) >= thresh for f in found))
+    return hits, len(truth)
+
+
+def _run_clip(
+    kind: str, clf: Classifier, cfg: Any, clip: Path, truth: list | None, log_dir: Path
+) -> dict:
+    """One pass over the clip; per-frame seconds of each stage, the whole, and recall."""
+    from moodcam.config import LogConfig
+    from moodcam.daemon import Pipeline
+    from moodcam.detector import FaceDetector
+    from moodcam.sinks.moodlog import MoodLogWriter
+    from moodcam.sources import open_source
+    from moodcam.tracker import MoodTracker
+
+    detector = FaceDetector(cfg.detector) if kind == "fast" else NaiveDetector()
+    sink = MoodLogWriter(LogConfig(path=str(log_dir / f"{kind}.jsonl"), interval_s=1.0))
+    pipe = Pipeline(detector, clf, MoodTracker(cfg.tracker, clf.labels), [sink], profile=True)
+    source = open_source(type(cfg.source)(uri=str(clip)))
+    total, hits, faces = [], 0, 0
+    try:
+        while True:
+            t0 = time.perf_counter()
+            frame = source.read()
+            t1 = time.perf_counter()
+            if frame is None:
+                break
+            update = pipe.process(frame)
+            total.append(time.perf_counter() - t0)
+            pipe.times.add("decode", t1 - t0)
+            if truth is not None and frame.index < len(truth):
+                h, n = _recall([f.box for f in update.faces], truth[frame.index])
+                hits, faces = hits + h, faces + n
+    finally:
+        source.close()
+        sink.close()
+    return {"total": total, "stages": pipe.times.seconds, "hits": hits, "faces": faces}
+
+
+def bench_pipeline(clf: Classifier, cfg: Any, clip: Path, passes: int = 3) -> dict[str, Any]:
+    """Fast and naive pipelines over the same clip, alternating pass by pass, one thread."""
+    import tempfile
+
+    import cv2
+
+    cv2.setNumThreads(1)  # one core: OpenCV's cascade would otherwise spread over all of them
+    meta_path = clip.with_suffix(".json")
+    truth = json.loads(meta_path.read_text()).get("boxes") if meta_path.is_file() else None
+    runs: dict[str, list[dict]] = {"fast": [], "naive": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(passes):
+            for kind in ("fast", "naive"):
+                runs[kind].append(_run_clip(kind, clf, cfg, clip, truth, Path(tmp)))
+    out: dict[str, Any] = {"clip": str(clip), "passes": passes, "threads": 1}
+    for kind, rs in runs.items():
+        total = np.concatenate([r["total"] for r in rs]) * 1000
+        stages = {s: round(float(np.median(np.concatenate([r["stages"][s] for r in rs]) * 1000)), 4)
+                  for s in rs[0]["stages"]}  # fmt: skip
+        hits, faces = sum(r["hits"] for r in rs), sum(r["faces"] for r in rs)
+        out[kind] = {
+            "frames": len(total),
+            "median_ms": round(float(np.median(total)), 3),
+            "mean_ms": round(float(total.mean()), 3),
+            "fps": round(1000.0 / float(total.mean()), 1),
+            "stage_median_ms": stages,
+            "recall": round(100.0 * hits / faces, 2) if faces else None,
+        }
+    out["speedup"] = round(out["naive"]["mean_ms"] / out["fast"]["mean_ms"], 2)
+    out["speedup_median"] = round(out["naive"]["median_ms"] / out["fast"]["median_ms"], 2)
+    return out
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def soak(clf: Classifier, cfg: Any, clip: Path, seconds: float) -> dict[str, Any]:
+    """The fast pipeline over the clip in a loop for `seconds`: RSS and open files, start and end."""
+    import tempfile
+
+    from moodcam.daemon import build_sinks
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg.log.path = str(Path(tmp) / "soak.jsonl")
+        cfg.stdout.enabled = False
+        samples = []
+        frames = 0
+        start = time.monotonic()
+        first = _run_clip("fast", clf, cfg, clip, None, Path(tmp))  # warm-up pass
+        frames += len(first["total"])
+        samples.append((time.monotonic() - start, rss_bytes(), open_fds()))
+        sinks = build_sinks(cfg, clf.labels)
+        try:
+            while time.monotonic() - start < seconds:
+                frames += len(_run_clip("fast", clf, cfg, clip, None, Path(tmp))["total"])
+                samples.append((time.monotonic() - start, rss_bytes(), open_fds()))
+        finally:
+            for s in sinks:
+                s.close()
+    (_, rss0, fd0), (t1, rss1, fd1) = samples[0], samples[-1]
+    return {
+        "seconds": round(t1, 1),
+        "frames": frames,
+        "rss_start_mb": round(rss0 / 2**20, 2),
+        "rss_end_mb": round(rss1 / 2**20, 2),
+        "rss_growth_mb": round((rss1 - rss0) / 2**20, 2),
+        "open_fds_start": fd0,
+        "open_fds_end": fd1,
+    }

@@ -18,6 +18,7 @@ import numpy as np
 from moodcam import __version__
 from moodcam.errors import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, InputError, MoodcamError
 
+DEMO_CLIP = Path(__file__).resolve().parent.parent / "demo" / "clip.mp4"
 EXIT_HELP = """exit status:
   0 ok   1 internal error   2 usage   3 bad config   4 bad model or card
   5 unreadable input image   6 camera or video source   7 broker unreachable (doctor)   8 sink failed"""
@@ -92,6 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--out", default="bench/results.json", help="where to write the figures")
     b.add_argument("--rounds", type=int, default=40)
+    b.add_argument("--clip", default=str(DEMO_CLIP), help="640x480 clip for the pipeline figures")
+    b.add_argument("--passes", type=int, default=3, help="passes over the clip per pipeline")
+    b.add_argument(
+        "--soak",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="also loop the clip this long: RSS, files",
+    )
     b.set_defaults(func=cmd_bench)
     return parser
 
@@ -253,6 +263,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         "machine": bench.machine(),
         "invoke": bench.bench_invoke(clf, peer, rounds=args.rounds),
     }
+    clip = Path(args.clip)
+    if clip.is_file():
+        results["pipeline"] = bench.bench_pipeline(clf, cfg, clip, passes=args.passes)
+    if args.soak > 0:
+        results["soak"] = bench.soak(clf, cfg, clip, args.soak)
     bench.write_results(results, Path(args.out))
     inv = results["invoke"]
     line = f"invoke median {inv['moodcam']['median_ms']:.3f} ms (1 thread, {clf.runtime})"
@@ -261,6 +276,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
             f"; peer {inv['peer']['median_ms']:.3f} ms; ratio {inv['moodcam_over_peer_median']:.2f}"
         )
     print(line)
+    if "pipeline" in results:
+        p = results["pipeline"]
+        print(
+            f"pipeline: fast {p['fast']['fps']} frames/s (recall {p['fast']['recall']}%), naive "
+            f"{p['naive']['fps']} frames/s (recall {p['naive']['recall']}%): {p['speedup']}x"
+        )
+    if "soak" in results:
+        s = results["soak"]
+        print(
+            f"soak: {s['frames']} frames in {s['seconds']} s, RSS {s['rss_start_mb']} -> {s['rss_end_mb']} MB, "
+            f"open files {s['open_fds_start']} -> {s['open_fds_end']}"
+        )
     print(f"wrote {args.out}")
     return EXIT_OK
 
