@@ -172,7 +172,7 @@ def test_mqtt_events_equal_the_logs_mood_changes(classifier, two_mood_clip, tmp_
         pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
     import paho.mqtt.client as mqtt
 
-    path, (label_a, label_b), _ = two_mood_clip
+    path, (_, label_b), _ = two_mood_clip
     broker = Mosquitto(tmp_path / "broker").start()
     got: list[dict] = []
     sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-sub")
