@@ -1,0 +1,60 @@
+"""The shipped model against its card and its promises, re-measured on real FER2013."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from moodcam.classifier import Classifier
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = ROOT / "models" / "moodcam.tflite"
+CARD = json.loads((ROOT / "models" / "moodcam.json").read_text())
+
+
+def test_card_describes_this_file():
+    data = MODEL.read_bytes()
+    assert CARD["model_bytes"] == len(data)
+    assert CARD["model_sha256"] == hashlib.sha256(data).hexdigest()
+    clf = Classifier(MODEL)  # refuses a model whose tensors or labels differ from the card
+    assert list(clf.labels) == CARD["labels"]
+    assert CARD["input"]["dtype"] == "int8" and CARD["output"]["dtype"] == "int8"
+
+
+def test_card_is_complete_and_consistent():
+    m = CARD["metrics"]
+    assert CARD["headline"]["int8_privatetest_accuracy"] == m["PrivateTest"]["int8"]["accuracy"]
+    assert CARD["headline"]["faces"] == m["PrivateTest"]["int8"]["n"]
+    for split in ("PublicTest", "PrivateTest"):
+        for kind in ("float", "int8"):
+            conf = m[split][kind]["confusion"]
+            assert sum(map(sum, conf)) == m[split][kind]["n"]
+    t = CARD["training"]
+    assert t["splits"] == {"train": "Training", "choose": "PublicTest", "report": "PrivateTest"}
+    assert set(t["rows_dropped_from_training"]) >= {"blank", "duplicate_of_test_face"}
+    assert CARD["command"].startswith("python -m convert.convert")
+    assert CARD["latency"]["median_invoke_ms"] > 0
+
+
+def test_model_file_is_at_most_1_mb():
+    assert MODEL.stat().st_size <= 1_000_000
+
+
+def test_shipped_model_re_measured_on_privatetest_equals_its_card(shipped_privatetest):
+    card, measured = shipped_privatetest
+    claimed = card["metrics"]["PrivateTest"]["int8"]
+    assert measured["n"] == claimed["n"] == 2590
+    assert measured["accuracy"] == pytest.approx(claimed["accuracy"], abs=0.1)
+    for label, value in claimed["per_class"].items():
+        assert measured["per_class"][label] == pytest.approx(value, abs=0.1)
+
+
+def test_readme_figures_are_the_generated_ones():
+    from convert.figures import END, START, _load, render
+
+    readme = (ROOT / "README.md").read_text()
+    block = readme[readme.index(START) : readme.index(END) + len(END)]
+    assert block == render(CARD, _load(ROOT / "bench" / "results.json")), "run: python -m convert.figures"
