@@ -29,9 +29,11 @@ from moodcam.preprocess import FACE_SIZE
 from training import data as fer
 from training.evaluate import (
     EVAL_SPLITS,
+    conditions_accuracy,
     confusion_png,
     metrics,
     peer_metrics,
+    peer_predict,
     predict_keras,
     predict_tflite,
 )
@@ -180,6 +182,19 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(f"{split}: float {f['accuracy']:.2f}%  int8 {q['accuracy']:.2f}%  ({len(yt)} faces)")
 
+    # Ordinary camera conditions on PrivateTest, ours and the peer's, side by side (reported only).
+    x, yt = sets["PrivateTest"]
+    conditions = {
+        "moodcam int8": conditions_accuracy(lambda f: predict_tflite(args.out, f), x, yt, classes)
+    }
+    if peer:
+        conditions["peer"] = conditions_accuracy(peer_predict(classes), x, yt, classes)
+    for name, acc in conditions["moodcam int8"].items():
+        print(
+            f"{name:24s} moodcam {acc:6.2f}%"
+            + (f"   peer {conditions['peer'][name]:6.2f}%" if peer else "")
+        )
+
     from moodcam.classifier import Classifier
 
     clf = Classifier(args.out)
@@ -242,6 +257,11 @@ def main(argv: list[str] | None = None) -> int:
             if peer
             else {}
         ),
+        "conditions": {
+            "split": "PrivateTest",
+            "method": "training/evaluate.py CONDITIONS",
+            "accuracy": conditions,
+        },
         "latency": latency,
         "command": "python -m convert.convert "
         + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),

@@ -103,17 +103,69 @@ def peer_model(cache_dir: Path = CACHE_DIR) -> Path:
     return target
 
 
+def _jpeg(face: np.ndarray, quality: int) -> np.ndarray:
+    import cv2
+
+    _, buf = cv2.imencode(".jpg", face, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+
+
+def _lowres(face: np.ndarray, size: int) -> np.ndarray:
+    import cv2
+
+    small = cv2.resize(face, (size, size), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, face.shape[::-1], interpolation=cv2.INTER_LINEAR)
+
+
+def _blur(face: np.ndarray, sigma: float) -> np.ndarray:
+    import cv2
+
+    return cv2.GaussianBlur(face, (0, 0), sigma)
+
+
+def _u8(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(x), 0, 255).astype(np.uint8)
+
+
+# Ordinary camera conditions, applied to the test faces before the model sees them. Fixed and
+# deterministic, so the same faces are compared across models; reported, never chosen on.
+CONDITIONS: dict[str, Any] = {
+    "clean": lambda f, rng: f,
+    "dim (x0.35)": lambda f, rng: _u8(f.astype(np.float32) * 0.35),
+    "low contrast (x0.4)": lambda f, rng: _u8(128 + (f.astype(np.float32) - 128) * 0.4),
+    "backlit (gamma 2)": lambda f, rng: _u8(255 * (f / 255.0) ** 2.0),
+    "blur (sigma 1.5)": lambda f, rng: _blur(f, 1.5),
+    "noise (sd 12)": lambda f, rng: _u8(f + rng.normal(0, 12, f.shape)),
+    "low resolution (16 px)": lambda f, rng: _lowres(f, 16),
+    "jpeg (quality 15)": lambda f, rng: _jpeg(f, 15),
+}
+
+
+def conditions_accuracy(
+    predict: Any, faces: np.ndarray, y: np.ndarray, classes: tuple[str, ...]
+) -> dict[str, float]:
+    """Accuracy under each of CONDITIONS; `predict` maps uint8 faces to probabilities."""
+    out = {}
+    for name, fn in CONDITIONS.items():
+        rng = np.random.default_rng(0)
+        x = np.stack([fn(f, rng) for f in faces])
+        out[name] = metrics(y, predict(x), classes)["accuracy"]
+    return out
+
+
+def peer_predict(classes: tuple[str, ...]) -> Any:
+    peer = PeerModel(peer_model())
+    columns = [FER2013_CLASSES.index(c) for c in classes]
+    return lambda faces: np.stack([peer.invoke(peer.tensor(f))[columns] for f in faces])
+
+
 PEER_NAME = "peer: fer 25.10.3 emotion_model_quantized.tflite"
 
 
 def peer_metrics(sets: dict[str, tuple], classes: tuple[str, ...]) -> dict[str, Any]:
     """The peer on the same faces: argmax over the outputs of our classes only."""
-    peer = PeerModel(peer_model())
-    columns = [FER2013_CLASSES.index(c) for c in classes]
-    return {
-        split: metrics(y, np.stack([peer.invoke(peer.tensor(f))[columns] for f in x]), classes)
-        for split, (x, y) in sets.items()
-    }
+    predict = peer_predict(classes)
+    return {split: metrics(y, predict(x), classes) for split, (x, y) in sets.items()}
 
 
 def confusion_png(conf: list[list[int]], classes: tuple[str, ...], title: str, path: Path) -> None:
