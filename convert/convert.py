@@ -121,6 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calibration-faces", type=int, default=1000)
     p.add_argument("--latency-repeats", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--flip-average",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="average with the mirrored face inside the model (auto: choose on PublicTest)",
+    )
     args = p.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
@@ -152,16 +158,37 @@ def main(argv: list[str] | None = None) -> int:
     ]
     margin = haar_margin(train_faces[rng.choice(len(train_faces), 1000, replace=False)])
 
-    model = keras.models.load_model(args.keras_model, compile=False)
-    from training.models import macs
+    base = keras.models.load_model(args.keras_model, compile=False)
+    from training.models import macs, with_flip_average
 
     print(
-        f"converting {args.keras_model} ({model.count_params()} params) with {len(calibration)} calibration faces"
+        f"converting {args.keras_model} ({base.count_params()} params) with {len(calibration)} calibration faces"
     )
+    sets = {s: (sub.images[sub.usage == s], y[sub.usage == s]) for s in EVAL_SPLITS}
+    # Plain, or averaged with the mirrored face: chosen by int8 accuracy on PublicTest.
+    candidates = {"plain": base, "flip_average": with_flip_average(base)}
+    if args.flip_average != "auto":
+        candidates = {
+            k: v
+            for k, v in candidates.items()
+            if (k == "flip_average") == (args.flip_average == "on")
+        }
+    public = {}
+    for name, candidate in candidates.items():
+        write_model(candidate, classes, calibration, args.out, margin)
+        x, yt = sets["PublicTest"]
+        public[name] = metrics(yt, predict_tflite(args.out, x), classes)["accuracy"]
+        print(f"PublicTest int8, {name}: {public[name]:.2f}%")
+    chosen = max(public, key=lambda k: (public[k], k == "plain"))  # a tie keeps the cheaper one
+    model = candidates[chosen]
     card = write_model(model, classes, calibration, args.out, margin)
+    card["inference"] = {
+        "flip_average": chosen == "flip_average",
+        "why": "chosen by int8 accuracy on PublicTest among " + ", ".join(public),
+        "publictest_int8_accuracy": public,
+    }
 
     evaluation: dict[str, Any] = {}
-    sets = {s: (sub.images[sub.usage == s], y[sub.usage == s]) for s in EVAL_SPLITS}
     try:
         peer = {
             s: {k: v for k, v in r.items() if k != "confusion"}
@@ -210,8 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     card |= {
         "architecture": {
             "name": model.name,
-            "params": int(model.count_params()),
-            "macs": macs(model),
+            "params": int(base.count_params()),
+            "macs": macs(base) * (2 if chosen == "flip_average" else 1),
         },
         "training": {
             "data_file": Path(faces.source).name,

@@ -122,3 +122,17 @@ def macs(model: keras.Model) -> int:
         elif isinstance(layer, layers.Dense):
             total += layer.input.shape[-1] * layer.units
     return int(total)
+
+
+def with_flip_average(model: keras.Model) -> keras.Model:
+    """The model averaged with itself on the mirrored face: one invoke, both views.
+
+    Faces are roughly left-right symmetric in expression, so the mirror is a second opinion at
+    twice the compute and no extra weights; chosen or not on PublicTest at conversion.
+    """
+    from keras import ops
+
+    inp = keras.Input(model.input_shape[1:], name="face")
+    mirrored = layers.Lambda(lambda x: ops.flip(x, axis=2), name="mirror")(inp)
+    out = layers.Average(name="scores_avg")([model(inp), model(mirrored)])
+    return keras.Model(inp, out, name=f"{model.name}_flipavg")
