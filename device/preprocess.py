@@ -12,12 +12,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from moodcam.records import Box  # re-exported: the one definition lives there
+
 FACE_SIZE = 48
 # Extra border around a Haar box, as a fraction of its width/height on each side. Haar boxes are
 # tighter than FER2013's framing; `training/calibrate_margin.py` measures the value that matches.
 DEFAULT_MARGIN = 0.0
-
-Box = tuple[int, int, int, int]  # x, y, w, h in frame pixels
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:

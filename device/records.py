@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # readers of the log (report, playlist) need neither numpy nor OpenCV
+    import numpy as np
 
-from moodcam.preprocess import Box
+Box = tuple[int, int, int, int]  # x, y, w, h in frame pixels
 
 SCHEMA_VERSION = 1
 
