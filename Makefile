@@ -42,7 +42,8 @@ lint: setup
 DEMO_LOG ?= runs/demo/mood.jsonl
 demo: setup
 	@mkdir -p $(dir $(DEMO_LOG)) && rm -f $(DEMO_LOG)*
-	$(VENV)/bin/moodcam run --source demo/clip.mp4 --log $(DEMO_LOG) --log-interval 1 --summary
+	$(VENV)/bin/moodcam run --source demo/clip.mp4 --log $(DEMO_LOG) --log-interval 0.5 --summary
+	$(PY) -m demo.compare $(DEMO_LOG)
 
 train: setup
 	$(PY) -m training.train --arch $(ARCH_NAME) --epochs $(EPOCHS) --out $(RUN)
