@@ -50,6 +50,7 @@ train: setup
 
 convert: setup
 	$(PY) -m convert.convert $(RUN)/best.keras --out models/moodcam.tflite
+	$(PY) -m convert.figures
 
 eval: setup
 	$(PY) -m training.evaluate models/moodcam.tflite $(wildcard $(RUN)/best.keras)

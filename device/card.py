@@ -47,8 +47,11 @@ def load_card(path: str | Path) -> dict[str, Any]:
         not isinstance(labels, list)
         or not all(lbl in FER2013_CLASSES for lbl in labels)
         or len(labels) < 2
+        or len(set(labels)) != len(labels)  # two outputs with one name: scores would collapse
     ):
-        raise ModelError(f"{path}: labels must be a list of FER2013 class names, got {labels!r}")
+        raise ModelError(
+            f"{path}: labels must be a list of FER2013 class names, each once, got {labels!r}"
+        )
     return card
 
 
@@ -73,6 +76,9 @@ def check_model_matches(
         raise ModelError(
             f"{where}: expected one input and one output, found {len(inputs)} and {len(outputs)}"
         )
+    for role in ("input", "output", "preprocessing"):
+        if not isinstance(card[role], dict):
+            raise ModelError(f"{card_path}: {role} must be a JSON object, got {card[role]!r}")
     for role, detail in (("input", inputs[0]), ("output", outputs[0])):
         got, want = tensor_summary(detail), card[role]
         for key in ("shape", "dtype", "zero_point"):
@@ -86,3 +92,34 @@ def check_model_matches(
         raise ModelError(
             f"{where}: the model has {outputs[0]['shape'][-1]} outputs, the card {len(card['labels'])} labels"
         )
+    check_model_usable(inputs[0], outputs[0], model_path)
+
+
+USABLE_DTYPES = ("int8", "uint8", "float32")
+
+
+def check_model_usable(inp: dict[str, Any], out: dict[str, Any], model_path: Path) -> None:
+    """ModelError unless the device can feed the model: a card can faithfully describe a model
+    that is no face classifier (colour input, a sequence output); refuse it at start rather than
+    fail on the first face."""
+    in_shape = [int(v) for v in inp["shape"]]
+    out_shape = [int(v) for v in out["shape"]]
+    if len(in_shape) != 4 or in_shape[0] != 1 or in_shape[3] != 1 or in_shape[1] != in_shape[2]:
+        raise ModelError(
+            f"{model_path}: input shape {in_shape} is not one square grey face [1, N, N, 1]"
+        )
+    if not 8 <= in_shape[1] <= 1024:
+        raise ModelError(f"{model_path}: input size {in_shape[1]} is not a face size (8..1024)")
+    if len(out_shape) != 2 or out_shape[0] != 1:
+        raise ModelError(
+            f"{model_path}: output shape {out_shape} is not one score per label [1, labels]"
+        )
+    for role, detail in (("input", inp), ("output", out)):
+        dtype = np.dtype(detail["dtype"]).name
+        if dtype not in USABLE_DTYPES:
+            raise ModelError(
+                f"{model_path}: {role} dtype {dtype} is not one of {', '.join(USABLE_DTYPES)}"
+            )
+        scale = float(detail["quantization"][0])
+        if dtype != "float32" and not scale > 0:
+            raise ModelError(f"{model_path}: {role} is {dtype} without a quantization scale")

@@ -41,7 +41,11 @@ class Classifier:
         self._in_scale, self._in_zero = inp["quantization"]
         self._out_scale, self._out_zero = out["quantization"]
         self.face_size = int(inp["shape"][1])
-        self.margin = float(self.card["preprocessing"].get("crop_margin", 0.0))
+        margin = self.card["preprocessing"].get("crop_margin", 0.0)
+        if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin < 2:
+            # A margin that is not a small number would crop nonsense (or crash) on every face.
+            raise ModelError(f"{self.card_path}: preprocessing crop_margin {margin!r} is not 0..2")
+        self.margin = float(margin)
 
     def quantize(self, face: np.ndarray) -> np.ndarray:
         """A face_size x face_size uint8 face as the model's input tensor (batch of one)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,12 @@ import numpy as np
 
 from moodcam import __version__
 from moodcam.errors import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, InputError, MoodcamError
+
+# Larger than any camera sensor (the Pi's are 12 MP), small enough for a Pi's RAM. OpenCV's own
+# limit is 2**30 pixels: a 1 MB PNG of zeros can claim 30000x30000 and take 2.7 GB to decode.
+# OpenCV reads this variable once, when cv2 is imported: so here, before anything imports it.
+MAX_IMAGE_PIXELS = 8192 * 8192
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_IMAGE_PIXELS))
 
 DEMO_CLIP = Path(__file__).resolve().parent.parent / "demo" / "clip.mp4"
 EXIT_HELP = """exit status:
@@ -162,6 +169,7 @@ def _classifier(cfg, args):
 
 
 def read_image(path: str) -> np.ndarray:
+    """Decode an image file to an 8-bit OpenCV array; InputError naming the file if it cannot."""
     import cv2
 
     try:
@@ -172,15 +180,44 @@ def read_image(path: str) -> np.ndarray:
         raise InputError(f"{path}: cannot read: {e.strerror or e}") from None
     if data.size == 0:
         raise InputError(f"{path}: empty file")
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if image is None:
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except cv2.error as e:
+        # OpenCV raises (rather than returning None) for some malformed headers and for images
+        # above OPENCV_IO_MAX_IMAGE_PIXELS; its message spans lines and names C++ sources.
+        if "MAX_IMAGE_PIXELS" in str(e):
+            raise InputError(
+                f"{path}: image too large (more than {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels)"
+            ) from None
+        raise InputError(f"{path}: not an image OpenCV can decode ({e.err})") from None
+    if image is None or image.size == 0:
         raise InputError(f"{path}: not an image OpenCV can decode")
-    if image.dtype != np.uint8:  # 16-bit PNGs and the like: scale to 8 bits
-        image = cv2.convertScaleAbs(image, alpha=255.0 / max(1, int(np.iinfo(image.dtype).max)))
-    return image
+    if image.shape[0] * image.shape[1] > MAX_IMAGE_PIXELS:  # when cv2 came in before our limit
+        raise InputError(
+            f"{path}: image too large ({image.shape[1]}x{image.shape[0]}, more than "
+            f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels)"
+        )
+    return _to_uint8(path, image)
+
+
+def _to_uint8(path: str, image: np.ndarray) -> np.ndarray:
+    """16-bit PNGs, float TIFFs and the like, scaled to 8 bits (the model sees 0..255)."""
+    import cv2
+
+    if image.dtype == np.uint8:
+        return image
+    if np.issubdtype(image.dtype, np.integer):
+        return cv2.convertScaleAbs(image, alpha=255.0 / max(1, int(np.iinfo(image.dtype).max)))
+    if np.issubdtype(image.dtype, np.floating):
+        # Float images are 0..1 by convention (OpenCV, TIFF); NaN becomes black.
+        scaled = np.nan_to_num(image.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+        return (np.clip(scaled, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    raise InputError(f"{path}: unsupported pixel type {image.dtype}")
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
+    import cv2
+
     from moodcam.preprocess import crop_face, to_gray
 
     cfg = _load_config(args.config)
@@ -191,30 +228,28 @@ def cmd_classify(args: argparse.Namespace) -> int:
         try:
             image = read_image(path)
             gray = to_gray(image)
-        except (InputError, ValueError) as e:
-            print(
-                f"moodcam classify: {e}"
-                if isinstance(e, InputError)
-                else f"moodcam classify: {path}: {e}",
-                file=sys.stderr,
-            )
+            if args.no_detect:
+                boxes = [(0, 0, gray.shape[1], gray.shape[0])]
+                crops = [gray]
+            else:
+                if detector is None:
+                    from moodcam.detector import FaceDetector
+
+                    detector = FaceDetector(cfg.detector)
+                if hasattr(detector, "reset"):
+                    detector.reset()
+                boxes = detector.detect(gray)
+                crops = [crop_face(gray, b, clf.margin) for b in boxes]
+                if not boxes:
+                    print(f"moodcam classify: {path}: no face found", file=sys.stderr)
+            results = [clf.classify(crop) for crop in crops]
+        except (InputError, ValueError, cv2.error) as e:
+            # One line per bad image, and on to the next: one corrupt file must not hide the rest.
+            why = str(e) if isinstance(e, InputError) else f"{path}: {_one_line(e)}"
+            print(f"moodcam classify: {_one_line(why)}", file=sys.stderr)
             status = EXIT_INPUT
             continue
-        if args.no_detect:
-            boxes = [(0, 0, gray.shape[1], gray.shape[0])]
-            crops = [gray]
-        else:
-            if detector is None:
-                from moodcam.detector import FaceDetector
-
-                detector = FaceDetector(cfg.detector)
-            detector.reset() if hasattr(detector, "reset") else None
-            boxes = detector.detect(gray)
-            crops = [crop_face(gray, b, clf.margin) for b in boxes]
-            if not boxes:
-                print(f"moodcam classify: {path}: no face found", file=sys.stderr)
-        for box, crop in zip(boxes, crops, strict=False):
-            label, scores = clf.classify(crop)
+        for box, (label, scores) in zip(boxes, results, strict=True):
             record = {
                 "path": path,
                 "box": [int(v) for v in box],
@@ -223,6 +258,13 @@ def cmd_classify(args: argparse.Namespace) -> int:
             }
             print(json.dumps(record), flush=True)
     return status
+
+
+def _one_line(e: object) -> str:
+    """An error message on one line: errors are one line each (OpenCV's span several)."""
+    err = getattr(e, "err", None)  # cv2.error: the bare reason, without file and line
+    text = str(err) if isinstance(e, Exception) and err else str(e)
+    return " ".join(text.split())
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -306,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     except MoodcamError as e:
         if args.debug:
             raise
-        print(f"moodcam {args.command}: {e}", file=sys.stderr)
+        print(f"moodcam {args.command}: {_one_line(e)}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         return 130
@@ -314,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(
-            f"moodcam {args.command}: internal error: {e.__class__.__name__}: {e} "
+            f"moodcam {args.command}: internal error: {e.__class__.__name__}: {_one_line(e)} "
             "(run with --debug for the traceback)",
             file=sys.stderr,
         )

@@ -7,7 +7,10 @@ sections and keys, wrong types and out-of-range values raise ConfigError naming 
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 import os
+import re
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -15,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from moodcam.errors import EXIT_CONFIG, MoodcamError
-from moodcam.labels import DEFAULT_CLASSES
+from moodcam.labels import FER2013_CLASSES
 
 PACKAGE_MODELS = Path(__file__).resolve().parent.parent / "models"
 DEFAULT_MODEL = PACKAGE_MODELS / "moodcam.tflite"
@@ -33,9 +36,10 @@ def _opt(
     choices: tuple | None = None,
     min: float | None = None,
     max: float | None = None,
+    nonempty: bool = False,
     doc: str = "",
 ) -> Any:
-    meta = {"choices": choices, "min": min, "max": max, "doc": doc}
+    meta = {"choices": choices, "min": min, "max": max, "nonempty": nonempty, "doc": doc}
     if isinstance(default, (list, dict)):
         return field(
             default_factory=lambda: typing.cast(Any, type(default))(default), metadata=meta
@@ -46,15 +50,18 @@ def _opt(
 @dataclass
 class DeviceConfig:
     id: str = _opt(
-        "moodcam", doc="device id: MQTT topics moodcam/<id>/..., Home Assistant unique ids"
+        "moodcam",
+        nonempty=True,
+        doc="device id: MQTT topics moodcam/<id>/..., Home Assistant unique ids",
     )
-    name: str = _opt("moodcam", doc="human-readable name shown in Home Assistant")
+    name: str = _opt("moodcam", nonempty=True, doc="human-readable name shown in Home Assistant")
 
 
 @dataclass
 class SourceConfig:
     uri: str = _opt(
         "auto",
+        nonempty=True,
         doc="auto | picamera2 | camera index (0) | /dev/videoN | video file | URL | image folder",
     )
     width: int = _opt(640, min=16, max=7680)
@@ -95,7 +102,7 @@ class DetectorConfig:
 
 @dataclass
 class ClassifierConfig:
-    model: str = _opt(str(DEFAULT_MODEL))
+    model: str = _opt(str(DEFAULT_MODEL), nonempty=True)
     card: str = _opt("", doc="model card JSON; empty = the model path with .json")
     runtime: str = _opt("auto", choices=("auto", "ai-edge-litert", "tflite-runtime", "tensorflow"))
     threads: int = _opt(1, min=1, max=16)
@@ -125,7 +132,7 @@ class TrackerConfig:
 @dataclass
 class LogConfig:
     enabled: bool = _opt(True)
-    path: str = _opt("mood.jsonl")
+    path: str = _opt("mood.jsonl", nonempty=True)
     interval_s: float = _opt(
         1.0, min=0.0, max=86400.0, doc="0 = a line per processed frame; changes always logged"
     )
@@ -141,15 +148,17 @@ class LogConfig:
 @dataclass
 class MqttConfig:
     enabled: bool = _opt(False)
-    url: str = _opt("mqtt://localhost:1883", doc="mqtt://[user@]host[:port] or mqtts://...")
+    url: str = _opt(
+        "mqtt://localhost:1883", nonempty=True, doc="mqtt://[user@]host[:port] or mqtts://..."
+    )
     username: str = _opt("")
     password_file: str = _opt("", doc="file holding the password (never the password itself)")
     ca_file: str = _opt("", doc="CA bundle for mqtts://; empty = system CAs")
     cert_file: str = _opt("")
     key_file: str = _opt("")
-    topic_prefix: str = _opt("moodcam")
+    topic_prefix: str = _opt("moodcam", nonempty=True)
     discovery: bool = _opt(True, doc="publish Home Assistant discovery")
-    discovery_prefix: str = _opt("homeassistant")
+    discovery_prefix: str = _opt("homeassistant", nonempty=True)
     keepalive_s: int = _opt(30, min=5, max=3600)
     queue_size: int = _opt(10000, min=1, max=10**7, doc="messages held while the broker is away")
     reconnect_max_s: float = _opt(60.0, min=1.0, max=3600.0)
@@ -183,7 +192,9 @@ class StdoutConfig:
 @dataclass
 class PlaylistConfig:
     enabled: bool = _opt(False)
-    host: str = _opt("localhost", doc="MPD host, or an absolute path to its unix socket")
+    host: str = _opt(
+        "localhost", nonempty=True, doc="MPD host, or an absolute path to its unix socket"
+    )
     port: int = _opt(6600, min=1, max=65535)
     password_file: str = _opt("", doc="file holding MPD's password, if it has one")
     playlists: dict = _opt(
@@ -228,6 +239,27 @@ class Config:
 SECTIONS = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "path"}
 
 
+# Control characters (NUL, newlines, ESC...) have no place in ids, topics, paths or names: a NUL
+# path crashes open(), a newline forges log lines, a NUL or wildcard breaks an MQTT topic.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
+GPIO_PINS = range(54)  # BCM numbers of the Pi's SoC GPIO lines
+_SHOW_MAX = 60
+
+
+def _name(key: object) -> str:
+    """A section or key as TOML would spell it: quoted when not bare, so a message stays one line."""
+    text = str(key)
+    return text if _BARE_KEY.fullmatch(text) else json.dumps(text)
+
+
+def _show(value: Any) -> str:
+    """repr(value), shortened: a 10**100 or a megabyte string must not flood the one-line error."""
+    text = repr(value)
+    return text if len(text) <= _SHOW_MAX else text[: _SHOW_MAX - 3] + "..."
+
+
 def _check_value(where: str, f: dataclasses.Field, value: Any) -> Any:
     # Annotations are strings here (from __future__ import annotations).
     type_name = f.type if isinstance(f.type, str) else f.type.__name__
@@ -235,20 +267,31 @@ def _check_value(where: str, f: dataclasses.Field, value: Any) -> Any:
         type_name
     ]
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            raise ConfigError(f"{where}: {_show(value)} is out of range") from None
     if (kind in (int, float) and isinstance(value, bool)) or not isinstance(value, kind):
         raise ConfigError(
-            f"{where}: expected {kind.__name__}, got {type(value).__name__} {value!r}"
+            f"{where}: expected {kind.__name__}, got {type(value).__name__} {_show(value)}"
         )
     meta = f.metadata
+    if kind is float and not math.isfinite(value):
+        # NaN compares false with every bound, so without this it would pass any min/max.
+        raise ConfigError(f"{where}: expected a finite number, got {value}")
+    if kind is str:
+        if _CONTROL.search(value):
+            raise ConfigError(f"{where}: {_show(value)} contains a control character")
+        if meta.get("nonempty") and not value.strip():
+            raise ConfigError(f"{where}: must not be empty")
     if meta.get("choices") and value not in meta["choices"]:
         raise ConfigError(
-            f"{where}: {value!r} is not one of {', '.join(map(str, meta['choices']))}"
+            f"{where}: {_show(value)} is not one of {', '.join(map(str, meta['choices']))}"
         )
     if meta.get("min") is not None and value < meta["min"]:
-        raise ConfigError(f"{where}: {value} is below the minimum {meta['min']}")
+        raise ConfigError(f"{where}: {_show(value)} is below the minimum {meta['min']}")
     if meta.get("max") is not None and value > meta["max"]:
-        raise ConfigError(f"{where}: {value} is above the maximum {meta['max']}")
+        raise ConfigError(f"{where}: {_show(value)} is above the maximum {meta['max']}")
     return value
 
 
@@ -257,13 +300,15 @@ def from_dict(data: dict[str, Any], path: str = "(defaults)") -> Config:
     cfg = Config(path=path)
     for section, values in data.items():
         if section not in SECTIONS:
-            raise ConfigError(f"{path}: unknown section [{section}]; known: {', '.join(SECTIONS)}")
+            raise ConfigError(
+                f"{path}: unknown section [{_name(section)}]; known: {', '.join(SECTIONS)}"
+            )
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: [{section}] must be a table")
         obj = getattr(cfg, section)
         fields = {f.name: f for f in dataclasses.fields(obj)}
         for key, value in values.items():
-            where = f"{path}: [{section}] {key}"
+            where = f"{path}: [{section}] {_name(key)}"
             if key not in fields:
                 raise ConfigError(f"{where}: unknown key; known: {', '.join(fields)}")
             setattr(obj, key, _check_value(where, fields[key], value))
@@ -271,29 +316,88 @@ def from_dict(data: dict[str, Any], path: str = "(defaults)") -> Config:
     return cfg
 
 
+def _is_pin(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v in GPIO_PINS
+
+
+def _check_mqtt_url(p: str, url: str) -> None:
+    """The shape of [mqtt] url, checked at start (the sink parses it again when it connects).
+
+    Never echoes a URL that carries a password: this message goes to the journal."""
+    from urllib.parse import urlsplit
+
+    def bad(why: str) -> ConfigError:
+        return ConfigError(
+            f"{p}: [mqtt] url: bad MQTT URL: {why} (expected mqtt://[user@]host[:port] or mqtts://...)"
+        )
+
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as e:
+        raise bad(f"not a URL ({e})") from None
+    if parts.password is not None:
+        raise bad("put the password in [mqtt] password_file, not in the URL")
+    if parts.scheme.lower() not in ("mqtt", "mqtts"):
+        raise bad(f"scheme must be mqtt or mqtts, not {parts.scheme or 'none'!r}")
+    if not parts.hostname:
+        raise bad("no host")
+    if port == 0:
+        raise bad("port 0")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise bad("unexpected path or query")
+
+
 def _check_cross(cfg: Config) -> None:
     p = cfg.path
-    if len(cfg.leds.rgb_pins) != 3 or not all(isinstance(v, int) for v in cfg.leds.rgb_pins):
+    pins = cfg.leds.rgb_pins
+    if len(pins) != 3 or not all(_is_pin(v) for v in pins) or len(set(pins)) != 3:
         raise ConfigError(
-            f"{p}: [leds] rgb_pins: expected three pin numbers, got {cfg.leds.rgb_pins!r}"
+            f"{p}: [leds] rgb_pins: expected three different BCM pin numbers "
+            f"({GPIO_PINS.start}-{GPIO_PINS.stop - 1}), got {_show(pins)}"
         )
     for mood, pin in cfg.leds.mood_pins.items():
-        if mood not in DEFAULT_CLASSES or not isinstance(pin, int):
+        if mood not in FER2013_CLASSES or not _is_pin(pin):
             raise ConfigError(
-                f"{p}: [leds] mood_pins: {mood} = {pin!r} is not <mood> = <pin number>"
+                f"{p}: [leds] mood_pins: {_name(mood)} = {_show(pin)} is not "
+                f"<mood> = <BCM pin number {GPIO_PINS.start}-{GPIO_PINS.stop - 1}>"
             )
+    if len(set(cfg.leds.mood_pins.values())) != len(cfg.leds.mood_pins):
+        raise ConfigError(f"{p}: [leds] mood_pins: two moods share a pin: {cfg.leds.mood_pins}")
     for mood, color in cfg.leds.colors.items():
-        ok = isinstance(color, str) and len(color) == 7 and color[0] == "#"
-        try:
-            int(color[1:], 16)
-        except (TypeError, ValueError):
-            ok = False
-        if not ok:
-            raise ConfigError(f"{p}: [leds] colors: {mood} = {color!r} is not a #rrggbb colour")
-    if not cfg.device.id or any(c in cfg.device.id for c in "/#+ "):
+        if mood not in (*FER2013_CLASSES, "none"):
+            raise ConfigError(
+                f"{p}: [leds] colors: {_name(mood)} is not a mood name "
+                f"({', '.join(FER2013_CLASSES)} or none)"
+            )
+        if not isinstance(color, str) or not _COLOR.fullmatch(color):
+            raise ConfigError(
+                f"{p}: [leds] colors: {_name(mood)} = {_show(color)} is not a #rrggbb colour"
+            )
+    for mood, name in cfg.playlist.playlists.items():
+        if (
+            mood not in FER2013_CLASSES
+            or not isinstance(name, str)
+            or not name.strip()
+            or _CONTROL.search(name)
+        ):
+            raise ConfigError(
+                f"{p}: [playlist] playlists: {_name(mood)} = {_show(name)} is not "
+                '<mood> = "<MPD playlist name>"'
+            )
+    if any(c in cfg.device.id for c in "/#+ "):
         raise ConfigError(
-            f"{p}: [device] id: {cfg.device.id!r} must be non-empty with no / # + or spaces"
+            f"{p}: [device] id: {_show(cfg.device.id)} must be non-empty with no / # + or spaces"
         )
+    for key in ("topic_prefix", "discovery_prefix"):
+        value = getattr(cfg.mqtt, key)
+        # Wildcards cannot be published to, and a leading $ is the broker's own ($SYS).
+        if any(c in value for c in "#+") or value.startswith("$") or "//" in value:
+            raise ConfigError(
+                f"{p}: [mqtt] {key}: {_show(value)} must be an MQTT topic with no # + "
+                "or empty levels, not starting with $"
+            )
+    _check_mqtt_url(p, cfg.mqtt.url)
 
 
 def load(path: str | os.PathLike | None) -> Config:

@@ -3,6 +3,13 @@
 `Pipeline` is the frame step as a plain object (build it in a test and call `process`);
 `Daemon` owns the loop around it: start-up checks, systemd readiness and watchdog, signals,
 and a clean shutdown that flushes every sink.
+
+Camera health: the daemon keeps ``health = {"camera": "ok" | "degraded" | "lost", "since": <UTC
+epoch s of the change>, "detail": "<one line>"}``. It becomes "ok" with the first frame,
+"degraded" when a live source starts reconnecting, "ok" again when frames return, "lost" when the
+source gives up (SourceError: exit 6). Each change is logged once, shown in systemd's STATUS line,
+and handed to every sink with a ``set_health(dict)`` method (MqttSink: retained on
+``moodcam/<id>/health``, which `moodcam doctor` reads back).
 """
 
 from __future__ import annotations
@@ -148,6 +155,7 @@ class RunSummary:
     moods: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     last_mood: str | None = None
+    skipped: int = 0  # undecodable frames the source skipped
 
 
 class Daemon:
@@ -160,6 +168,8 @@ class Daemon:
         self.notifier = notifier
         self.stop = stop or threading.Event()
         self.summary = RunSummary()
+        self.health: dict[str, Any] = {"camera": "starting", "since": time.time(), "detail": ""}
+        self._sinks: list[Sink] = []
 
     def _install_signals(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -187,6 +197,8 @@ class Daemon:
         except BaseException:
             source.close()
             raise
+        self._sinks = sinks
+        source.on_health = self.set_health  # reconnects report degraded / ok / lost
         pipeline = Pipeline(
             detector, clf, MoodTracker(cfg.tracker, clf.labels), sinks, cfg.debug.save_faces_dir
         )
@@ -197,14 +209,18 @@ class Daemon:
             while not self.stop.is_set():
                 frame = source.read()
                 if frame is None:
-                    log.info("source ended after %d frames", self.summary.frames)
+                    log.info("source ended after %d frames (%d undecodable, skipped)",
+                             self.summary.frames, getattr(source, "skipped", 0))  # fmt: skip
                     break
                 update = pipeline.process(frame)
                 self._count(update)
+                if not ready:  # model loaded and the camera delivered a frame
+                    description = getattr(source, "description", "")
+                    if self.notifier is not None:
+                        self.notifier.ready(f"watching {description}")
+                    self.set_health("ok", f"{description}: delivering frames")
+                    ready = True
                 if self.notifier is not None:
-                    if not ready:  # model loaded and the camera delivered a frame
-                        self.notifier.ready(f"watching {getattr(source, 'description', '')}")
-                        ready = True
                     self.notifier.watchdog()
         finally:
             if self.notifier is not None:
@@ -213,7 +229,27 @@ class Daemon:
             source.close()
             self.summary.seconds = time.monotonic() - started
             self.summary.faces = pipeline.faces
+            self.summary.skipped = getattr(source, "skipped", 0)
         return EXIT_OK
+
+    def set_health(self, state: str, detail: str) -> None:
+        """Record the camera's health and tell systemd and every sink that listens (see the
+        module docstring); repeats of the current state are ignored."""
+        previous = self.health["camera"]
+        if state == previous:
+            return
+        self.health = {"camera": state, "since": round(time.time(), 3), "detail": detail}
+        log.log(logging.INFO if state == "ok" else logging.WARNING, "camera %s: %s", state, detail)
+        # READY=1 already carried the first "ok" as its STATUS.
+        if self.notifier is not None and not (previous == "starting" and state == "ok"):
+            self.notifier.status(f"camera {state}: {detail}")
+        for sink in self._sinks:
+            set_health = getattr(sink, "set_health", None)
+            if set_health is not None:
+                try:
+                    set_health(dict(self.health))
+                except Exception as e:  # a sink's bug must not stop the frame loop
+                    log.error("%s.set_health failed: %s", type(sink).__name__, e)
 
     def _count(self, update: MoodUpdate) -> None:
         s = self.summary

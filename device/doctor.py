@@ -108,6 +108,35 @@ def check_broker(cfg: Config, timeout: float) -> Check:
     return Check("broker", True, f"{redact_url(cfg.mqtt.url)} accepts moodcam's credentials")
 
 
+def check_daemon(cfg: Config, timeout: float) -> Check | None:
+    """What a running daemon reports about its camera: the retained ``P/D/health`` and
+    ``P/D/availability`` (see moodcam.daemon). None when MQTT is off or nothing was published."""
+    if not cfg.mqtt.enabled:
+        return None
+    import json
+
+    from moodcam.sinks.mqtt import read_retained
+
+    base = f"{cfg.mqtt.topic_prefix}/{cfg.device.id}"
+    try:
+        got = read_retained(cfg.mqtt, [f"{base}/health", f"{base}/availability"], cfg.device.id,
+                            timeout=min(timeout, 2.0))  # fmt: skip
+    except ValueError:
+        return None  # check_broker already said what is wrong with the settings
+    try:
+        health = json.loads(got[f"{base}/health"])
+        state, since, detail = health["camera"], float(health["since"]), health.get("detail", "")
+    except (KeyError, ValueError, TypeError):
+        return None  # no daemon has published its health with this device id
+    online = got.get(f"{base}/availability") == b"online"
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(since))
+    what = f"daemon {'online' if online else 'offline'}, camera {state.upper()} since {when}"
+    if state == "ok":
+        return Check("daemon", True if online else None, what)
+    # degraded: the running daemon is reconnecting; lost: it gave up and exited.
+    return Check("daemon", False, f"{what}: {detail}", EXIT_SOURCE)
+
+
 def check_disk(cfg: Config) -> Check:
     if not cfg.log.enabled:
         return Check("disk", None, "mood log disabled in [log]")
@@ -143,17 +172,27 @@ def check_service() -> Check:
 def run_checks(cfg: Config, timeout: float = 5.0, out: Callable[[str], None] = print) -> int:
     """Print one line per check; exit status of the first failure, 0 when nothing failed."""
     out(f"ok    config   {cfg.path}")
-    checks: list[Callable[[], Check]] = [
+    broker: list[Check] = []
+
+    def broker_check() -> Check:
+        broker.append(check_broker(cfg, timeout))
+        return broker[0]
+
+    checks: list[Callable[[], Check | None]] = [
         lambda: check_model(cfg),
         lambda: check_source(cfg, timeout),
         lambda: check_gpio(cfg),
-        lambda: check_broker(cfg, timeout),
+        broker_check,
+        # Only once the broker answered: the daemon's retained camera health.
+        lambda: check_daemon(cfg, timeout) if broker and broker[0].ok else None,
         lambda: check_disk(cfg),
         check_service,
     ]
     code = EXIT_OK
     for check in checks:
         result = check()
+        if result is None:
+            continue
         out(result.line())
         sys.stdout.flush()
         if result.ok is False and code == EXIT_OK:

@@ -21,18 +21,18 @@ DEFAULT_MARGIN = 0.0
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
-    """Any OpenCV image (gray, BGR, BGRA) to a 2-D uint8 gray image."""
+    """Any OpenCV image (gray, gray+alpha, BGR, BGRA) to a 2-D uint8 gray image."""
     if image.dtype != np.uint8:
         raise ValueError(f"expected an 8-bit image, got dtype {image.dtype}")
     if image.ndim == 2:
         return image
-    if image.ndim == 3 and image.shape[2] == 1:
-        return image[:, :, 0]
+    if image.ndim == 3 and image.shape[2] in (1, 2):  # gray, or gray + alpha: the alpha goes
+        return np.ascontiguousarray(image[:, :, 0])
     if image.ndim == 3 and image.shape[2] == 3:
         return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     if image.ndim == 3 and image.shape[2] == 4:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY)
-    raise ValueError(f"expected a gray, BGR or BGRA image, got shape {image.shape}")
+    raise ValueError(f"expected a gray, gray+alpha, BGR or BGRA image, got shape {image.shape}")
 
 
 def expand_box(box: Box, margin: float) -> Box:

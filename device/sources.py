@@ -23,6 +23,12 @@ sleeping 0.5, 1, 2, 4 ... s between attempts (doubling, capped at `cfg.reconnect
 most `RECONNECT_ATTEMPTS` attempts (8: about 90 s with the default 30 s cap); the first attempt
 that delivers a frame resumes the stream, otherwise `read()` raises SourceError(kind="camera").
 The sleep function and the attempt count are constructor parameters, so this is testable.
+
+Health: a live source calls `on_health(state, detail)` (an attribute the daemon sets; None = no
+one listens) with "degraded" when a read fails and reconnecting begins, "ok" when a reconnect
+delivers a frame again, and "lost" just before it raises SourceError(kind="camera"). Reconnect
+waits go through the `sleep` function, so a watchdog-feeding sleep keeps systemd content while
+the source is degraded; a read that blocks forever calls no sleep, and the watchdog trips.
 """
 
 from __future__ import annotations
@@ -63,6 +69,7 @@ DEFAULT_LORES_WIDTH = 320
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
+HealthCallback = Callable[[str, str], None]  # (state: "ok" | "degraded" | "lost", detail)
 
 
 class SourceError(MoodcamError):
@@ -87,6 +94,14 @@ class Source(ABC):
     live: bool = False
     description: str = ""
     skipped: int = 0  # frames / images that could not be decoded and were skipped
+    on_health: HealthCallback | None = None  # set by the daemon; see the module docstring
+
+    def _report(self, state: str, detail: str) -> None:
+        if self.on_health is not None:
+            try:
+                self.on_health(state, detail)
+            except Exception as e:  # a listener's bug must not take the camera down
+                log.error("health listener failed: %s", e)
 
     @abstractmethod
     def read(self) -> Frame | None: ...
@@ -131,9 +146,12 @@ def redact_url(url: str) -> str:
 
 
 def _reconnect(description: str, attempt: Callable[[], Any], max_s: float, attempts: int,
-               sleep: Sleep) -> Any:  # fmt: skip
-    """Call `attempt` after each backoff delay until it returns non-None; else SourceError."""
+               sleep: Sleep, report: HealthCallback | None = None) -> Any:  # fmt: skip
+    """Call `attempt` after each backoff delay until it returns non-None; else SourceError.
+    `report(state, detail)` hears "degraded" first, then "ok" or "lost" (see the docstring)."""
     delays = backoff_delays(max_s, attempts)
+    if report is not None:
+        report("degraded", f"{description}: no frame; reconnecting")
     for k, delay in enumerate(delays, 1):
         log.warning("%s: no frame; reconnecting in %.1f s (attempt %d of %d)",
                     description, delay, k, attempts)  # fmt: skip
@@ -145,12 +163,17 @@ def _reconnect(description: str, attempt: Callable[[], Any], max_s: float, attem
             result = None
         if result is not None:
             log.warning("%s: reconnected", description)
+            if report is not None:
+                report("ok", f"{description}: reconnected after {k} attempt(s)")
             return result
-    raise SourceError(
+    error = SourceError(
         f"{description}: lost; no frame after {attempts} reconnect attempts "
         f"over {sum(delays):.0f} s",
         "camera",
     )
+    if report is not None:
+        report("lost", str(error))
+    raise error
 
 
 class _Pacer:
@@ -203,6 +226,7 @@ class CaptureSource(Source):
         self._attempts = reconnect_attempts
         self._index = 0
         self._closed = False
+        self.skipped = 0
         self._is_camera = isinstance(target, int) or str(target).startswith("/dev/")
         self._cap = self._open()
         if self._cap is None:
@@ -228,10 +252,23 @@ class CaptureSource(Source):
         return cap
 
     def _grab(self) -> np.ndarray | None:
-        if self._cap is None:
-            return None
-        ok, img = self._cap.read()
-        return img if ok and _valid_image(img) else None
+        """The next good image; None when the capture fails (not ok: the device or stream is
+        gone or stalled) or delivers only corrupt images, so the caller reconnects. A corrupt
+        image (ok, but empty or of the wrong shape: a torn MJPEG frame) is skipped and counted
+        in `skipped`; reopening the camera for one bad frame would lose seconds of video."""
+        bad = 0
+        while self._cap is not None and bad < MAX_CONSECUTIVE_BAD_FRAMES:
+            ok, img = self._cap.read()
+            if not ok:
+                return None
+            if _valid_image(img):
+                return img
+            bad += 1
+            self.skipped += 1
+            if self.skipped == 1 or self.skipped % 100 == 0:  # a bad cable must not flood the log
+                log.warning("%s: corrupt frame skipped (%d so far)", self.description,
+                            self.skipped)  # fmt: skip
+        return None
 
     def _reopen_and_grab(self) -> np.ndarray | None:
         if self._cap is not None:
@@ -245,7 +282,7 @@ class CaptureSource(Source):
         img = self._grab()
         if img is None:
             img = _reconnect(self.description, self._reopen_and_grab, self.cfg.reconnect_max_s,
-                             self._attempts, self._sleep)  # fmt: skip
+                             self._attempts, self._sleep, self._report)  # fmt: skip
         frame = Frame(image=img, t=self._clock(), index=self._index)
         self._index += 1
         return frame
@@ -527,7 +564,8 @@ class Picamera2Source(Source):
             got = None
         if got is None:
             got = _reconnect(self.description, self._restart_and_capture,
-                             self.cfg.reconnect_max_s, self._attempts, self._sleep)  # fmt: skip
+                             self.cfg.reconnect_max_s, self._attempts, self._sleep,
+                             self._report)  # fmt: skip
         main, gray = got
         frame = Frame(image=main, t=self._clock(), index=self._index, gray=gray)
         self._index += 1

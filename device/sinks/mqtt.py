@@ -8,6 +8,11 @@ Topics (``P`` = ``cfg.topic_prefix``, ``D`` = ``device.id``, ``H`` = ``cfg.disco
 - ``P/D/event``        one QoS 1 message per mood change; frames without a change send nothing.
 - ``P/D/availability`` ``online`` (retained) on connect; ``offline`` (retained) as last will and
   published explicitly by ``close()``.
+- ``P/D/health``       retained JSON ``{"camera": "ok" | "degraded" | "lost", "since": <UTC epoch
+  s of the change>, "detail": "<one line>"}``, set by the daemon through ``set_health()``:
+  ``degraded`` while the camera is being reconnected, ``ok`` once frames come again, ``lost``
+  when it gave up (the daemon then exits 6). Sent on every change (only the latest matters) and
+  once after each (re)connect; read back by ``moodcam doctor`` (``read_retained``).
 - ``H/sensor/D/{mood,valence,arousal}/config`` retained discovery configs, re-sent when
   ``H/status`` says ``online`` (Home Assistant restarted).
 
@@ -191,6 +196,46 @@ def probe_broker(cfg: MqttConfig, device_id: str, timeout: float = 5.0) -> str |
         client.loop_stop()
 
 
+def read_retained(cfg: MqttConfig, topics: list[str], device_id: str,
+                  timeout: float = 1.0) -> dict[str, bytes]:  # fmt: skip
+    """The retained payloads of `topics` (topic -> payload; absent if none), for `moodcam
+    doctor` to show what a running daemon reports (``P/D/health``, ``P/D/availability``).
+    Connection problems are ``probe_broker``'s to report: here they just give ``{}``."""
+    address = parse_url(cfg.url)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                         client_id=f"moodcam-{device_id}-doctor-read")  # fmt: skip
+    configure_auth_and_tls(client, cfg, address)
+    got: dict[str, bytes] = {}
+    subscribed = threading.Event()
+
+    def on_connect(c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any = None) -> None:
+        if not reason.is_failure:
+            c.subscribe([(t, 1) for t in topics])
+
+    def on_message(_c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.retain:
+            got[msg.topic] = msg.payload
+
+    client.on_connect = on_connect
+    client.on_subscribe = lambda *_a: subscribed.set()
+    client.on_message = on_message
+    try:
+        client.connect(address.host, address.port, keepalive=10)
+    except (OSError, ssl.SSLError):
+        return {}
+    client.loop_start()
+    try:
+        # The broker sends retained messages right after SUBACK; give them a moment to land.
+        if subscribed.wait(timeout):
+            deadline = time.monotonic() + min(0.5, timeout)
+            while len(got) < len(topics) and time.monotonic() < deadline:
+                time.sleep(0.02)
+        return dict(got)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
 class MqttSink:
     """Publishes mood changes to an MQTT broker; see the module docstring for the contract."""
 
@@ -207,18 +252,22 @@ class MqttSink:
 
         self._cond = threading.Condition()  # guards everything below; never held while in paho
         self._queue: collections.deque[bytes] = collections.deque()
-        self._inflight: dict[int, str] = {}  # mid -> "event" | "state"
+        self._inflight: dict[int, str] = {}  # mid -> "event" | "state" | "health"
         self._publishing = False  # the sender is inside client.publish()
         self._early_acks: set[int] = set()  # PUBACKs that beat publish() returning the mid
         self._last_state: bytes | None = None
         self._state_pending = False
+        self._last_health: bytes | None = None
+        self._health_pending = False
         self._resync = False  # after a reconnect: wait for re-sent in-flight events first
         self._connected = False
         self._closing = False
         self._closed = False
         self._connect_error: str | None = None
         self._outage_logged = False
-        self._stats = {"published": 0, "events": 0, "queued": 0, "dropped": 0, "connects": 0}
+        self._stats = {"published": 0, "events": 0, "queued": 0, "dropped": 0, "connects": 0,
+                       "connect_failures": 0}  # fmt: skip
+        self.health_topic = f"{base}/health"
 
         self._client = self._make_client()
         self._client.connect_async(self.address.host, self.address.port, keepalive=cfg.keepalive_s)
@@ -273,6 +322,16 @@ class MqttSink:
             self._state_pending = True
             self._cond.notify_all()
 
+    def set_health(self, health: dict[str, Any]) -> None:
+        """Publish `health` (retained) on ``P/D/health``; never waits for the network."""
+        payload = json.dumps(health, separators=(",", ":")).encode()
+        with self._cond:
+            if self._closed:
+                return
+            self._last_health = payload
+            self._health_pending = True
+            self._cond.notify_all()
+
     def close(self, timeout: float = 5.0) -> None:
         """Deliver what is queued (up to `timeout` s), publish ``offline``, disconnect."""
         deadline = time.monotonic() + max(0.0, timeout)
@@ -282,7 +341,11 @@ class MqttSink:
             self._closing = True
             self._cond.notify_all()
             # Drain: wait until every event and the latest state are acknowledged.
-            while self._queue or self._inflight or (self._state_pending and self._connected):
+            while (
+                self._queue
+                or self._inflight
+                or ((self._state_pending or self._health_pending) and self._connected)
+            ):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
@@ -319,7 +382,8 @@ class MqttSink:
     def stats(self) -> dict[str, Any]:
         """published: messages the broker acknowledged (all topics); events: mood-change events
         acknowledged; queued: events not yet acknowledged; dropped: events given up (queue full or
-        undelivered at close); connects: successful connections; connected: now."""
+        undelivered at close); connects: successful connections; connect_failures: attempts
+        that failed (unreachable, refused, TLS); connected: now."""
         with self._cond:
             out: dict[str, Any] = dict(self._stats)
             out["queued"] = len(self._queue) + self._events_inflight()
@@ -358,6 +422,9 @@ class MqttSink:
             # overwrite a newer retained one.
             self._state_pending = False
             return "state", self.state_topic, self._last_state, True
+        if self._health_pending and self._last_health is not None and "health" not in kinds:
+            self._health_pending = False  # one in flight, like the state, so order holds
+            return "health", self.health_topic, self._last_health, True
         if self._queue and self._events_inflight() < INFLIGHT:
             return "event", self.event_topic, self._queue.popleft(), False
         return None
@@ -405,6 +472,7 @@ class MqttSink:
                     reason: Any, properties: Any) -> None:  # fmt: skip
         if reason.is_failure:
             with self._cond:
+                self._stats["connect_failures"] += 1
                 self._connect_error = f"broker at {self.address} refused the connection: {reason}"
                 first = not self._outage_logged
                 self._outage_logged = True
@@ -420,6 +488,7 @@ class MqttSink:
             self._connect_error = None
             self._stats["connects"] += 1
             self._state_pending = self._last_state is not None  # re-send the last known state
+            self._health_pending = self._last_health is not None
             self._resync = bool(self._inflight)
             queued = len(self._queue) + len(self._inflight)
             was_down = self._outage_logged
@@ -434,6 +503,7 @@ class MqttSink:
         err = sys.exception()
         why = (getattr(err, "strerror", None) or str(err) or type(err).__name__) if err else ""
         with self._cond:
+            self._stats["connect_failures"] += 1
             self._connect_error = f"broker unreachable at {self.address}"
             if why:
                 self._connect_error += f": {why}"
