@@ -110,6 +110,19 @@ check_sources() {
     # The camera, GPIO and network need no privileges: never run the sensor as root.
     [ "$unit_user" = "$SERVICE_USER" ] ||
         die "$UNIT_SRC must say User=$SERVICE_USER (it says '${unit_user:-nothing, i.e. root}'): moodcam does not run as root"
+    # A drop-in (`systemctl edit moodcam`) overrides the unit: the last User= systemd reads wins,
+    # and an empty User= means root. Refuse before changing anything, as for the unit itself.
+    local dropin
+    for dropin in "$UNIT_DIR"/moodcam.service.d/*.conf; do
+        [ -f "$dropin" ] || continue
+        if grep -q '^User=' "$dropin"; then
+            unit_user=$(sed -n 's/^User=//p' "$dropin" | tail -n 1)
+        fi
+    done
+    case "$unit_user" in
+    "$SERVICE_USER") ;;
+    *) die "a drop-in in $UNIT_DIR/moodcam.service.d sets User=${unit_user:-(empty, i.e. root)}: moodcam does not run as root; remove it or set User=$SERVICE_USER" ;;
+    esac
 }
 
 # The userland's architecture. uname -m says aarch64 under 32-bit Raspberry Pi OS on a Pi 4/5
@@ -280,6 +293,12 @@ install_files() {
     run install -d -m 0750 "${owner[@]}" "$ETC"
     if [ -e "$CONFIG" ]; then
         say "kept your $CONFIG (this version's defaults: $PREFIX/moodcam.toml.default)"
+        # Yours to edit, but it names password files and the broker user: no access for others,
+        # and the service may read it, never rewrite it.
+        if [ -n "$(find "$CONFIG" -maxdepth 0 -perm /0027 2>/dev/null)" ]; then
+            say "warning: $CONFIG was writable by its group or open to other users: now 0640 at most"
+            run chmod o-rwx,g-w "$CONFIG"
+        fi
     else
         run install -m 0640 "${owner[@]}" "$CONFIG_SRC" "$CONFIG"
         [ "$DRY" = 1 ] || say "wrote $CONFIG"
@@ -290,6 +309,16 @@ install_files() {
 
     run install -d -m 0755 "$UNIT_DIR"
     run install -m 0644 "$UNIT_SRC" "$UNIT"
+}
+
+# Belt and braces: umask 022 covers what this script creates; this catches what an older
+# version, a hand edit or a careless `pip install` left world-writable under our paths.
+fix_world_writable() {
+    local p
+    while IFS= read -r -d '' p; do
+        say "warning: $p was world-writable: fixed"
+        run chmod o-w "$p"
+    done < <(find "$PREFIX" "$ETC" "$STATE" "$UNIT" -xdev ! -type l -perm -0002 -print0 2>/dev/null)
 }
 
 check_config() {
@@ -374,6 +403,7 @@ plan
 [ "$DO_USER" = 0 ] || ensure_user
 install_venv
 install_files
+fix_world_writable
 check_config
 start_service
 if [ "$DRY" = 1 ]; then

@@ -414,3 +414,69 @@ def test_real_install_as_root_in_a_private_mount_namespace(tmp_path: Path) -> No
         assert facts["enabled"] == ["/etc/systemd/system/moodcam.service"]
     assert facts["after-purge-user"] == ["none"]
     assert facts["after-purge-files"] == ["none"]
+
+
+# --- permissions: nothing world-writable, the config closed, never root --------------------------
+
+
+def world_writable(root: Path) -> list[str]:
+    """Every path under root (the venv included) that any local user could modify."""
+    return sorted(
+        str(p.relative_to(root))
+        for p in [root, *root.rglob("*")]
+        if not p.is_symlink() and p.lstat().st_mode & stat.S_IWOTH
+    )
+
+
+def test_nothing_installed_is_world_writable_even_with_umask_0(tmp_path: Path) -> None:
+    """The script sets its own umask: a root shell with umask 000 must not leak into the files."""
+    root = tmp_path / "root"
+    root.mkdir()
+    flags = [] if HAVE_SYSTEMCTL else ["--no-systemctl"]
+    args = " ".join(shlex.quote(a) for a in ["--root", str(root), *STUBS, *flags])
+    r = subprocess.run(
+        ["bash", "-c", f"umask 000; exec bash {shlex.quote(str(SCRIPT))} {args}"],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"},
+        timeout=300,
+    )
+    ok(r)
+    root.chmod(0o755)  # the test's own directory, not the installer's
+    assert world_writable(root) == []
+    assert mode(root / "etc/moodcam/moodcam.toml") == 0o640
+    assert mode(root / "etc/moodcam") == 0o750
+
+
+def test_reinstall_fixes_world_writable_files_and_an_open_config(installed: Path) -> None:
+    r = installed
+    loose = [r / "opt/moodcam/models/moodcam.json", r / "opt/moodcam/venv/pyvenv.cfg"]
+    for p in loose:
+        p.chmod(0o666)
+    cfg = r / "etc/moodcam/moodcam.toml"
+    cfg.write_text('[device]\nid = "kitchen"\n')  # the user's own config: kept, but closed
+    cfg.chmod(0o666)
+    flags = [] if HAVE_SYSTEMCTL else ["--no-systemctl"]
+    res = ok(run_install("--root", str(r), *STUBS, *flags))
+    assert world_writable(r) == []
+    assert mode(cfg) == 0o640 and cfg.read_text() == '[device]\nid = "kitchen"\n'
+    assert f"{cfg} was writable by its group or open to other users" in res.stderr
+    assert mode(loose[0]) == 0o644 and mode(loose[1]) == 0o664  # re-installed; swept (o-w)
+    assert f"{loose[1]} was world-writable" in res.stderr
+
+
+@pytest.mark.parametrize("line", ["User=root", "User=", "User=0"])
+def test_refuses_a_drop_in_that_runs_the_service_as_root(tmp_path: Path, line: str) -> None:
+    """`systemctl edit moodcam` can override User=: the installer checks the result, not only
+    its own unit, and refuses before touching anything."""
+    root = tmp_path / "root"
+    dropin = root / "etc/systemd/system/moodcam.service.d"
+    dropin.mkdir(parents=True)
+    (dropin / "10-ok.conf").write_text("[Service]\nUser=moodcam\n")
+    (dropin / "override.conf").write_text(f"[Service]\nMemoryMax=30%\n{line}\n")
+    r = run_install("--root", str(root), *STUBS, "--no-systemctl")
+    assert r.returncode == 1 and "does not run as root" in r.stderr, r.stderr
+    assert not (root / "opt").exists() and not (root / "etc/moodcam").exists()
+    # A drop-in that keeps the service user is fine.
+    (dropin / "override.conf").write_text("[Service]\nMemoryMax=30%\nUser=moodcam\n")
+    ok(run_install("--root", str(root), *STUBS, "--no-systemctl"))
