@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import os
+import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +24,7 @@ from moodcam.errors import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, InputError, Moodc
 # limit is 2**30 pixels: a 1 MB PNG of zeros can claim 30000x30000 and take 2.7 GB to decode.
 # OpenCV reads this variable once, when cv2 is imported: so here, before anything imports it.
 MAX_IMAGE_PIXELS = 8192 * 8192
+MAX_IMAGE_BYTES = 512 * 2**20  # an uncompressed 64 MP BGR TIFF is 192 MiB
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_IMAGE_PIXELS))
 
 DEMO_CLIP = Path(__file__).resolve().parent.parent / "demo" / "clip.mp4"
@@ -101,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default="bench/results.json", help="where to write the figures")
     b.add_argument("--rounds", type=int, default=40)
     b.add_argument("--clip", default=str(DEMO_CLIP), help="640x480 clip for the pipeline figures")
-    b.add_argument("--passes", type=int, default=3, help="passes over the clip per pipeline")
+    b.add_argument("--passes", type=int, default=3, help="passes over the clip per pipeline (0: skip)")
     b.add_argument(
         "--soak",
         type=float,
@@ -173,6 +175,15 @@ def read_image(path: str) -> np.ndarray:
     import cv2
 
     try:
+        st = os.stat(path)
+        # /dev/zero or a FIFO would be read forever; a multi-gigabyte file is no photo.
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(
+                f"{path}: "
+                + ("no such image file" if stat.S_ISDIR(st.st_mode) else "not a regular file")
+            )
+        if st.st_size > MAX_IMAGE_BYTES:
+            raise InputError(f"{path}: file too large for an image ({st.st_size >> 20} MiB)")
         data = np.fromfile(path, dtype=np.uint8)
     except (FileNotFoundError, IsADirectoryError):
         raise InputError(f"{path}: no such image file") from None
@@ -306,7 +317,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         "invoke": bench.bench_invoke(clf, peer, rounds=args.rounds),
     }
     clip = Path(args.clip)
-    if clip.is_file():
+    if clip.is_file() and args.passes > 0:
         results["pipeline"] = bench.bench_pipeline(clf, cfg, clip, passes=args.passes)
     if args.soak > 0:
         results["soak"] = bench.soak(clf, cfg, clip, args.soak)

@@ -15,6 +15,7 @@ with exit 4 and one line naming the file.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import struct
 import subprocess
@@ -153,6 +154,22 @@ def test_classify_all_bad_still_exits_5(tmp_path: Path) -> None:
     proc = moodcam("classify", "--no-detect", *map(str, bad))
     assert proc.returncode == errors.EXIT_INPUT and proc.stdout == ""
     assert len(error_lines(proc)) == 2
+
+
+def test_classify_refuses_devices_fifos_and_giant_files(tmp_path: Path) -> None:
+    """Things that are no image file must not be read: /dev/zero or a FIFO would never end."""
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    giant = tmp_path / "giant.png"
+    with open(giant, "wb") as f:
+        f.truncate(2**30)  # sparse: 1 GiB on paper, nothing on disk
+    good = str(sorted(FACES.glob("*.png"))[0])
+    proc = moodcam("classify", "--no-detect", "/dev/zero", str(fifo), str(giant), good)
+    assert proc.returncode == errors.EXIT_INPUT and len(proc.stdout.splitlines()) == 1
+    lines = error_lines(proc)
+    assert "moodcam classify: /dev/zero: not a regular file" in lines
+    assert f"moodcam classify: {fifo}: not a regular file" in lines
+    assert f"moodcam classify: {giant}: file too large for an image (1024 MiB)" in lines
 
 
 # --- the decoder, in-process, with random input ---------------------------------------------------

@@ -161,6 +161,18 @@ def configure_auth_and_tls(client: mqtt.Client, cfg: MqttConfig, address: Broker
     return username
 
 
+def connect_failure(address: BrokerAddress, err: BaseException | None) -> str:
+    """One line on why a connection attempt failed: a TLS failure (the broker answered, but its
+    certificate was not accepted, or the handshake failed) is not called "unreachable"."""
+    if isinstance(err, ssl.SSLCertVerificationError):
+        return (f"TLS: certificate of the broker at {address} not accepted: "
+                f"{err.verify_message or err.reason} (check [mqtt] ca_file and the host name)")  # fmt: skip
+    if isinstance(err, ssl.SSLError):
+        return f"TLS handshake with the broker at {address} failed: {err.reason or err}"
+    why = (getattr(err, "strerror", None) or str(err) or type(err).__name__) if err else ""
+    return f"broker unreachable at {address}" + (f": {why}" if why else "")
+
+
 def probe_broker(cfg: MqttConfig, device_id: str, timeout: float = 5.0) -> str | None:
     """Connect once with the sink's credentials and TLS, publish nothing: None if it worked,
     else one line saying why (for `moodcam doctor`). Uses its own client id and no last will,
@@ -185,7 +197,7 @@ def probe_broker(cfg: MqttConfig, device_id: str, timeout: float = 5.0) -> str |
     try:
         client.connect(address.host, address.port, keepalive=10)
     except (OSError, ssl.SSLError) as e:
-        return f"broker unreachable at {address}: {getattr(e, 'strerror', None) or e}"
+        return connect_failure(address, e)
     client.loop_start()
     try:
         if not done.wait(timeout):
@@ -340,7 +352,7 @@ class MqttSink:
                 return
             self._closing = True
             self._cond.notify_all()
-            # Drain: wait until every event and the latest state are acknowledged.
+            # Drain: wait until every event and the latest state and health are acknowledged.
             while (
                 self._queue
                 or self._inflight
@@ -500,13 +512,10 @@ class MqttSink:
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         # paho calls this from inside its `except OSError`, so the reason is still at hand.
-        err = sys.exception()
-        why = (getattr(err, "strerror", None) or str(err) or type(err).__name__) if err else ""
+        error = connect_failure(self.address, sys.exception())
         with self._cond:
             self._stats["connect_failures"] += 1
-            self._connect_error = f"broker unreachable at {self.address}"
-            if why:
-                self._connect_error += f": {why}"
+            self._connect_error = error
             first = not self._outage_logged
             self._outage_logged = True
             self._cond.notify_all()
