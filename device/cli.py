@@ -103,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default="bench/results.json", help="where to write the figures")
     b.add_argument("--rounds", type=int, default=40)
     b.add_argument("--clip", default=str(DEMO_CLIP), help="640x480 clip for the pipeline figures")
-    b.add_argument("--passes", type=int, default=3, help="passes over the clip per pipeline (0: skip)")
+    b.add_argument(
+        "--passes", type=int, default=3, help="passes over the clip per pipeline (0: skip)"
+    )
     b.add_argument(
         "--soak",
         type=float,
@@ -278,11 +280,49 @@ def _one_line(e: object) -> str:
     return " ".join(text.split())
 
 
+def security_warnings(cfg) -> list[str]:
+    """Settings that work but expose a secret: a password sent in clear text over the network,
+    a password file every local user can read. Warnings, not errors: a lab may accept them."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    out = []
+    m = cfg.mqtt
+    if m.enabled and m.password_file:
+        parts = urlsplit(m.url.strip())
+        host = parts.hostname or ""
+        try:
+            local = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            local = False
+        if parts.scheme.lower() == "mqtt" and not local:
+            out.append(
+                f"{cfg.path}: [mqtt] url: the password travels to {host} in clear text "
+                "(mqtt://); anyone on the network can read it: use mqtts://"
+            )
+    for section, on, path in (
+        ("mqtt", m.enabled, m.password_file),
+        ("playlist", cfg.playlist.enabled, cfg.playlist.password_file),
+    ):
+        try:
+            mode = os.stat(path).st_mode if on and path else 0
+        except OSError:
+            continue  # the sink says so, naming the file
+        if mode & stat.S_IROTH:
+            out.append(
+                f"{path}: [{section}] password_file is readable by every local user "
+                "(chmod 0640, owner root, group moodcam)"
+            )
+    return out
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from moodcam.daemon import Daemon
     from moodcam.notify import Notifier
 
     cfg = apply_flags(_load_config(args.config), args)
+    for warning in security_warnings(cfg):
+        logging.getLogger("moodcam").warning("%s", warning)
     daemon = Daemon(cfg, Notifier.from_env())
     code = daemon.run()
     if args.summary:
@@ -303,6 +343,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from moodcam.doctor import run_checks
 
     cfg = apply_flags(_load_config(args.config), args)
+    for warning in security_warnings(cfg):
+        print(f"warn  security {warning}")
     return run_checks(cfg, timeout=args.timeout)
 
 

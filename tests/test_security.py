@@ -368,3 +368,24 @@ def test_the_service_environment_has_no_secrets() -> None:
     env_lines = [ln for ln in unit.splitlines() if ln.startswith("Environment")]
     assert all("PASS" not in ln.upper() and "SECRET" not in ln.upper() for ln in env_lines)
     assert "--config /etc/moodcam/moodcam.toml" in unit  # settings by path, never inline
+
+
+def test_clear_text_passwords_and_open_password_files_are_warned_about(tmp_path: Path) -> None:
+    from moodcam import config
+    from moodcam.cli import security_warnings
+
+    pw = secret_file(tmp_path / "pw", SECRET)
+
+    def warnings(url: str, mode: int) -> list[str]:
+        pw.chmod(mode)
+        mqtt_cfg = {"enabled": True, "url": url, "password_file": str(pw)}
+        return security_warnings(config.from_dict({"mqtt": mqtt_cfg}, "c.toml"))
+
+    assert warnings("mqtts://cam1@broker.lan", 0o600) == []
+    assert warnings("mqtt://cam1@127.0.0.1:1883", 0o640) == []  # loopback: never on the wire
+    assert warnings("mqtt://cam1@localhost", 0o600) == []
+    clear, readable = warnings("mqtt://cam1@broker.lan", 0o644)
+    assert "clear text" in clear and "broker.lan" in clear and "mqtts://" in clear
+    assert str(pw) in readable and "every local user" in readable
+    for text in (clear, readable):
+        assert SECRET not in text
