@@ -437,7 +437,10 @@ class FolderSource(Source):
             index = self._pos
             self._pos += 1
             p = self.files[index]
-            img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+            try:
+                img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+            except cv2.error:  # over OpenCV's pixel limit, or a header it chokes on
+                img = None
             if not _valid_image(img):
                 self.skipped += 1
                 log.warning("%s: cannot read as an image; skipped", p)

@@ -267,11 +267,6 @@ def test_folder_source_skips_bad_files_with_a_warning_each(tmp_path: Path, huge_
         assert set(json.loads(line)) == {"v", "t", "faces", "mood", "valence", "arousal"}
 
 
-@pytest.mark.xfail(
-    reason="device/sources.py FolderSource.read: cv2.imread raises cv2.error for an image over "
-    "OpenCV's pixel limit (a PNG bomb); the daemon exits 1 instead of skipping it",
-    strict=False,
-)
 def test_folder_source_skips_a_decompression_bomb(tmp_path: Path) -> None:
     folder = tmp_path / "frames"
     write_all(folder, {"00-bomb.png": BAD["bomb.png"]})
