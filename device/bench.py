@@ -210,10 +210,10 @@ def soak(clf: Classifier, cfg: Any, clip: Path, seconds: float) -> dict[str, Any
         samples = []
         frames = 0
         start = time.monotonic()
+        sinks = build_sinks(cfg, clf.labels)  # opened before the first sample: their files count
         first = _run_clip("fast", clf, cfg, clip, None, Path(tmp))  # warm-up pass
         frames += len(first["total"])
         samples.append((time.monotonic() - start, rss_bytes(), open_fds()))
-        sinks = build_sinks(cfg, clf.labels)
         try:
             while time.monotonic() - start < seconds:
                 frames += len(_run_clip("fast", clf, cfg, clip, None, Path(tmp))["total"])

@@ -53,10 +53,10 @@ def test_shipped_model_re_measured_on_privatetest_equals_its_card(shipped_privat
 
 
 def test_readme_figures_are_the_generated_ones():
-    from convert.figures import END, START, _load, exposure_line, render
+    from convert.figures import END, START, _load, exposure_line, extras, render
 
     readme = (ROOT / "README.md").read_text()
     block = readme[readme.index(START) : readme.index(END) + len(END)]
-    assert block == render(CARD, _load(ROOT / "bench" / "results.json"), exposure_line()), (
-        "run: python -m convert.figures"
-    )
+    assert block == render(
+        CARD, _load(ROOT / "bench" / "results.json"), exposure_line(), extras()
+    ), "run: python -m convert.figures"
