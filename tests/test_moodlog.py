@@ -313,13 +313,16 @@ def _sizes(path: Path) -> list[tuple[Path, int]]:
     return out
 
 
+KILL_ROUNDS = 100
+
+
 def test_kill_9_mid_write_leaves_only_complete_lines(cfg: LogConfig) -> None:
-    # fork() rather than a fresh interpreter: 20 kills stay well under a second of start-up.
+    # fork() rather than a fresh interpreter: 100 kills stay within seconds (issue 6 asks for 100).
     cfg.interval_s, cfg.max_bytes, cfg.backups = 0, 64 * 1024, 2
     path = Path(cfg.path)
     rng = random.Random(1234)
     torn = 0
-    for it_no in range(20):
+    for it_no in range(KILL_ROUNDS):
         cfg.fsync = it_no % 2 == 0  # both with and without fsync per line
         before = _sizes(path)
         pid = os.fork()
@@ -350,7 +353,7 @@ def test_kill_9_mid_write_leaves_only_complete_lines(cfg: LogConfig) -> None:
         n = sum(1 for _ in it)
         assert it.skipped == 0 and n > 0
     # `torn` depends on timing (a write is rarely caught mid-copy); the invariant above is the test.
-    print(f"kill -9 x20: {torn} torn tail(s) repaired")
+    print(f"kill -9 x{KILL_ROUNDS}: {torn} torn tail(s) repaired")
 
 
 # --- storage failures --------------------------------------------------------------------------
