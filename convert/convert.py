@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             "data_file": Path(faces.source).name,
             "data_sha256": faces.sha256,
             "splits": {"train": "Training", "choose": "PublicTest", "report": "PrivateTest"},
-            "rows_dropped_from_training": cleaned.dropped,
+            "rows_dropped_from_training": run_cfg.get("dropped_from_training", cleaned.dropped),
             "rows_dropped_reasons": {
                 "blank": "all one value (pixel std < 1): 12 black and 1 grey face in FER2013",
                 "duplicate_of_test_face": "pixels identical to a PublicTest or PrivateTest face (leakage)",
