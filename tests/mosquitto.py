@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import time
 from pathlib import Path
+
+from tests.servers import free_port, terminate, wait_listening
 
 INSTALL_HINT = "mosquitto not found: apt-get install mosquitto mosquitto-clients"
 
@@ -25,13 +25,6 @@ def find_mosquitto() -> str | None:
         (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if os.access(p, os.X_OK)),
         None,
     )
-
-
-def free_port() -> int:
-    """A loopback TCP port nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Mosquitto:
@@ -79,32 +72,18 @@ class Mosquitto:
             stdin=subprocess.DEVNULL,
         )
         log.close()  # the child has its own copy
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                self.proc = None
-                raise RuntimeError(f"mosquitto exited at start:\n{self.log()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(
-                        f"mosquitto did not listen on {self.port}:\n{self.log()}"
-                    ) from None
-                time.sleep(0.02)
+        try:
+            wait_listening(self.proc, self.port, timeout, "mosquitto", self.log)
+        except RuntimeError:
+            self.proc = None
+            raise
+        return self
 
     def stop(self) -> None:
         """SIGTERM (so a persistent broker saves its state), then wait for the port to close."""
         if self.proc is None:
             return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc)
         self.proc = None
 
     def restart(self) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 import wave
@@ -25,7 +24,7 @@ from pathlib import Path
 
 from mpd import MPDClient
 
-from tests.mosquitto import free_port
+from tests.servers import free_port, terminate, wait_listening
 
 INSTALL_HINT = "mpd not found: apt-get install mpd"
 
@@ -113,20 +112,11 @@ class MpdServer:
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                self.proc = None
-                raise RuntimeError(f"mpd exited at start:\n{self.log()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(
-                        f"mpd did not listen on {self.port}:\n{self.log()}"
-                    ) from None
-                time.sleep(0.02)
+        try:
+            wait_listening(self.proc, self.port, timeout, "mpd", self.log)
+        except RuntimeError:
+            self.proc = None
+            raise
         with self.client(self.password) as c:
             c.update()
             # `updating_db` is in status while the scan runs; the job number is gone when done.
@@ -143,12 +133,7 @@ class MpdServer:
     def stop(self) -> None:
         if self.proc is None:
             return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc)
         self.proc = None
 
     def client(self, password: str | None = None) -> _Client:
