@@ -44,6 +44,12 @@ def render(card: dict, bench: dict, security: str = "", extra: dict | None = Non
                 m["PrivateTest"]["float"]["accuracy"], m["PrivateTest"]["int8"]["accuracy"],
             ),
         ]  # fmt: skip
+        for name, res in extra.get("seed", {}).get("models", {}).items():
+            run = extra["seed"].get("run", {})
+            lines.append(
+                f"| seed baseline, float ({run.get('epochs', '?')} epochs; `{name}`) | "
+                f"{res['PublicTest']['accuracy']} % | | {res['PrivateTest']['accuracy']} % | |"
+            )
         peer = card.get("peer", {})
         if peer:
             lines.append("| peer: fer 25.10.3 mini-Xception | {} % | | {} % | |".format(
@@ -96,6 +102,7 @@ def extras() -> dict:
     return {
         "soak": _load(ROOT / "bench" / "soak.json"),
         "report": _load(ROOT / "bench" / "report.json"),
+        "seed": _load(ROOT / "models" / "baseline-seed" / "report.json"),
     }
 
 

@@ -231,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"data_sha256": sha, "classes": list(classes), "models": {}}
+    runs = {p.parent / "config.json" for p in models if (p.parent / "config.json").is_file()}
+    if len(runs) == 1:  # one training run evaluated: keep its settings beside the figures
+        report["run"] = json.loads(next(iter(runs)).read_text())
     for path in models:
         report["models"][str(path)] = evaluate_model(path, sets, classes)
     if not args.no_peer:
