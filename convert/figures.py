@@ -47,7 +47,8 @@ def render(card: dict, bench: dict, security: str = "", extra: dict | None = Non
         for name, res in extra.get("seed", {}).get("models", {}).items():
             run = extra["seed"].get("run", {})
             lines.append(
-                f"| seed baseline, float ({run.get('epochs', '?')} epochs; `{name}`) | "
+                f"| seed baseline, float ({run.get('state', {}).get('epoch', '?')} of {run.get('epochs', '?')} "
+                f"epochs; `{name}`) | "
                 f"{res['PublicTest']['accuracy']} % | | {res['PrivateTest']['accuracy']} % | |"
             )
         peer = card.get("peer", {})

@@ -233,7 +233,11 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {"data_sha256": sha, "classes": list(classes), "models": {}}
     runs = {p.parent / "config.json" for p in models if (p.parent / "config.json").is_file()}
     if len(runs) == 1:  # one training run evaluated: keep its settings beside the figures
-        report["run"] = json.loads(next(iter(runs)).read_text())
+        run_cfg = next(iter(runs))
+        report["run"] = json.loads(run_cfg.read_text())
+        state = run_cfg.parent / "state.json"
+        if state.is_file():  # how far it actually got (a run may be evaluated before its end)
+            report["run"]["state"] = json.loads(state.read_text())
     for path in models:
         report["models"][str(path)] = evaluate_model(path, sets, classes)
     if not args.no_peer:
