@@ -14,7 +14,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.servers import free_port, terminate, wait_listening
+from tests.servers import free_port, tail_log, terminate, wait_listening
 
 INSTALL_HINT = "mosquitto not found: apt-get install mosquitto mosquitto-clients"
 
@@ -91,10 +91,7 @@ class Mosquitto:
         self.start()
 
     def log(self) -> str:
-        try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace")[-4000:]
-        except OSError:
-            return "(no log)"
+        return tail_log(self.log_path)
 
     def __enter__(self) -> Mosquitto:
         return self.start()

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from mpd import MPDClient
 
-from tests.servers import free_port, terminate, wait_listening
+from tests.servers import free_port, tail_log, terminate, wait_listening
 
 INSTALL_HINT = "mpd not found: apt-get install mpd"
 
@@ -141,10 +141,7 @@ class MpdServer:
         return _Client(self.port, password or self.password)
 
     def log(self) -> str:
-        try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace")[-4000:]
-        except OSError:
-            return "(no log)"
+        return tail_log(self.log_path)
 
     def __enter__(self) -> MpdServer:
         return self.start()

@@ -6,6 +6,8 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -41,3 +43,23 @@ def terminate(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def tail_log(path: Path) -> str:
+    """The end of a server's log file, for failure messages."""
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")[-4000:]
+    except OSError:
+        return "(no log)"
+
+
+def wait_until(pred: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll `pred` until it returns something truthy (returned); AssertionError after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)

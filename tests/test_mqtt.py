@@ -24,19 +24,9 @@ from moodcam.config import DeviceConfig, MqttConfig
 from moodcam.records import FaceResult, MoodUpdate
 from moodcam.sinks.mqtt import MqttSink, parse_url
 from tests.mosquitto import INSTALL_HINT, Mosquitto, find_mosquitto, free_port
+from tests.servers import wait_until
 
 LABELS = ("angry", "happy", "sad", "neutral")
-
-
-def wait_until(pred: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 class Sub:

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,23 +24,13 @@ from moodcam.sinks.moodlog import MoodLogWriter
 from moodcam.sinks.playlist import PlaylistError, PlaylistPolicy, PlaylistSink
 from tests.mosquitto import free_port
 from tests.mpd_server import INSTALL_HINT, MpdServer, find_mpd
+from tests.servers import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAYLISTS = {"angry": "calm", "happy": "upbeat", "sad": "comfort", "neutral": "focus"}
 SONGS = {"calm": 2, "upbeat": 2, "comfort": 2, "focus": 2, "other": 1}
 
 needs_mpd = pytest.mark.skipif(find_mpd() is None, reason=INSTALL_HINT)
-
-
-def wait_until(pred: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 # --- the policy, on a fake clock -------------------------------------------------------------
