@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import resource
 import shutil
@@ -31,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from moodcam.bench import machine as bench_machine
 
 START = 1767225600  # 2026-01-01T00:00:00Z
 MOODS = ("angry", "happy", "sad", "neutral")
@@ -161,15 +161,6 @@ def generate(folder: Path, days: int, file_bytes: int, seed: int = 1) -> dict[st
     return {"files": len(parts), "bytes": total_bytes}
 
 
-def machine() -> dict[str, Any]:
-    return {
-        "machine": platform.machine(),
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-
-
 def count_lines(folder: Path) -> int:
     n = 0
     for p in folder.iterdir():
@@ -245,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             summary = {"days": len(doc["days"]), "lines": doc["lines"]}
         results = {
             "what": "moodcam report over a synthetic 1 Hz mood log (rotated files, 1 torn, 1 invalid line)",
-            "machine": machine(),
+            "machine": bench_machine(),
             "days": args.days,
             "lines": lines,
             "bytes": gen["bytes"],

@@ -84,8 +84,7 @@ def bench_invoke(
 
 
 def machine() -> dict[str, Any]:
-    import os
-
+    """Where a figure was measured (written beside every benchmark result)."""
     return {
         "machine": platform.machine(),
         "python": platform.python_version(),
