@@ -263,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
                     "ferplus",
                     "ferplus_weight",
                     "no_augment",
+                    "augment",
+                    "init",
                     "seed",
                 )
                 if k in run_cfg

@@ -31,6 +31,27 @@ class AugmentConfig:
     erase_frac: tuple[float, float] = (0.1, 0.35)
 
 
+# Named strengths for `train --augment`. "camera" is the full set the product model learns from;
+# "light" keeps the geometry and halves the camera effects, for a last phase that lets the
+# model fit the faces themselves after it has learned to ignore the camera.
+PRESETS = {
+    "camera": AugmentConfig(),
+    "light": AugmentConfig(
+        max_rotate_deg=10.0,
+        scale=(0.9, 1.1),
+        max_shift=0.06,
+        contrast=(0.8, 1.2),
+        max_brightness=20.0,
+        gamma=(0.85, 1.2),
+        p_blur=0.1,
+        p_lowres=0.1,
+        p_noise=0.1,
+        max_noise_std=6.0,
+        p_erase=0.1,
+    ),
+}
+
+
 def augment_face(
     face: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig = AugmentConfig()
 ) -> np.ndarray:

@@ -7,13 +7,20 @@ import math
 import keras
 import numpy as np
 
-from training.augment import augment_batch
+from training.augment import PRESETS, AugmentConfig, augment_batch
 
 
 class AugmentedFaces(keras.utils.PyDataset):
     """Shuffled, augmented batches; (seed, epoch) seeds each epoch, so a resumed run repeats it."""
 
-    def __init__(self, x: np.ndarray, t: np.ndarray, batch: int, seed: int, augment: bool = True):
+    def __init__(
+        self,
+        x: np.ndarray,
+        t: np.ndarray,
+        batch: int,
+        seed: int,
+        augment: AugmentConfig | None = PRESETS["camera"],
+    ):
         super().__init__()
         self.x, self.t, self.batch, self.seed, self.augment = x, t, batch, seed, augment
         self.epoch = 0
@@ -28,7 +35,7 @@ class AugmentedFaces(keras.utils.PyDataset):
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         idx = self.order[i * self.batch : (i + 1) * self.batch]
-        faces = augment_batch(self.x[idx], self.rng) if self.augment else self.x[idx]
+        faces = augment_batch(self.x[idx], self.rng, self.augment) if self.augment else self.x[idx]
         return faces[..., None].astype(np.float32), self.t[idx]
 
     def on_epoch_end(self) -> None:

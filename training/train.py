@@ -20,6 +20,7 @@ import numpy as np
 
 from moodcam.labels import DEFAULT_CLASSES, parse_class_list
 from training import data as fer
+from training.augment import PRESETS
 
 CACHE_DIR = Path(__file__).resolve().parent.parent / ".cache"
 
@@ -50,10 +51,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="use FER+ votes: soft targets mixed with FER2013 labels, or FER+ majority labels",
     )
     p.add_argument("--ferplus-weight", type=float, default=0.3, help="FER+ share of a soft target")
-    p.add_argument("--no-augment", action="store_true")
+    p.add_argument(
+        "--augment",
+        choices=[*PRESETS, "off"],
+        default="camera",
+        help="augmentation strength (training/augment.py PRESETS)",
+    )
+    p.add_argument("--no-augment", action="store_true", help="same as --augment off")
+    p.add_argument(
+        "--init",
+        help="start from this .keras model's weights (a second phase after an earlier run) "
+        "with a fresh optimizer and schedule",
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", default="runs/edge", help="run folder (checkpoints, logs, plots)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.no_augment:
+        args.augment = "off"
+    return args
 
 
 def load_training_data(args: argparse.Namespace, classes: tuple[str, ...]):
@@ -132,7 +147,11 @@ def main(argv: list[str] | None = None) -> int:
         model = keras.models.load_model(last)
         log(f"resuming {last} after epoch {state['epoch']}")
     else:
-        model = models.build(args.arch, len(classes))
+        if args.init:
+            model = keras.models.load_model(args.init)
+            log(f"starting from the weights of {args.init}")
+        else:
+            model = models.build(args.arch, len(classes))
         schedule = keras.optimizers.schedules.CosineDecay(
             initial_learning_rate=args.lr / 10,
             decay_steps=max(1, steps * args.epochs - int(steps * args.warmup)),
@@ -150,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             f"model {args.arch}: {model.count_params()} params, {models.macs(model) / 1e6:.1f}M MACs"
         )
 
-    seq = AugmentedFaces(x_train, t_train, args.batch, args.seed, augment=not args.no_augment)
+    seq = AugmentedFaces(x_train, t_train, args.batch, args.seed, augment=PRESETS.get(args.augment))
     seq.epoch = state["epoch"]
 
     class Checkpoint(keras.callbacks.Callback):
