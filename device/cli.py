@@ -66,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device-id", help="id in MQTT topics and Home Assistant")
     r.add_argument("--quiet", action="store_true", help="no mood lines on stdout")
     r.add_argument("--summary", action="store_true", help="print a summary when the source ends")
+    r.add_argument(
+        "--summary-json",
+        metavar="FILE",
+        help="write the run's counters (frames, faces, changes, each sink's stats) to FILE at exit",
+    )
     _add_model_args(r)
     r.set_defaults(func=cmd_run)
 
@@ -336,6 +341,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         if cfg.log.enabled:
             print(f"mood log: {cfg.log.path}")
+    if args.summary_json:
+        Path(args.summary_json).write_text(json.dumps(daemon.summary.to_json(), indent=2) + "\n")
     return code
 
 

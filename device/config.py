@@ -78,6 +78,11 @@ class SourceConfig:
     reconnect_max_s: float = _opt(
         30.0, min=0.1, max=3600.0, doc="longest wait between reconnect attempts"
     )
+    loop: bool = _opt(
+        False,
+        doc="play a file or folder source again from the start when it ends (a shop-window "
+        "demo, a soak test); media time keeps counting up; cameras ignore it",
+    )
 
 
 @dataclass

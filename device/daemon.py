@@ -14,6 +14,7 @@ and handed to every sink with a ``set_health(dict)`` method (MqttSink: retained 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import threading
@@ -147,6 +148,19 @@ def close_sinks(sinks: list[Sink]) -> None:
             log.error("closing %s failed: %s", type(sink).__name__, e)
 
 
+def sink_stats(sinks: list[Sink]) -> dict[str, dict]:
+    """Each sink's counters by class name (log lines, MQTT events, LED changes, playlist
+    switches), read after close so they include the final flush."""
+    out: dict[str, dict] = {}
+    for sink in sinks:
+        stats = getattr(sink, "stats", None)
+        if dataclasses.is_dataclass(stats) and not isinstance(stats, type):
+            stats = dataclasses.asdict(stats)
+        if isinstance(stats, dict):
+            out[type(sink).__name__] = dict(stats)
+    return out
+
+
 @dataclass
 class RunSummary:
     frames: int = 0
@@ -156,6 +170,10 @@ class RunSummary:
     seconds: float = 0.0
     last_mood: str | None = None
     skipped: int = 0  # undecodable frames the source skipped
+    sinks: dict[str, dict] = field(default_factory=dict)  # each sink's counters at close
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self) | {"seconds": round(self.seconds, 3)}
 
 
 class Daemon:
@@ -226,6 +244,7 @@ class Daemon:
             if self.notifier is not None:
                 self.notifier.stopping()
             close_sinks(sinks)
+            self.summary.sinks = sink_stats(sinks)
             source.close()
             self.summary.seconds = time.monotonic() - started
             self.summary.faces = pipeline.faces

@@ -9,6 +9,9 @@
 - a directory: its images sorted by file name (media time t = position / cfg.fps).
 - anything else: a video file through VideoCapture (media time from the container).
 
+With `cfg.loop` a file or folder is played again from the start each time it ends
+(`LoopingSource`), media time and index counting on across passes.
+
 Live sources stamp frames with UTC epoch seconds (`time.time()`); file and folder sources with
 media time, and run as fast as they can unless `cfg.realtime` (then paced to media time), so a run
 over a file is reproducible.
@@ -33,6 +36,7 @@ the source is degraded; a read that blocks forever calls no sleep, and the watch
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 import math
@@ -454,6 +458,61 @@ class FolderSource(Source):
         self._closed = True
 
 
+class LoopingSource(Source):
+    """A file or folder source played again from the start each time it ends ([source] loop).
+
+    Media time and frame index keep counting up across passes (each pass starts one frame
+    interval after the last frame of the one before), so the tracker, the log and MQTT see one
+    continuous run. A pass that delivers no frame at all ends the loop instead of spinning."""
+
+    live = False
+
+    def __init__(self, open_once: Callable[[], Source]) -> None:
+        self._open = open_once
+        self._inner: Source | None = open_once()
+        self.description = f"{self._inner.description}, looped"
+        self.passes = 1
+        self._skipped_before = 0
+        self._t_offset = 0.0
+        self._index_offset = 0
+        self._last: Frame | None = None  # last frame delivered, in looped time
+        self._pass_frames = 0
+
+    @property
+    def skipped(self) -> int:  # type: ignore[override]
+        return self._skipped_before + (self._inner.skipped if self._inner else 0)
+
+    def read(self) -> Frame | None:
+        while self._inner is not None:
+            frame = self._inner.read()
+            if frame is not None:
+                self._pass_frames += 1
+                frame = dataclasses.replace(
+                    frame, t=frame.t + self._t_offset, index=frame.index + self._index_offset
+                )
+                self._last = frame
+                return frame
+            if self._pass_frames == 0 or self._last is None:
+                return None
+            # VideoFileSource knows the container's rate; FolderSource plays at cfg.fps.
+            fps = getattr(self._inner, "fps", None) or self._inner.cfg.fps
+            step = 1.0 / fps
+            self._skipped_before += self._inner.skipped
+            self._inner.close()
+            self._inner = None
+            self._t_offset, self._index_offset = self._last.t + step, self._last.index + 1
+            self._pass_frames = 0
+            self._inner = self._open()
+            self.passes += 1
+        return None
+
+    def close(self) -> None:
+        if self._inner is not None:
+            self._skipped_before += self._inner.skipped
+            self._inner.close()
+            self._inner = None
+
+
 # --------------------------------------------------------------------------- picamera2
 
 
@@ -629,6 +688,10 @@ def open_source(cfg: SourceConfig, *, lores_width: int = DEFAULT_LORES_WIDTH,
     if not uri:
         raise SourceError("[source] uri is empty", "missing")
     path = Path(uri).expanduser()
-    if path.is_dir():
-        return FolderSource(path, cfg, sleep=sleep)
-    return VideoFileSource(path, cfg, sleep=sleep)
+
+    def open_once() -> Source:
+        if path.is_dir():
+            return FolderSource(path, cfg, sleep=sleep)
+        return VideoFileSource(path, cfg, sleep=sleep)
+
+    return LoopingSource(open_once) if cfg.loop else open_once()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -165,6 +166,21 @@ def test_run_over_a_folder_writes_the_log(tmp_path):
     for line in lines:
         rec = json.loads(line)
         assert set(rec) == {"v", "t", "faces", "mood", "valence", "arousal"}
+
+
+def test_run_summary_json_counts_frames_and_sink_work(tmp_path):
+    log, summary = tmp_path / "mood.jsonl", tmp_path / "summary.json"
+    proc = moodcam("run", "--source", str(FACES_DIR), "--log", str(log), "--log-interval", "0",
+                   "--quiet", "--summary-json", str(summary))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads(summary.read_text())
+    lines = log.read_text().splitlines()
+    assert s["frames"] == len(list(FACES_DIR.glob("*.png"))) == len(lines)
+    moods = [None] + [json.loads(line)["mood"] for line in lines]
+    assert s["changes"] == sum(a != b for a, b in itertools.pairwise(moods))
+    assert s["sinks"]["MoodLogWriter"]["lines_written"] == len(lines)
+    assert s["sinks"]["MoodLogWriter"]["lines_dropped"] == 0
+    assert "ConsoleSink" not in s["sinks"]  # --quiet: no stdout sink
 
 
 def test_doctor_reports_each_part(tmp_path):

@@ -21,6 +21,7 @@ from moodcam.config import SourceConfig
 from moodcam.sources import (
     CaptureSource,
     FolderSource,
+    LoopingSource,
     Picamera2Source,
     SourceError,
     VideoFileSource,
@@ -87,6 +88,39 @@ def test_folder_order_timestamps_and_corrupt_skip(tmp_path: Path,
     assert len(warnings) == 1 and "frame_05.png" in warnings[0].getMessage()
     assert src.read() is None  # stays at the end
     src.close()
+
+
+def test_looped_folder_counts_on_across_passes(tmp_path: Path) -> None:
+    imgs = _write_folder(tmp_path)
+    src = open_source(SourceConfig(uri=str(tmp_path), fps=10.0, loop=True))
+    assert isinstance(src, LoopingSource) and not src.live and "looped" in src.description
+    frames = [src.read() for _ in range(7)]
+    src.close()
+    assert src.read() is None  # closed: ends
+    # Each pass: frame_01 (t 0), frame_02 (0.1), frame_10 (0.3; frame_05 is corrupt). The next
+    # pass starts one frame interval after the last frame: 0.4, then 0.5, 0.7; 0.8 ...
+    assert [f.t for f in frames] == pytest.approx([0.0, 0.1, 0.3, 0.4, 0.5, 0.7, 0.8])
+    assert [f.index for f in frames] == [0, 1, 3, 4, 5, 7, 8]
+    names = ["frame_01.png", "frame_02.png", "frame_10.png"]
+    for f, name in zip(frames, names * 3, strict=False):
+        np.testing.assert_array_equal(f.image, imgs[name])
+    assert src.passes == 3 and src.skipped == 2  # the corrupt image in passes 1 and 2
+
+
+def test_looped_video_runs_on_and_cameras_ignore_loop(clip_path: Path) -> None:
+    src = open_source(SourceConfig(uri=str(clip_path), loop=True))
+    frames = [src.read() for _ in range(2 * CLIP_FRAMES + 5)]
+    src.close()
+    ts = [f.t for f in frames]
+    assert all(b > a for a, b in itertools.pairwise(ts))
+    assert ts[CLIP_FRAMES] == pytest.approx(CLIP_FRAMES / CLIP_FPS, abs=1e-3)
+    assert [f.index for f in frames] == list(range(2 * CLIP_FRAMES + 5))
+    np.testing.assert_array_equal(frames[CLIP_FRAMES].image, frames[0].image)
+    assert src.passes == 3
+    # A live source has no end to loop from: `loop` leaves it as it is.
+    with pytest.raises(SourceError) as e:
+        open_source(SourceConfig(uri="/dev/video99", loop=True))
+    assert e.value.kind == "camera"
 
 
 def test_folder_without_images_is_missing(tmp_path: Path) -> None:

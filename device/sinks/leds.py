@@ -80,6 +80,7 @@ class LedSink:
                 self._close_devices()  # release the pins already claimed
                 raise
         self._mood: str | None = None
+        self.stats = {"changes": 0}  # times the LEDs changed what they show
         self._show(None)
 
     def handle(self, update: MoodUpdate) -> None:
@@ -87,6 +88,7 @@ class LedSink:
         # needless ones can glitch software PWM, and a missed `changed` would stick forever.
         if not self._closed and update.mood != self._mood:
             self._show(update.mood)
+            self.stats["changes"] += 1
 
     def close(self) -> None:
         """All LEDs off, devices closed and pins released; safe to call twice."""
