@@ -15,7 +15,7 @@ RUN ?= runs/edge
 ARCH_NAME ?= edge
 EPOCHS ?= 40
 
-.PHONY: setup test demo train convert eval bench lint install uninstall security-report figures test-deps clean
+.PHONY: setup test demo train convert eval bench lint soak install uninstall security-report figures test-deps clean
 
 setup: $(STAMP)
 
@@ -58,6 +58,11 @@ eval: setup
 bench: setup
 	$(VENV)/bin/moodcam bench --peer "$$($(PY) -c 'from training.evaluate import peer_model; print(peer_model())')" --out bench/results.json
 	$(PY) bench/report_bench.py --days 365 --out bench/report.json
+	$(PY) -m convert.figures
+
+# 30 minutes (plus 1 minute warm-up) of the daemon at full speed with every sink on.
+soak: setup test-deps
+	$(PY) -m bench.soak --minutes $(or $(MINUTES),30) --out bench/soak.json
 	$(PY) -m convert.figures
 
 # On the Pi (as root): venv in /opt/moodcam, user, config, systemd service. PURGE=1 also removes data.

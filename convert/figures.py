@@ -83,11 +83,17 @@ def render(card: dict, bench: dict, security: str = "", extra: dict | None = Non
         lines += ["", f"Pipeline on 640x480 frames, one thread: {pipe['fast']['fps']} frames/s end to end "
                   f"vs naive {pipe['naive']['fps']} frames/s ({pipe['speedup']}x); face recall "
                   f"{pipe['fast']['recall']} % vs {pipe['naive']['recall']} %."]  # fmt: skip
-    soak = extra.get("soak", {}).get("soak", {})
-    if soak:
-        lines += ["", f"Soak (`moodcam bench --soak`): {soak['frames']} frames in {soak['seconds']} s, RSS "
-                  f"{soak['rss_start_mb']} MB at start and {soak['rss_end_mb']} MB at the end, open files "
-                  f"{soak['open_fds_start']} and {soak['open_fds_end']} (`bench/soak.json`)."]  # fmt: skip
+    soak = extra.get("soak", {})
+    if "rss_growth_mb" in soak:
+        lines += ["", f"Soak (`make soak`: the daemon over the looping clip with log, MQTT, LEDs and MPD on): "
+                  f"{soak['frames']} frames in {soak['seconds']} s ({soak['fps']} frames/s, machine load "
+                  f"{soak['loadavg_1min_median']}); after {soak['warmup_s']:g} s warm-up RSS "
+                  f"{soak['rss_start_mb']} -> {soak['rss_end_mb']} MB over {soak['minutes_measured']} min, "
+                  f"open descriptors {soak['open_fds_start']} -> {soak['open_fds_end']}; mood events "
+                  f"{soak['mood_changes']} produced, {soak['events_acked_by_broker']} acknowledged by "
+                  f"Mosquitto, {soak['events_received']} received by a subscriber, "
+                  f"{soak['events_dropped']} dropped; {soak['playlist_switches']} MPD playlist switches, "
+                  f"{soak['led_changes']} LED changes (`bench/soak.json`, `bench/soak.png`)."]  # fmt: skip
     rep = extra.get("report", {}).get("report", {})
     if rep:
         lines += ["", f"`moodcam report` over {extra['report']['lines']} lines (a year at 1 Hz, "

@@ -111,13 +111,6 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--passes", type=int, default=3, help="passes over the clip per pipeline (0: skip)"
     )
-    b.add_argument(
-        "--soak",
-        type=float,
-        default=0,
-        metavar="SECONDS",
-        help="also loop the clip this long: RSS, files",
-    )
     b.set_defaults(func=cmd_bench)
     return parser
 
@@ -368,8 +361,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
     clip = Path(args.clip)
     if clip.is_file() and args.passes > 0:
         results["pipeline"] = bench.bench_pipeline(clf, cfg, clip, passes=args.passes)
-    if args.soak > 0:
-        results["soak"] = bench.soak(clf, cfg, clip, args.soak)
     bench.write_results(results, Path(args.out))
     inv = results["invoke"]
     line = f"invoke median {inv['moodcam']['median_ms']:.3f} ms (1 thread, {clf.runtime})"
@@ -383,12 +374,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(
             f"pipeline: fast {p['fast']['fps']} frames/s (recall {p['fast']['recall']}%), naive "
             f"{p['naive']['fps']} frames/s (recall {p['naive']['recall']}%): {p['speedup']}x"
-        )
-    if "soak" in results:
-        s = results["soak"]
-        print(
-            f"soak: {s['frames']} frames in {s['seconds']} s, RSS {s['rss_start_mb']} -> {s['rss_end_mb']} MB, "
-            f"open files {s['open_fds_start']} -> {s['open_fds_end']}"
         )
     print(f"wrote {args.out}")
     return EXIT_OK
