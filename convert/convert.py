@@ -270,6 +270,12 @@ def main(argv: list[str] | None = None) -> int:
                 if k in run_cfg
             },
             "best_epoch": state.get("best_epoch"),
+            # swa.keras (training/swa.py): the weights are an average of the last epochs.
+            **(
+                {"weight_average": json.loads((run_dir / "swa.json").read_text())}
+                if args.keras_model.name == "swa.keras" and (run_dir / "swa.json").is_file()
+                else {}
+            ),
             "calibration_faces": len(calibration),
         },
         "metrics": evaluation,

@@ -3,7 +3,7 @@
 Train on Training (leakage and blanks removed), choose the epoch on PublicTest, never look at
 PrivateTest here. Resumable: re-running with the same --out continues from the last epoch.
 Writes to --out: last.keras (resume point), best.keras (best PublicTest accuracy), history.csv,
-curves.png, train.log and config.json.
+curves.png, train.log, config.json and epochs/epoch_NNN.weights.h5 (every epoch's weights).
 """
 
 from __future__ import annotations
@@ -141,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     keras.utils.set_random_seed(args.seed)
     steps = math.ceil(len(x_train) / args.batch)
     last, best = out / "last.keras", out / "best.keras"
+    snapshots = out / "epochs"
     state_path = out / "state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() and last.exists() else {}
     if state:
@@ -176,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             logs = logs or {}
             self.model.save(last)
+            # Every epoch's weights (3-4 MB each), so the tail of a run can be averaged later
+            # (python -m training.swa) with the epochs chosen on PublicTest.
+            snapshots.mkdir(exist_ok=True)
+            self.model.save_weights(snapshots / f"epoch_{epoch + 1:03d}.weights.h5")
             if logs.get("val_accuracy", 0) > state["best_val_accuracy"]:
                 state["best_val_accuracy"] = float(logs["val_accuracy"])
                 state["best_epoch"] = epoch + 1

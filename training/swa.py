@@ -1,0 +1,147 @@
+"""Average the weights of a run's last epochs (SWA), chosen on PublicTest.
+
+    python -m training.swa runs/edge-ft --last 3 5 8 12
+
+Late in a cosine schedule the weights wander around a wide minimum; their average sits nearer its
+centre and usually generalises a little better than any one epoch. For each window (the last N
+epochs' snapshots in RUN/epochs/), the weights are averaged, batch-norm statistics re-estimated on
+Training faces (a weight average does not come with running means of its own), and the result
+scored on PublicTest next to the run's best single epoch. The winner is written to RUN/swa.keras
+and every candidate's PublicTest accuracy to RUN/swa.json. PrivateTest is not read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from moodcam.labels import parse_class_list
+from training import data as fer
+from training.augment import PRESETS, augment_batch
+from training.evaluate import CACHE_DIR
+
+SNAPSHOT = re.compile(r"epoch_(\d{3})\.weights\.h5")
+
+
+def snapshots(run: Path) -> dict[int, Path]:
+    """{epoch: weights file} of the run's per-epoch snapshots."""
+    found = {}
+    for p in (run / "epochs").glob("epoch_*.weights.h5"):
+        m = SNAPSHOT.fullmatch(p.name)
+        if m:
+            found[int(m.group(1))] = p
+    return dict(sorted(found.items()))
+
+
+def average_weights(model: Any, files: list[Path]) -> None:
+    """Set `model`'s weights to the element-wise mean of the weights in `files`."""
+    total: list[np.ndarray] | None = None
+    for f in files:
+        model.load_weights(f)
+        w = [np.asarray(v, dtype=np.float64) for v in model.get_weights()]
+        total = w if total is None else [a + b for a, b in zip(total, w, strict=True)]
+    assert total is not None, "no snapshot files"
+    model.set_weights([(t / len(files)).astype(np.float32) for t in total])
+
+
+def reestimate_batchnorm(model: Any, faces: np.ndarray, batch: int = 128) -> None:
+    """Recompute every BatchNormalization layer's moving mean and variance as the plain average
+    over `faces` (momentum 1 - 1/i on batch i), in training mode as during training."""
+    import keras
+
+    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    saved = [bn.momentum for bn in bns]
+    for bn in bns:
+        bn.moving_mean.assign(np.zeros(bn.moving_mean.shape, np.float32))
+        bn.moving_variance.assign(np.ones(bn.moving_variance.shape, np.float32))
+    for i, start in enumerate(range(0, len(faces), batch), start=1):
+        for bn in bns:
+            bn.momentum = 1.0 - 1.0 / i
+        model(faces[start : start + batch][..., None].astype(np.float32), training=True)
+    for bn, m in zip(bns, saved, strict=True):
+        bn.momentum = m
+
+
+def accuracy(model: Any, faces: np.ndarray, labels: np.ndarray) -> float:
+    probs = model.predict(faces[..., None].astype(np.float32), batch_size=256, verbose=0)
+    return round(100.0 * float((np.argmax(probs, 1) == labels).mean()), 2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.swa", description=__doc__.splitlines()[0])
+    p.add_argument("run", type=Path, help="run folder with epochs/ snapshots and config.json")
+    p.add_argument("--last", type=int, nargs="+", default=[3, 5, 8, 12],
+                   help="window sizes to try: average of the last N epochs")  # fmt: skip
+    p.add_argument("--bn-faces", type=int, default=8192, help="Training faces for BN statistics")
+    p.add_argument(
+        "--data", help="FER2013 folder or file (default $MOODCAM_DATA or ../shared/data)"
+    )
+    args = p.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    run = args.run
+    snaps = snapshots(run)
+    if not snaps:
+        print(f"error: {run}/epochs: no epoch_NNN.weights.h5 snapshots", file=sys.stderr)
+        return 2
+    cfg = json.loads((run / "config.json").read_text())
+    classes = parse_class_list(",".join(cfg["classes"]))
+    try:
+        faces = fer.load_fer2013(fer.find_fer2013(fer.data_dir(args.data)), cache_dir=CACHE_DIR)
+    except fer.DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    faces, y = fer.select_classes(fer.clean_training(faces), classes)
+    train = faces.images[faces.usage == "Training"]
+    val = faces.usage == "PublicTest"
+    x_val, y_val = faces.images[val], y[val]
+    rng = np.random.default_rng(0)
+    bn_faces = train[rng.choice(len(train), min(args.bn_faces, len(train)), replace=False)]
+    preset = PRESETS.get(cfg.get("augment", "camera"))
+    if preset is not None:  # BN statistics of the faces the weights were trained on
+        bn_faces = augment_batch(bn_faces, rng, preset)
+
+    model = keras.models.load_model(run / "last.keras", compile=False)
+    best_path = run / "best.keras"
+    results: dict[str, Any] = {"run": str(run), "epochs": list(snaps), "candidates": {}}
+    if best_path.is_file():
+        state = json.loads((run / "state.json").read_text())
+        results["best_single_epoch"] = {
+            "epoch": state.get("best_epoch"),
+            "publictest": accuracy(keras.models.load_model(best_path, compile=False), x_val, y_val),
+        }
+        print(f"best single epoch {state.get('best_epoch')}: PublicTest "
+              f"{results['best_single_epoch']['publictest']} %")  # fmt: skip
+    chosen: tuple[float, int] | None = None
+    last_epoch = max(snaps)
+    for n in sorted(set(args.last)):
+        window = [e for e in snaps if e > last_epoch - n]
+        if len(window) < n:
+            continue
+        average_weights(model, [snaps[e] for e in window])
+        reestimate_batchnorm(model, bn_faces)
+        acc = accuracy(model, x_val, y_val)
+        results["candidates"][str(n)] = {"epochs": [window[0], window[-1]], "publictest": acc}
+        print(f"average of epochs {window[0]}-{window[-1]}: PublicTest {acc} %")
+        if chosen is None or acc > chosen[0]:
+            chosen = (acc, n)
+            model.save(run / "swa.keras")
+    if chosen is None:
+        print(f"error: {run}: fewer snapshots than the smallest window", file=sys.stderr)
+        return 2
+    results["chosen"] = str(chosen[1])
+    (run / "swa.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"chose the last {chosen[1]} epochs ({chosen[0]} %): wrote {run / 'swa.keras'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
