@@ -19,10 +19,11 @@ EPOCHS ?= 40
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# One stamp per role installed into the venv; the desktop role includes everything the device's has.
+$(VENV)/.installed-%: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[$(EXTRAS_$(ROLE))]"
+	$(PY) -m pip install -q -e ".[$(EXTRAS_$*)]"
 	touch $@
 
 # Services the tests start themselves (a real Mosquitto); installed from Debian when missing.
@@ -40,7 +41,8 @@ lint: setup
 
 # The daemon over the bundled clip with the shipped model, writing a mood log.
 DEMO_LOG ?= runs/demo/mood.jsonl
-demo: setup
+# Needs only the device role (no TensorFlow), so a fresh PC runs it after a light install.
+demo: $(if $(wildcard $(VENV)/.installed-desktop),$(VENV)/.installed-desktop,$(VENV)/.installed-device)
 	@mkdir -p $(dir $(DEMO_LOG)) && rm -f $(DEMO_LOG)*
 	$(VENV)/bin/moodcam run --source demo/clip.mp4 --log $(DEMO_LOG) --log-interval 0.5 --summary
 	$(PY) -m demo.compare $(DEMO_LOG)
