@@ -611,19 +611,36 @@ class Picamera2Source(Source):
         gray = np.ascontiguousarray(lores[:lh, :lw])
         return main, gray
 
+    def _grab(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The next good (image, gray); None when a capture raises (the camera is gone or timed
+        out) or only corrupt arrays come, so the caller restarts the camera. A corrupt array is
+        skipped and counted in `skipped`, as CaptureSource does: restarting libcamera for one bad
+        buffer would lose a second or more of video."""
+        bad = 0
+        while self._cam is not None and bad < MAX_CONSECUTIVE_BAD_FRAMES:
+            try:
+                got = self._capture()
+            except Exception as e:
+                log.warning("%s: capture failed: %s", self.description, e)
+                return None
+            if got is not None:
+                return got
+            bad += 1
+            self.skipped += 1
+            if self.skipped == 1 or self.skipped % 100 == 0:
+                log.warning("%s: corrupt frame skipped (%d so far)", self.description,
+                            self.skipped)  # fmt: skip
+        return None
+
     def _restart_and_capture(self) -> tuple[np.ndarray, np.ndarray] | None:
         self._release()
         self._cam = self._start_camera()
-        return self._capture()
+        return self._grab()
 
     def read(self) -> Frame | None:
         if self._closed:
             return None
-        try:
-            got = self._capture()
-        except Exception as e:
-            log.warning("%s: capture failed: %s", self.description, e)
-            got = None
+        got = self._grab()
         if got is None:
             got = _reconnect(self.description, self._restart_and_capture,
                              self.cfg.reconnect_max_s, self._attempts, self._sleep,

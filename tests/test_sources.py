@@ -19,6 +19,7 @@ import pytest
 from demo.scenes import FaceMotion, load_faces, make_clip, make_scene, write_clip
 from moodcam.config import SourceConfig
 from moodcam.sources import (
+    MAX_CONSECUTIVE_BAD_FRAMES,
     CaptureSource,
     FolderSource,
     LoopingSource,
@@ -300,6 +301,7 @@ class FakePicamera2:
     instances: ClassVar[list[FakePicamera2]] = []
     scene: ClassVar[np.ndarray] = np.zeros((480, 640, 3), np.uint8)
     fail_captures = 0  # the next N captures raise, as a camera that went away would
+    corrupt_captures = 0  # the next N captures return an empty main array (a torn buffer)
     fail_opens = 0
 
     def __init__(self, camera_num: int = 0) -> None:
@@ -346,6 +348,9 @@ class FakePicamera2:
         if FakePicamera2.fail_captures:
             FakePicamera2.fail_captures -= 1
             raise RuntimeError("Camera frontend has timed out!")
+        if FakePicamera2.corrupt_captures and name == "main":
+            FakePicamera2.corrupt_captures -= 1
+            return np.zeros((0, 0, 3), np.uint8)
         stream = self.config[name]
         w, h = stream["size"]
         img = cv2.resize(self.scene, (w, h), interpolation=cv2.INTER_AREA)
@@ -384,7 +389,7 @@ class FakeModule:
 @pytest.fixture
 def fake_picamera2() -> FakeModule:
     FakePicamera2.instances = []
-    FakePicamera2.fail_captures = FakePicamera2.fail_opens = 0
+    FakePicamera2.fail_captures = FakePicamera2.fail_opens = FakePicamera2.corrupt_captures = 0
     face = load_faces()[0][1]
     FakePicamera2.scene = make_scene([(face, (200, 120, 160, 160))], seed=5)
     return FakeModule(FakePicamera2WithArrays)
@@ -446,6 +451,21 @@ def test_picamera2_reconnects_and_gives_up(fake_picamera2: FakeModule) -> None:
     with pytest.raises(SourceError) as e:
         src.read()
     assert e.value.kind == "camera" and clock.sleeps == [0.5, 1.0, 1.0]
+    src.close()
+
+
+def test_picamera2_skips_corrupt_buffers_without_a_restart(fake_picamera2: FakeModule) -> None:
+    clock = FakeClock()
+    src = Picamera2Source(SourceConfig(), picamera2_module=fake_picamera2, clock=clock,
+                          sleep=clock.sleep)  # fmt: skip
+    FakePicamera2.corrupt_captures = 3
+    f = src.read()
+    assert f is not None and f.image.shape == (480, 640, 3)
+    assert src.skipped == 3 and len(FakePicamera2.instances) == 1 and clock.sleeps == []
+    # Nothing but corrupt buffers: that is a broken camera, restarted with backoff.
+    FakePicamera2.corrupt_captures = MAX_CONSECUTIVE_BAD_FRAMES + 1
+    assert src.read() is not None
+    assert len(FakePicamera2.instances) == 2 and clock.sleeps == [0.5]
     src.close()
 
 
