@@ -186,30 +186,35 @@ def test_discovery_payloads_and_resend_on_ha_online(broker, make_sink, subs, dev
     assert sink.wait_connected(5)
     pattern = f"homeassistant/sensor/{device.id}/+/config"
     sub = subs(broker.port, [pattern]).wait_subscribed()
-    sub.wait_count("/config", 3)
+    sub.wait_count("/config", 4)
     time.sleep(0.2)
     configs = {t: json.loads(p) for t, p, _ in sub.msgs}
     assert all(r for _, _, r in sub.msgs), "discovery configs must be retained"
     assert set(configs) == {f"homeassistant/sensor/{device.id}/{k}/config"
-                            for k in ("mood", "valence", "arousal")}  # fmt: skip
+                            for k in ("mood", "valence", "arousal", "camera")}  # fmt: skip
     state_topic = f"moodcam/{device.id}/state"
     for topic, cfg in configs.items():
         key = topic.split("/")[-2]
-        assert cfg["state_topic"] == state_topic == sink.state_topic
+        if key == "camera":  # the camera's health: its own topic
+            assert cfg["state_topic"] == f"moodcam/{device.id}/health" == sink.health_topic
+            assert cfg["options"] == ["ok", "degraded", "lost"]
+            assert cfg["entity_category"] == "diagnostic"
+        else:
+            assert cfg["state_topic"] == state_topic == sink.state_topic
         assert cfg["availability_topic"] == f"moodcam/{device.id}/availability"
         assert cfg["payload_available"] == "online" and cfg["payload_not_available"] == "offline"
         assert cfg["unique_id"] == f"moodcam_{device.id}_{key}"
-        assert f"value_json.{key}" in cfg["value_template"]
+        assert f"value_json.{key}" in cfg["value_template"]  # camera: value_json.camera
         assert cfg["device"]["identifiers"] == [f"moodcam_{device.id}"]
         assert cfg["device"]["name"] == "Test cam" and cfg["device"]["model"] == "moodcam"
     mood = configs[f"homeassistant/sensor/{device.id}/mood/config"]
     assert mood["device_class"] == "enum" and mood["options"] == list(LABELS)
-    assert len({c["unique_id"] for c in configs.values()}) == 3
+    assert len({c["unique_id"] for c in configs.values()}) == 4
 
     # Home Assistant restarted: its birth message makes us send discovery again.
     sub.clear()
     sub.client.publish("homeassistant/status", "online", qos=1)
-    resent = sub.wait_count("/config", 3)
+    resent = sub.wait_count("/config", 4)
     unique_ids = {c["unique_id"] for c in configs.values()}
     assert {json.loads(p)["unique_id"] for p in resent} == unique_ids
     sub.clear()

@@ -13,7 +13,7 @@ Topics (``P`` = ``cfg.topic_prefix``, ``D`` = ``device.id``, ``H`` = ``cfg.disco
   ``degraded`` while the camera is being reconnected, ``ok`` once frames come again, ``lost``
   when it gave up (the daemon then exits 6). Sent on every change (only the latest matters) and
   once after each (re)connect; read back by ``moodcam doctor`` (``read_retained``).
-- ``H/sensor/D/{mood,valence,arousal}/config`` retained discovery configs, re-sent when
+- ``H/sensor/D/{mood,valence,arousal,camera}/config`` retained discovery configs, re-sent when
   ``H/status`` says ``online`` (Home Assistant restarted).
 
 Delivery guarantee: **at least once**, for every event produced while the process runs, across
@@ -560,7 +560,7 @@ class MqttSink:
     # ---- Home Assistant discovery ------------------------------------------------------------
 
     def discovery_configs(self) -> dict[str, dict[str, Any]]:
-        """Discovery topic -> config for the mood, valence and arousal sensors."""
+        """Discovery topic -> config for the mood, valence, arousal and camera-health sensors."""
         dev_id = self.device.id
         common = {
             "state_topic": self.state_topic,
@@ -585,12 +585,18 @@ class MqttSink:
                         "state_class": "measurement", "icon": "mdi:emoticon-happy-outline"},
             "arousal": {"name": "Arousal", "value_template": "{{ value_json.arousal }}",
                         "state_class": "measurement", "icon": "mdi:lightning-bolt-outline"},
+            # The camera's health (the health topic), so an automation can tell "no mood"
+            # from "no camera".
+            "camera": {"name": "Camera", "state_topic": self.health_topic,
+                       "value_template": "{{ value_json.camera }}", "device_class": "enum",
+                       "options": ["ok", "degraded", "lost"], "entity_category": "diagnostic",
+                       "icon": "mdi:camera"},
         }  # fmt: skip
         prefix = self.cfg.discovery_prefix
         return {
             f"{prefix}/sensor/{dev_id}/{key}/config": {
-                **extra,
                 **common,
+                **extra,
                 "unique_id": f"moodcam_{dev_id}_{key}",
             }
             for key, extra in sensors.items()
