@@ -43,3 +43,28 @@ def shipped_privatetest(fer2013):
 
 def random_faces(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (n, 48, 48), dtype=np.uint8)
+
+
+def confident_scenes(classifier, box: tuple[int, int, int, int],
+                     seed: int = 5) -> dict[str, tuple[np.ndarray, np.ndarray]]:  # fmt: skip
+    """label -> (face, scene) for the bundled fixture faces that, pasted into a scene at `box`,
+    the detector finds there and `classifier` labels with a score above 0.5 (the first face per
+    label). Tests that need two moods pick from this, so they check the pipeline's timing and
+    plumbing whatever the shipped model's accuracy."""
+    import cv2
+
+    from demo.scenes import iou, load_faces, make_scene
+    from moodcam.detector import FaceDetector
+    from moodcam.preprocess import crop_face
+
+    seen: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for _, face in load_faces():
+        scene = make_scene([(face, box)], seed=seed)
+        gray = cv2.cvtColor(scene, cv2.COLOR_BGR2GRAY)
+        found = FaceDetector().detect(gray)
+        if len(found) != 1 or iou(found[0], box) < 0.5:
+            continue
+        label, scores = classifier.classify(crop_face(gray, found[0], classifier.margin))
+        if label not in seen and max(scores.values()) > 0.5:
+            seen[label] = (face, scene)
+    return seen

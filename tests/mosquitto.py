@@ -14,6 +14,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.servers import free_port, tail_log, terminate, wait_listening
 
 INSTALL_HINT = "mosquitto not found: apt-get install mosquitto mosquitto-clients"
@@ -98,3 +100,28 @@ class Mosquitto:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def make_pki(d: Path, servers: dict[str, str] | None = None) -> dict[str, Path]:
+    """A test CA (`ca.crt`) and, per `servers` entry name -> subjectAltName, a server
+    certificate `<name>.crt` / `<name>.key` it signed (default: `server` for IP:127.0.0.1).
+    Returns {file name: path}. Skips the test when openssl is missing."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not found (apt-get install openssl): needed to make test certificates")
+    d.mkdir(parents=True, exist_ok=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "1",
+            "-subj", "/CN=moodcam test CA")  # fmt: skip
+    for name, san in (servers or {"server": "IP:127.0.0.1"}).items():
+        openssl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                "-subj", f"/CN={san.split(':', 1)[1]}")  # fmt: skip
+        (d / f"{name}.ext").write_text(f"subjectAltName={san}\n")
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                "-CAcreateserial", "-out", f"{name}.crt", "-days", "1",
+                "-extfile", f"{name}.ext")  # fmt: skip
+        (d / f"{name}.key").chmod(0o600)
+    return {p.name: p for p in d.iterdir()}

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 
 from demo.scenes import FaceMotion, iou, load_faces, make_clip, make_scene, write_clip
@@ -24,6 +23,7 @@ from moodcam.detector import FaceDetector
 from moodcam.records import Frame, MoodUpdate
 from moodcam.sinks.moodlog import MoodLogWriter
 from moodcam.tracker import MoodTracker
+from tests.conftest import confident_scenes
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "moodcam.tflite"
@@ -51,28 +51,15 @@ def classifier() -> Classifier:
 
 @pytest.fixture(scope="module")
 def two_mood_clip(classifier, tmp_path_factory):
-    """A clip whose one face changes from a face the model calls A to one it calls B != A.
-
-    The faces are picked by classifying each fixture face pasted into the scene, so the test
-    checks the pipeline's timing and plumbing, whatever the shipped model's accuracy."""
+    """A clip whose one face changes from a face the model calls A to one it calls B != A
+    (picked by `confident_scenes`)."""
     box = (200, 120, 170, 170)
-    seen: dict[str, np.ndarray] = {}
-    for _, face in load_faces():
-        scene = make_scene([(face, box)], seed=5)
-        gray = cv2.cvtColor(scene, cv2.COLOR_BGR2GRAY)
-        found = FaceDetector().detect(gray)
-        if len(found) != 1 or iou(found[0], box) < 0.5:
-            continue
-        from moodcam.preprocess import crop_face
-
-        label, scores = classifier.classify(crop_face(gray, found[0], classifier.margin))
-        if label not in seen and max(scores.values()) > 0.5:
-            seen[label] = face
+    seen = confident_scenes(classifier, box)
     if len(seen) < 2:
         pytest.skip(
             f"the shipped model gives fewer than two confident labels on the fixtures: {list(seen)}"
         )
-    (label_a, face_a), (label_b, face_b) = list(seen.items())[:2]
+    (label_a, (face_a, _)), (label_b, (face_b, _)) = list(seen.items())[:2]
     frames, boxes = [], []
     for face in (face_a, face_b):
         clip = make_clip(

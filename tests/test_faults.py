@@ -24,20 +24,19 @@ import cv2
 import numpy as np
 import pytest
 
-from demo.scenes import iou, load_faces, make_scene
+from demo.scenes import load_faces, make_scene
 from moodcam import cli, config
 from moodcam import daemon as daemon_mod
 from moodcam import sources as sources_mod
 from moodcam.classifier import Classifier
 from moodcam.daemon import Daemon
-from moodcam.detector import FaceDetector
 from moodcam.errors import EXIT_BROKER, EXIT_CONFIG, EXIT_OK, EXIT_SOURCE
 from moodcam.notify import Notifier
-from moodcam.preprocess import crop_face
 from moodcam.records import MoodUpdate
 from moodcam.sinks.mqtt import MqttSink
 from moodcam.sources import CaptureSource
-from tests.mosquitto import INSTALL_HINT, Mosquitto, find_mosquitto, free_port
+from tests.conftest import confident_scenes
+from tests.mosquitto import INSTALL_HINT, Mosquitto, find_mosquitto, free_port, make_pki
 from tests.test_mqtt import Sub, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,20 +62,10 @@ def mosquitto_bin() -> str:
 def two_faces() -> tuple[tuple[str, np.ndarray], tuple[str, np.ndarray]]:
     """Two scenes whose one face the shipped model labels differently (confidently), found by
     classifying each fixture face in place: the tests check plumbing, not model accuracy."""
-    clf = Classifier(MODEL)
-    seen: dict[str, np.ndarray] = {}
-    for _, face in load_faces():
-        scene = make_scene([(face, BOX)], seed=5)
-        gray = cv2.cvtColor(scene, cv2.COLOR_BGR2GRAY)
-        found = FaceDetector().detect(gray)
-        if len(found) != 1 or iou(found[0], BOX) < 0.5:
-            continue
-        label, scores = clf.classify(crop_face(gray, found[0], clf.margin))
-        if label not in seen and max(scores.values()) > 0.5:
-            seen[label] = scene
+    seen = confident_scenes(Classifier(MODEL), BOX)
     if len(seen) < 2:
         pytest.skip(f"the shipped model gives fewer than two confident labels: {list(seen)}")
-    (a, scene_a), (b, scene_b) = list(seen.items())[:2]
+    (a, (_, scene_a)), (b, (_, scene_b)) = list(seen.items())[:2]
     return (a, scene_a), (b, scene_b)
 
 
@@ -290,27 +279,6 @@ def test_broker_down_60s_every_mood_event_arrives_at_least_once(
 # --------------------------------------------------------------------------- broker refusing
 
 
-def make_pki(d: Path) -> dict[str, Path]:
-    """A test CA and two server certificates it signed: one for 127.0.0.1, one for another
-    host name. Returns the file paths."""
-    d.mkdir(parents=True, exist_ok=True)
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
-
-    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "1",
-            "-subj", "/CN=moodcam fault-test CA")  # fmt: skip
-    for name, san in (("good", "IP:127.0.0.1"), ("other", "DNS:broker.elsewhere.example")):
-        openssl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr",
-                "-subj", f"/CN={san.split(':')[1]}")  # fmt: skip
-        (d / f"{name}.ext").write_text(f"subjectAltName={san}\n")
-        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-                "-CAcreateserial", "-out", f"{name}.crt", "-days", "1",
-                "-extfile", f"{name}.ext")  # fmt: skip
-    return {p.stem + p.suffix: p for p in d.iterdir()}
-
-
 @pytest.fixture
 def faces_folder(tmp_path: Path) -> Path:
     """A one-image source for doctor's camera check (a camera that works)."""
@@ -348,9 +316,8 @@ def test_broker_refusing_one_log_line_backoff_no_crash_doctor_fails(
         mqtt.update(url=f"mqtt://cam@127.0.0.1:{broker.port}", password_file=str(tmp_path / "pw"))
         expect = "refused"
     else:
-        if shutil.which("openssl") is None:
-            pytest.skip("openssl not found: needed to make test certificates")
-        pki = make_pki(tmp_path / "pki")
+        pki = make_pki(tmp_path / "pki", {"good": "IP:127.0.0.1",
+                                          "other": "DNS:broker.elsewhere.example"})  # fmt: skip
         server = "other" if fault == "tls_other_hostname" else "good"
         broker = Mosquitto(tmp_path / "broker", extra=(
             f"cafile {pki['ca.crt']}", f"certfile {pki[server + '.crt']}",

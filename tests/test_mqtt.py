@@ -23,7 +23,7 @@ import pytest
 from moodcam.config import DeviceConfig, MqttConfig
 from moodcam.records import FaceResult, MoodUpdate
 from moodcam.sinks.mqtt import MqttSink, parse_url
-from tests.mosquitto import INSTALL_HINT, Mosquitto, find_mosquitto, free_port
+from tests.mosquitto import INSTALL_HINT, Mosquitto, find_mosquitto, free_port, make_pki
 from tests.servers import wait_until
 
 LABELS = ("angry", "happy", "sad", "neutral")
@@ -540,29 +540,10 @@ def test_password_from_file_never_logged(mosquitto_bin, tmp_path, make_sink, dev
 
 
 def test_tls_with_own_ca(mosquitto_bin, tmp_path, make_sink, subs, device):
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl not found (apt-get install openssl): needed to make test certificates")
+    pki = make_pki(tmp_path / "pki")
     d = tmp_path / "pki"
-    d.mkdir()
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-
-    def ssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
-
-    ssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "1",
-        "-subj", "/CN=moodcam test CA")  # fmt: skip
-    ssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
-    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-        "-CAcreateserial", "-out", "server.crt", "-days", "1", "-extfile", "san.ext")  # fmt: skip
-    extra = tuple(
-        f"{key} {d / name}"
-        for key, name in [
-            ("cafile", "ca.crt"),
-            ("certfile", "server.crt"),
-            ("keyfile", "server.key"),
-        ]
-    )
+    extra = (f"cafile {pki['ca.crt']}", f"certfile {pki['server.crt']}",
+             f"keyfile {pki['server.key']}")  # fmt: skip
     with Mosquitto(tmp_path / "broker", extra=extra) as broker:
         sub = subs(broker.port, [f"moodcam/{device.id}/event"], tls_ca=str(d / "ca.crt"))
         sub.wait_subscribed()

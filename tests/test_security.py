@@ -29,7 +29,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from moodcam import errors
-from tests.mosquitto import INSTALL_HINT, Mosquitto, find_mosquitto
+from tests.mosquitto import INSTALL_HINT, Mosquitto, find_mosquitto, make_pki
 
 ROOT = Path(__file__).resolve().parent.parent
 FACES = ROOT / "tests" / "fixtures" / "faces"
@@ -256,27 +256,6 @@ def test_exceptions_and_reprs_never_carry_the_password(tmp_path: Path) -> None:
 
 # --- (b) TLS, passwords and ACLs -------------------------------------------------------------------
 
-
-def make_pki(d: Path) -> Path:
-    """A CA and a server certificate for 127.0.0.1 signed by it; returns the CA certificate."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl not found (apt-get install openssl)")
-    d.mkdir()
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
-
-    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "1",
-            "-subj", "/CN=moodcam security test CA")  # fmt: skip
-    openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
-    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", "server.crt", "-days", "1", "-extfile", "san.ext")  # fmt: skip
-    (d / "server.key").chmod(0o600)
-    return d / "ca.crt"
-
-
 # cam1 writes only its own device's topics and Home Assistant discovery; it may read
 # homeassistant/status (discovery is re-sent when Home Assistant comes online).
 ACL = """\
@@ -291,16 +270,16 @@ topic read #
 
 
 def test_tls_password_and_acl_keep_cam1_to_its_own_topics(tmp_path: Path, watcher_factory) -> None:
-    ca = make_pki(tmp_path / "pki")
+    pki = make_pki(tmp_path / "pki")
+    ca = pki["ca.crt"]
     passwd = passwd_file(tmp_path / "passwd", {"cam1": SECRET, "watcher": WATCHER_SECRET})
     acl = tmp_path / "acl"
     acl.write_text(ACL)
     acl.chmod(0o600)
-    pki = ca.parent
     extra = (
         f"cafile {ca}",
-        f"certfile {pki / 'server.crt'}",
-        f"keyfile {pki / 'server.key'}",
+        f"certfile {pki['server.crt']}",
+        f"keyfile {pki['server.key']}",
         "require_certificate false",
         f"password_file {passwd}",
         f"acl_file {acl}",
