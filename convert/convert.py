@@ -109,6 +109,19 @@ def write_card(card: dict[str, Any], path: Path) -> None:
     tmp.replace(path)
 
 
+RUN_KEYS = ("arch", "epochs", "batch", "lr", "weight_decay", "label_smoothing", "ferplus",
+            "ferplus_weight", "no_augment", "augment", "init", "seed")  # fmt: skip
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def run_summary(run_cfg: dict) -> dict:
+    """The training settings worth keeping in the card, from a run's config.json."""
+    return {k: run_cfg[k] for k in RUN_KEYS if k in run_cfg}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m convert.convert", description=__doc__.splitlines()[0]
@@ -132,17 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     import keras
 
     run_dir = args.keras_model.parent
-    run_cfg = (
-        json.loads((run_dir / "config.json").read_text())
-        if (run_dir / "config.json").is_file()
-        else {}
-    )
+    run_cfg = _read_json(run_dir / "config.json")
     classes = parse_class_list(run_cfg.get("classes", "angry,happy,sad,neutral"))
-    state = (
-        json.loads((run_dir / "state.json").read_text())
-        if (run_dir / "state.json").is_file()
-        else {}
-    )
+    state = _read_json(run_dir / "state.json")
 
     try:
         faces = fer.load_fer2013(fer.find_fer2013(fer.data_dir(args.data)), cache_dir=CACHE_DIR)
@@ -251,24 +256,13 @@ def main(argv: list[str] | None = None) -> int:
                 "ferplus_not_a_face": "FER+ raters voted 10/10 not a face",
             },
             "faces_per_class": dict(zip(classes, run_cfg.get("train_counts", []), strict=False)),
-            "run": {
-                k: run_cfg[k]
-                for k in (
-                    "arch",
-                    "epochs",
-                    "batch",
-                    "lr",
-                    "weight_decay",
-                    "label_smoothing",
-                    "ferplus",
-                    "ferplus_weight",
-                    "no_augment",
-                    "augment",
-                    "init",
-                    "seed",
-                )
-                if k in run_cfg
-            },
+            "run": run_summary(run_cfg),
+            # A second phase (--init) starts from an earlier run's model: that run's settings too.
+            **(
+                {"init_run": run_summary(_read_json(Path(run_cfg["init"]).parent / "config.json"))}
+                if run_cfg.get("init")
+                else {}
+            ),
             "best_epoch": state.get("best_epoch"),
             # swa.keras (training/swa.py): the weights are an average of the last epochs.
             **(
