@@ -14,8 +14,14 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 RUN ?= runs/edge
 ARCH_NAME ?= edge
 EPOCHS ?= 40
+# Phase 2 starts from phase 1's best model with lighter augmentation and a fresh, shorter schedule.
+FT_RUN ?= $(RUN)-ft
+FT_EPOCHS ?= 36
+# What `make convert` ships unless MODEL= says: phase 2's weight average when it beat phase 2's best
+# epoch on PublicTest (make swa writes it only then), else phase 2's best, else phase 1's best.
+MODEL ?=
 
-.PHONY: setup test demo train convert eval bench lint soak install uninstall security-report figures test-deps clean
+.PHONY: setup test demo train finetune swa model convert eval bench lint soak install uninstall security-report figures test-deps clean
 
 setup: $(STAMP)
 
@@ -50,8 +56,19 @@ demo: $(if $(wildcard $(VENV)/.installed-desktop),$(VENV)/.installed-desktop,$(V
 train: setup
 	$(PY) -m training.train --arch $(ARCH_NAME) --epochs $(EPOCHS) --out $(RUN)
 
+finetune: setup
+	$(PY) -m training.train --arch $(ARCH_NAME) --init $(RUN)/best.keras --augment light --lr 1e-3 --warmup 1 --epochs $(FT_EPOCHS) --out $(FT_RUN)
+
+swa: setup
+	$(PY) -m training.swa $(FT_RUN) --last 3 5 8 12
+
+# The whole desktop recipe, each step resumable: phase 1, phase 2, weight average, int8 model and card.
+model: train finetune swa convert
+
 convert: setup
-	$(PY) -m convert.convert $(RUN)/best.keras --out models/moodcam.tflite
+	model="$(MODEL)"; for m in $(FT_RUN)/swa.keras $(FT_RUN)/best.keras $(RUN)/best.keras; do \
+	  [ -n "$$model" ] || { [ -f $$m ] && model=$$m; }; done; \
+	$(PY) -m convert.convert "$${model:?no model: run make train (and make finetune swa) first}" --out models/moodcam.tflite
 	$(PY) -m convert.figures
 
 eval: setup

@@ -43,3 +43,54 @@ def test_batchnorm_statistics_are_recomputed_from_the_faces() -> None:
     expected = np.asarray(conv_out).mean(axis=(0, 1, 2))
     np.testing.assert_allclose(np.asarray(bn.moving_mean), expected, rtol=1e-3, atol=1e-4)
     assert bn.momentum == pytest.approx(0.99)  # restored
+
+
+def _constant_model(label_index: int):
+    """The tiny model made to answer `label_index` for every face."""
+    model = tiny_model()
+    dense = model.layers[-1]
+    bias = np.zeros(4, np.float32)
+    bias[label_index] = 10.0
+    dense.set_weights([np.zeros_like(dense.get_weights()[0]), bias])
+    return model
+
+
+@pytest.mark.parametrize("average_wins", [True, False])
+def test_swa_keras_is_written_only_when_an_average_beats_the_best_epoch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, average_wins: bool
+) -> None:
+    import json
+
+    import training.swa
+    from tests.test_data import pixels, write_csv
+
+    monkeypatch.setattr(training.swa, "CACHE_DIR", tmp_path / "cache")
+    # PublicTest: 8 happy faces (FER2013 label 3; index 1 of angry, happy, sad, neutral), 1 of each
+    # other class, so a model that always says happy scores 8/11 and one that says angry 1/11.
+    rows = [[[0, 3, 4, 6][i % 4], pixels(i), "Training"] for i in range(16)]
+    rows += [[label, pixels(100 + i), "PublicTest"] for i, label in enumerate([3] * 8 + [0, 4, 6])]
+    data = write_csv(tmp_path / "fer2013.csv", rows)
+    run = tmp_path / "run"
+    (run / "epochs").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"classes": ["angry", "happy", "sad", "neutral"],
+                                                 "augment": "off"}))  # fmt: skip
+    (run / "state.json").write_text(json.dumps({"best_epoch": 2}))
+    happy, angry = _constant_model(1), _constant_model(0)
+    (happy if not average_wins else angry).save(run / "best.keras")
+    for epoch in (1, 2, 3):
+        (happy if average_wins else angry).save_weights(
+            run / "epochs" / f"epoch_{epoch:03d}.weights.h5"
+        )
+    happy.save(run / "last.keras")
+    (run / "swa.keras").write_bytes(b"stale average from an earlier call")
+
+    assert training.swa.main([str(run), "--last", "2", "3", "--data", str(data),
+                              "--bn-faces", "8"]) == 0  # fmt: skip
+    result = json.loads((run / "swa.json").read_text())
+    happy_acc, angry_acc = round(800 / 11, 2), round(100 / 11, 2)
+    assert result["best_single_epoch"]["publictest"] == (angry_acc if average_wins else happy_acc)
+    assert {c["publictest"] for c in result["candidates"].values()} == {
+        happy_acc if average_wins else angry_acc
+    }
+    assert result["beats_best_single_epoch"] is average_wins
+    assert (run / "swa.keras").is_file() is average_wins

@@ -6,8 +6,9 @@ Late in a cosine schedule the weights wander around a wide minimum; their averag
 centre and usually generalises a little better than any one epoch. For each window (the last N
 epochs' snapshots in RUN/epochs/), the weights are averaged, batch-norm statistics re-estimated on
 Training faces (a weight average does not come with running means of its own), and the result
-scored on PublicTest next to the run's best single epoch. The winner is written to RUN/swa.keras
-and every candidate's PublicTest accuracy to RUN/swa.json. PrivateTest is not read.
+scored on PublicTest next to the run's best single epoch. The best average is written to
+RUN/swa.keras only when it beats that single epoch on PublicTest (so `make convert` ships whichever
+won), and every candidate's PublicTest accuracy goes to RUN/swa.json. PrivateTest is not read.
 """
 
 from __future__ import annotations
@@ -96,10 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     classes = parse_class_list(",".join(cfg["classes"]))
     try:
         faces = fer.load_fer2013(fer.find_fer2013(fer.data_dir(args.data)), cache_dir=CACHE_DIR)
+        faces, y = fer.select_classes(fer.clean_training(faces), classes)
     except fer.DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    faces, y = fer.select_classes(fer.clean_training(faces), classes)
     train = faces.images[faces.usage == "Training"]
     val = faces.usage == "PublicTest"
     x_val, y_val = faces.images[val], y[val]
@@ -121,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"best single epoch {state.get('best_epoch')}: PublicTest "
               f"{results['best_single_epoch']['publictest']} %")  # fmt: skip
     chosen: tuple[float, int] | None = None
+    best_single = results.get("best_single_epoch", {}).get("publictest", -1.0)
+    (run / "swa.keras").unlink(missing_ok=True)  # a stale average from an earlier call never wins
     last_epoch = max(snaps)
     for n in sorted(set(args.last)):
         window = [e for e in snaps if e > last_epoch - n]
@@ -133,13 +136,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"average of epochs {window[0]}-{window[-1]}: PublicTest {acc} %")
         if chosen is None or acc > chosen[0]:
             chosen = (acc, n)
-            model.save(run / "swa.keras")
+            if acc > best_single:
+                model.save(run / "swa.keras")
     if chosen is None:
         print(f"error: {run}: fewer snapshots than the smallest window", file=sys.stderr)
         return 2
     results["chosen"] = str(chosen[1])
+    results["beats_best_single_epoch"] = chosen[0] > best_single
     (run / "swa.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"chose the last {chosen[1]} epochs ({chosen[0]} %): wrote {run / 'swa.keras'}")
+    if results["beats_best_single_epoch"]:
+        print(f"chose the last {chosen[1]} epochs ({chosen[0]} %): wrote {run / 'swa.keras'}")
+    else:
+        print(f"no average beat the best single epoch ({best_single} %): no swa.keras written")
     return 0
 
 
