@@ -62,14 +62,9 @@ def test_swa_keras_is_written_only_when_an_average_beats_the_best_epoch(
     import json
 
     import training.swa
-    from tests.test_data import pixels, write_csv
 
     monkeypatch.setattr(training.swa, "CACHE_DIR", tmp_path / "cache")
-    # PublicTest: 8 happy faces (FER2013 label 3; index 1 of angry, happy, sad, neutral), 1 of each
-    # other class, so a model that always says happy scores 8/11 and one that says angry 1/11.
-    rows = [[[0, 3, 4, 6][i % 4], pixels(i), "Training"] for i in range(16)]
-    rows += [[label, pixels(100 + i), "PublicTest"] for i, label in enumerate([3] * 8 + [0, 4, 6])]
-    data = write_csv(tmp_path / "fer2013.csv", rows)
+    data = _fer_csv(tmp_path)
     run = tmp_path / "run"
     (run / "epochs").mkdir(parents=True)
     (run / "config.json").write_text(json.dumps({"classes": ["angry", "happy", "sad", "neutral"],
@@ -94,3 +89,57 @@ def test_swa_keras_is_written_only_when_an_average_beats_the_best_epoch(
     }
     assert result["beats_best_single_epoch"] is average_wins
     assert (run / "swa.keras").is_file() is average_wins
+
+
+def _fer_csv(tmp_path: Path) -> Path:
+    """A tiny FER2013 CSV. PublicTest: 8 happy faces (FER2013 label 3; index 1 of angry, happy,
+    sad, neutral) and 1 of each other class, so a model that always says happy scores 8/11 and one
+    that always says angry 1/11."""
+    from tests.test_data import pixels, write_csv
+
+    rows = [[[0, 3, 4, 6][i % 4], pixels(i), "Training"] for i in range(16)]
+    rows += [[label, pixels(100 + i), "PublicTest"] for i, label in enumerate([3] * 8 + [0, 4, 6])]
+    return write_csv(tmp_path / "fer2013.csv", rows)
+
+
+def test_a_soup_averages_the_last_epochs_of_every_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    import keras
+
+    import training.swa
+
+    monkeypatch.setattr(training.swa, "CACHE_DIR", tmp_path / "cache")
+    data = _fer_csv(tmp_path)
+    runs = [tmp_path / "a", tmp_path / "b"]
+    rng = np.random.default_rng(1)
+    model = _constant_model(1)
+    dense = model.layers[-1]
+    biases: dict[tuple[int, int], np.ndarray] = {}
+    for i, (run, epochs) in enumerate(zip(runs, ([1, 2, 3], [1, 2, 3, 4]), strict=True)):
+        (run / "epochs").mkdir(parents=True)
+        (run / "config.json").write_text(json.dumps({"classes": ["angry", "happy", "sad", "neutral"],
+                                                     "augment": "off"}))  # fmt: skip
+        for epoch in epochs:  # every snapshot says happy, each with its own bias
+            bias = np.array([0, 10, 0, 0], np.float32) + rng.uniform(-1, 1, 4).astype(np.float32)
+            dense.set_weights([dense.get_weights()[0], bias])
+            model.save_weights(run / "epochs" / f"epoch_{epoch:03d}.weights.h5")
+            biases[i, epoch] = bias
+        model.save(run / "last.keras")
+
+    assert training.swa.main([*map(str, runs), "--last", "2", "3", "4", "--data", str(data),
+                              "--bn-faces", "8"]) == 0  # fmt: skip
+    result = json.loads((runs[0] / "swa.json").read_text())
+    assert result["runs"] == [str(r) for r in runs]
+    # Run a has 3 epochs, so the 4-epoch window is skipped; every window takes the last N of each.
+    assert {n: c["epochs"] for n, c in result["candidates"].items()} == {
+        "2": {str(runs[0]): [2, 3], str(runs[1]): [3, 4]},
+        "3": {str(runs[0]): [1, 3], str(runs[1]): [2, 4]},
+    }
+    # All candidates tie (all say happy), so the first, the last 2 epochs, is kept.
+    assert result["chosen"] == "2" and result["beats_best_single_epoch"] is True
+    soup = keras.models.load_model(runs[0] / "swa.keras", compile=False)
+    expected = (biases[0, 2] + biases[0, 3] + biases[1, 3] + biases[1, 4]) / 4
+    np.testing.assert_allclose(soup.layers[-1].get_weights()[1], expected, rtol=1e-5, atol=1e-6)

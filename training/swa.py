@@ -1,12 +1,16 @@
 """Average the weights of a run's last epochs (SWA), chosen on PublicTest.
 
     python -m training.swa runs/edge-ft --last 3 5 8 12
+    python -m training.swa runs/edge-ft runs/edge-ft-s2      # a soup of two fine-tunes
 
 Late in a cosine schedule the weights wander around a wide minimum; their average sits nearer its
 centre and usually generalises a little better than any one epoch. For each window (the last N
 epochs' snapshots in RUN/epochs/), the weights are averaged, batch-norm statistics re-estimated on
 Training faces (a weight average does not come with running means of its own), and the result
-scored on PublicTest next to the run's best single epoch. The best average is written to
+scored on PublicTest next to the run's best single epoch. Given several runs that started from the
+same model (`train --init`, different seeds), each window takes the last N epochs of every run
+("model soup": fine-tunes of one starting point stay in one basin, so their average is too), and
+the best single epoch is the best of all runs; everything is written to the first run's folder. The best average is written to
 RUN/swa.keras only when it beats that single epoch on PublicTest (so `make convert` ships whichever
 won), and every candidate's PublicTest accuracy goes to RUN/swa.json. PrivateTest is not read.
 """
@@ -77,7 +81,8 @@ def accuracy(model: Any, faces: np.ndarray, labels: np.ndarray) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.swa", description=__doc__.splitlines()[0])
-    p.add_argument("run", type=Path, help="run folder with epochs/ snapshots and config.json")
+    p.add_argument("runs", type=Path, nargs="+",
+                   help="run folder(s) with epochs/ snapshots and config.json")  # fmt: skip
     p.add_argument("--last", type=int, nargs="+", default=[3, 5, 8, 12],
                    help="window sizes to try: average of the last N epochs")  # fmt: skip
     p.add_argument("--bn-faces", type=int, default=8192, help="Training faces for BN statistics")
@@ -88,11 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
-    run = args.run
-    snaps = snapshots(run)
-    if not snaps:
-        print(f"error: {run}/epochs: no epoch_NNN.weights.h5 snapshots", file=sys.stderr)
-        return 2
+    run = args.runs[0]
+    snaps = {r: snapshots(r) for r in args.runs}
+    for r, found in snaps.items():
+        if not found:
+            print(f"error: {r}/epochs: no epoch_NNN.weights.h5 snapshots", file=sys.stderr)
+            return 2
     cfg = json.loads((run / "config.json").read_text())
     classes = parse_class_list(",".join(cfg["classes"]))
     try:
@@ -111,29 +117,34 @@ def main(argv: list[str] | None = None) -> int:
         bn_faces = augment_batch(bn_faces, rng, preset)
 
     model = keras.models.load_model(run / "last.keras", compile=False)
-    best_path = run / "best.keras"
-    results: dict[str, Any] = {"run": str(run), "epochs": list(snaps), "candidates": {}}
-    if best_path.is_file():
-        state = json.loads((run / "state.json").read_text())
-        results["best_single_epoch"] = {
-            "epoch": state.get("best_epoch"),
-            "publictest": accuracy(keras.models.load_model(best_path, compile=False), x_val, y_val),
-        }
-        print(f"best single epoch {state.get('best_epoch')}: PublicTest "
-              f"{results['best_single_epoch']['publictest']} %")  # fmt: skip
+    results: dict[str, Any] = {
+        "runs": [str(r) for r in args.runs],
+        "epochs": {str(r): list(found) for r, found in snaps.items()},
+        "candidates": {},
+    }
+    for r in args.runs:
+        if (r / "best.keras").is_file():
+            state = json.loads((r / "state.json").read_text())
+            acc = accuracy(keras.models.load_model(r / "best.keras", compile=False), x_val, y_val)
+            print(f"{r} best single epoch {state.get('best_epoch')}: PublicTest {acc} %")
+            if acc > results.get("best_single_epoch", {}).get("publictest", -1.0):
+                results["best_single_epoch"] = {
+                    "run": str(r), "epoch": state.get("best_epoch"), "publictest": acc
+                }  # fmt: skip
     chosen: tuple[float, int] | None = None
     best_single = results.get("best_single_epoch", {}).get("publictest", -1.0)
     (run / "swa.keras").unlink(missing_ok=True)  # a stale average from an earlier call never wins
-    last_epoch = max(snaps)
     for n in sorted(set(args.last)):
-        window = [e for e in snaps if e > last_epoch - n]
-        if len(window) < n:
+        windows = {r: [e for e in found if e > max(found) - n] for r, found in snaps.items()}
+        if any(len(w) < n for w in windows.values()):
             continue
-        average_weights(model, [snaps[e] for e in window])
+        files = [snaps[r][e] for r, w in windows.items() for e in w]
+        average_weights(model, files)
         reestimate_batchnorm(model, bn_faces)
         acc = accuracy(model, x_val, y_val)
-        results["candidates"][str(n)] = {"epochs": [window[0], window[-1]], "publictest": acc}
-        print(f"average of epochs {window[0]}-{window[-1]}: PublicTest {acc} %")
+        spans = {str(r): [w[0], w[-1]] for r, w in windows.items()}
+        results["candidates"][str(n)] = {"epochs": spans, "publictest": acc}
+        print(f"average of the last {n} epochs of {len(windows)} run(s): PublicTest {acc} %")
         if chosen is None or acc > chosen[0]:
             chosen = (acc, n)
             if acc > best_single:
