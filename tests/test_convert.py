@@ -156,3 +156,15 @@ def test_missing_card(converted, tmp_path):
     card_path.unlink()
     with pytest.raises(ModelError, match="model card not found"):
         Classifier(model)
+
+
+def test_the_flip_average_must_earn_its_second_pass() -> None:
+    from convert.convert import choose_inference
+
+    assert choose_inference({"plain": 74.22, "flip_average": 74.45}, 0.5) == "plain"
+    assert choose_inference({"plain": 72.69, "flip_average": 73.57}, 0.5) == "flip_average"
+    assert choose_inference({"plain": 73.0, "flip_average": 73.5}, 0.5) == "flip_average"
+    assert choose_inference({"plain": 74.0, "flip_average": 73.0}, 0.0) == "plain"
+    assert choose_inference({"plain": 74.0, "flip_average": 74.0}, 0.0) == "flip_average"
+    assert choose_inference({"flip_average": 70.0}) == "flip_average"  # --flip-average on
+    assert choose_inference({"plain": 70.0}) == "plain"  # --flip-average off
