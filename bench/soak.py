@@ -6,7 +6,9 @@ What runs, all real: `moodcam run` as its own process over `demo/clip.mp4` with 
 no pacing (as fast as one process can go); the mood log; MQTT to a Mosquitto broker started here
 on a loopback port, with a counting subscriber on the event topic; LEDs through gpiozero's
 MockFactory with MockPWMPin (the only stand-in for pins off a Pi); playlists on an MPD started
-here with a null audio output. Short holds make the playlist sink switch often.
+here with a null audio output. Short holds make the playlist sink switch often: they are wall-clock
+seconds (what a listener hears) while the clip plays at full speed, so a fast machine passes a mood
+segment of the clip in a fraction of a second and longer holds would never let the music follow.
 
 Measured from outside the daemon, through /proc/<pid>: resident memory and open file descriptors
 every few seconds. "Start" is the first sample after the warm-up (model loaded, sinks connected,
@@ -109,8 +111,8 @@ enabled = true
 enabled = true
 host = "127.0.0.1"
 port = {mpd}
-hold_s = 1.0
-min_interval_s = 2.0
+hold_s = 0.1
+min_interval_s = 0.5
 resume_paused = true
 [stdout]
 enabled = false
