@@ -82,6 +82,7 @@ bench: setup
 # 30 minutes (plus 1 minute warm-up) of the daemon at full speed with every sink on.
 soak: setup test-deps
 	$(PY) -m bench.soak --minutes $(or $(MINUTES),30) --out bench/soak.json
+	$(PY) -m bench.mockpin_memory
 	$(PY) -m convert.figures
 
 # On the Pi (as root): venv in /opt/moodcam, user, config, systemd service. PURGE=1 also removes data.

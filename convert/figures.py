@@ -94,6 +94,13 @@ def render(card: dict, bench: dict, security: str = "", extra: dict | None = Non
                   f"Mosquitto, {soak['events_received']} received by a subscriber, "
                   f"{soak['events_dropped']} dropped; {soak['playlist_switches']} MPD playlist switches, "
                   f"{soak['led_changes']} LED changes (`bench/soak.json`, `bench/soak.png`)."]  # fmt: skip
+        pins = extra.get("mockpin", {})
+        if pins.get("soak_led_changes") == soak["led_changes"]:
+            lines[-1] += (f" Most of the growth is the off-Pi stand-in: gpiozero's mock pins record every "
+                          f"state, and the LED sink alone, given as many changes ({pins['led_changes']}), "
+                          f"leaves {pins['traced_growth_mb']} MB of Python memory in "
+                          f"{pins['mock_pin_states_recorded']} recorded states (`bench/mockpin_memory.json`); "
+                          f"real pins keep no history.")  # fmt: skip
     rep = extra.get("report", {}).get("report", {})
     if rep:
         lines += ["", f"`moodcam report` over {extra['report']['lines']} lines (a year at 1 Hz, "
@@ -108,6 +115,7 @@ def render(card: dict, bench: dict, security: str = "", extra: dict | None = Non
 def extras() -> dict:
     return {
         "soak": _load(ROOT / "bench" / "soak.json"),
+        "mockpin": _load(ROOT / "bench" / "mockpin_memory.json"),
         "report": _load(ROOT / "bench" / "report.json"),
         "seed": _load(ROOT / "models" / "baseline-seed" / "report.json"),
     }

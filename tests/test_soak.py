@@ -40,3 +40,13 @@ def test_short_soak_with_every_sink_balances_its_books(tmp_path: Path) -> None:
     assert r["rss_start_mb"] > 0 and r["open_fds_start"] > 0
     soak.plot(r["samples"], 2.0, tmp_path / "soak.png")
     assert (tmp_path / "soak.png").stat().st_size > 0
+
+
+def test_mock_pin_history_grows_with_led_changes() -> None:
+    from bench.mockpin_memory import measure
+
+    few, many = measure(10), measure(1000)
+    assert few["led_changes"] == 10 and many["led_changes"] == 1000
+    # Each change sets new duty cycles on the RGB pins, and the mock pins keep every one.
+    assert many["mock_pin_states_recorded"] > 50 * few["mock_pin_states_recorded"] > 0
+    assert many["traced_growth_mb"] > few["traced_growth_mb"]
