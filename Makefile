@@ -66,8 +66,8 @@ swa: setup
 model: train finetune swa convert
 
 convert: setup
-	model="$(MODEL)"; for m in $(FT_RUN)/swa.keras $(FT_RUN)/best.keras $(RUN)/best.keras; do \
-	  [ -n "$$model" ] || { [ -f $$m ] && model=$$m; }; done; \
+	model="$(MODEL)"; [ -n "$$model" ] || for m in $(FT_RUN)/swa.keras $(FT_RUN)/best.keras $(RUN)/best.keras; do \
+	  [ -f $$m ] && { model=$$m; break; }; done; \
 	$(PY) -m convert.convert "$${model:?no model: run make train (and make finetune swa) first}" --out models/moodcam.tflite
 	$(PY) -m convert.figures
 

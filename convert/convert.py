@@ -116,8 +116,8 @@ FLIP_MIN_GAIN = 0.5
 def choose_inference(
     publictest_int8: dict[str, float], flip_min_gain: float = FLIP_MIN_GAIN
 ) -> str:
-    """ "plain" or "flip_average" from their PublicTest int8 accuracies: the flip average doubles
-    the invoke, so it is taken only when it is at least `flip_min_gain` points better."""
+    """Which inference to ship, `plain` or `flip_average`, from their PublicTest int8 accuracies:
+    the flip average doubles the invoke, so it is taken only when `flip_min_gain` points better."""
     if "plain" not in publictest_int8:
         return "flip_average"
     if "flip_average" not in publictest_int8:

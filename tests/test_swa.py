@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -55,20 +56,35 @@ def _constant_model(label_index: int):
     return model
 
 
+def _fer_csv(tmp_path: Path) -> Path:
+    """A tiny FER2013 CSV. PublicTest: 8 happy faces (FER2013 label 3; index 1 of angry, happy,
+    sad, neutral) and 1 of each other class, so a model that always says happy scores 8/11 and one
+    that always says angry 1/11."""
+    from tests.test_data import pixels, write_csv
+
+    rows = [[[0, 3, 4, 6][i % 4], pixels(i), "Training"] for i in range(16)]
+    rows += [[label, pixels(100 + i), "PublicTest"] for i, label in enumerate([3] * 8 + [0, 4, 6])]
+    return write_csv(tmp_path / "fer2013.csv", rows)
+
+
+def _write_run_config(run: Path) -> None:
+    """The config.json training.swa reads: the four classes, trained without augmentation."""
+    (run / "config.json").write_text(
+        json.dumps({"classes": ["angry", "happy", "sad", "neutral"], "augment": "off"})
+    )
+
+
 @pytest.mark.parametrize("average_wins", [True, False])
 def test_swa_keras_is_written_only_when_an_average_beats_the_best_epoch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, average_wins: bool
 ) -> None:
-    import json
-
     import training.swa
 
     monkeypatch.setattr(training.swa, "CACHE_DIR", tmp_path / "cache")
     data = _fer_csv(tmp_path)
     run = tmp_path / "run"
     (run / "epochs").mkdir(parents=True)
-    (run / "config.json").write_text(json.dumps({"classes": ["angry", "happy", "sad", "neutral"],
-                                                 "augment": "off"}))  # fmt: skip
+    _write_run_config(run)
     (run / "state.json").write_text(json.dumps({"best_epoch": 2}))
     happy, angry = _constant_model(1), _constant_model(0)
     (happy if not average_wins else angry).save(run / "best.keras")
@@ -91,22 +107,9 @@ def test_swa_keras_is_written_only_when_an_average_beats_the_best_epoch(
     assert (run / "swa.keras").is_file() is average_wins
 
 
-def _fer_csv(tmp_path: Path) -> Path:
-    """A tiny FER2013 CSV. PublicTest: 8 happy faces (FER2013 label 3; index 1 of angry, happy,
-    sad, neutral) and 1 of each other class, so a model that always says happy scores 8/11 and one
-    that always says angry 1/11."""
-    from tests.test_data import pixels, write_csv
-
-    rows = [[[0, 3, 4, 6][i % 4], pixels(i), "Training"] for i in range(16)]
-    rows += [[label, pixels(100 + i), "PublicTest"] for i, label in enumerate([3] * 8 + [0, 4, 6])]
-    return write_csv(tmp_path / "fer2013.csv", rows)
-
-
 def test_a_soup_averages_the_last_epochs_of_every_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import json
-
     import keras
 
     import training.swa
@@ -120,8 +123,7 @@ def test_a_soup_averages_the_last_epochs_of_every_run(
     biases: dict[tuple[int, int], np.ndarray] = {}
     for i, (run, epochs) in enumerate(zip(runs, ([1, 2, 3], [1, 2, 3, 4]), strict=True)):
         (run / "epochs").mkdir(parents=True)
-        (run / "config.json").write_text(json.dumps({"classes": ["angry", "happy", "sad", "neutral"],
-                                                     "augment": "off"}))  # fmt: skip
+        _write_run_config(run)
         for epoch in epochs:  # every snapshot says happy, each with its own bias
             bias = np.array([0, 10, 0, 0], np.float32) + rng.uniform(-1, 1, 4).astype(np.float32)
             dense.set_weights([dense.get_weights()[0], bias])

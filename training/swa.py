@@ -8,11 +8,12 @@ centre and usually generalises a little better than any one epoch. For each wind
 epochs' snapshots in RUN/epochs/), the weights are averaged, batch-norm statistics re-estimated on
 Training faces (a weight average does not come with running means of its own), and the result
 scored on PublicTest next to the run's best single epoch. Given several runs that started from the
-same model (`train --init`, different seeds), each window takes the last N epochs of every run
-("model soup": fine-tunes of one starting point stay in one basin, so their average is too), and
-the best single epoch is the best of all runs; everything is written to the first run's folder. The best average is written to
-RUN/swa.keras only when it beats that single epoch on PublicTest (so `make convert` ships whichever
-won), and every candidate's PublicTest accuracy goes to RUN/swa.json. PrivateTest is not read.
+same model (`train --init`, different seeds), each window takes the last N epochs of every run (a
+"model soup": fine-tunes of one starting point often stay in one basin, and then so does their
+average; PublicTest says whether they did), and the best single epoch is the best of all runs;
+everything is written to the first run's folder. The best average is written to RUN/swa.keras only
+when it beats that single epoch on PublicTest (so `make convert` ships whichever won), and every
+candidate's PublicTest accuracy goes to RUN/swa.json. PrivateTest is not read.
 """
 
 from __future__ import annotations
@@ -122,17 +123,18 @@ def main(argv: list[str] | None = None) -> int:
         "epochs": {str(r): list(found) for r, found in snaps.items()},
         "candidates": {},
     }
+    best_single = -1.0  # PublicTest accuracy of the best single epoch of all runs
     for r in args.runs:
         if (r / "best.keras").is_file():
             state = json.loads((r / "state.json").read_text())
             acc = accuracy(keras.models.load_model(r / "best.keras", compile=False), x_val, y_val)
             print(f"{r} best single epoch {state.get('best_epoch')}: PublicTest {acc} %")
-            if acc > results.get("best_single_epoch", {}).get("publictest", -1.0):
+            if acc > best_single:
+                best_single = acc
                 results["best_single_epoch"] = {
                     "run": str(r), "epoch": state.get("best_epoch"), "publictest": acc
                 }  # fmt: skip
     chosen: tuple[float, int] | None = None
-    best_single = results.get("best_single_epoch", {}).get("publictest", -1.0)
     (run / "swa.keras").unlink(missing_ok=True)  # a stale average from an earlier call never wins
     for n in sorted(set(args.last)):
         windows = {r: [e for e in found if e > max(found) - n] for r, found in snaps.items()}
