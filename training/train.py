@@ -63,6 +63,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="start from this .keras model's weights (a second phase after an earlier run) "
         "with a fresh optimizer and schedule",
     )
+    p.add_argument(
+        "--teacher",
+        action="append",
+        default=[],
+        metavar="MODEL",
+        help="distil from this .keras model (repeat for an ensemble; training/distill.py)",
+    )
+    p.add_argument(
+        "--teacher-weight", type=float, default=0.5, help="teacher share of a training target"
+    )
+    p.add_argument(
+        "--teacher-temperature",
+        type=float,
+        default=2.0,
+        help="softening of the teacher's outputs (1 = as they are)",
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", default="runs/edge", help="run folder (checkpoints, logs, plots)")
     args = p.parse_args(argv)
@@ -122,7 +138,6 @@ def main(argv: list[str] | None = None) -> int:
         weight = args.ferplus_weight if args.ferplus == "soft" else 0.0
         t_train = fer.soft_targets(faces.subset(train), y[train], classes, weight)
     t_val = np.eye(len(classes), dtype=np.float32)[y[val]]
-
     config = vars(args) | {
         "classes": list(classes),
         "data_sha256": faces.sha256,
@@ -137,6 +152,23 @@ def main(argv: list[str] | None = None) -> int:
         f"data: {faces.source} sha256 {faces.sha256[:12]}; dropped {faces.dropped}; "
         f"train {len(x_train)} val {len(x_val)}"
     )
+    if args.teacher:
+        from training.distill import mix_targets, teacher_targets
+
+        try:
+            taught = teacher_targets(
+                args.teacher, x_train, classes, args.teacher_temperature, cache_dir=out
+            )
+        except fer.DataError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        agree = float((taught.argmax(1) == t_train.argmax(1)).mean())
+        t_train = mix_targets(t_train, taught, args.teacher_weight)
+        log(
+            f"distilling from {len(args.teacher)} teacher(s), weight {args.teacher_weight}, "
+            f"temperature {args.teacher_temperature}; teacher agrees with the label on "
+            f"{100 * agree:.1f}% of training faces"
+        )
 
     keras.utils.set_random_seed(args.seed)
     steps = math.ceil(len(x_train) / args.batch)

@@ -1,0 +1,125 @@
+"""Distillation from an ensemble of teachers (training/distill.py, train --teacher)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import random_faces
+from tests.test_swa import _constant_model, _fer_csv, _write_run_config
+from training.data import DataError
+from training.distill import ensemble_predict, mix_targets, soften, teacher_targets
+
+CLASSES = ("angry", "happy", "sad", "neutral")
+
+
+def test_soften_is_the_identity_at_t1_and_flattens_above() -> None:
+    p = np.array([[0.7, 0.2, 0.05, 0.05], [0.25, 0.25, 0.25, 0.25]], np.float32)
+    np.testing.assert_allclose(soften(p, 1.0), p, rtol=1e-5)
+    hot = soften(p, 3.0)
+    np.testing.assert_allclose(hot.sum(axis=1), 1.0, rtol=1e-6)
+    assert hot[0].max() < p[0].max() and hot[0].argmax() == 0  # flatter, same winner
+    np.testing.assert_allclose(hot[1], p[1], rtol=1e-6)
+    with pytest.raises(ValueError, match="temperature"):
+        soften(p, 0.0)
+
+
+def test_mix_targets_weights_the_teacher() -> None:
+    labels = np.eye(4, dtype=np.float32)[[0, 1]]
+    teacher = np.full((2, 4), 0.25, np.float32)
+    np.testing.assert_allclose(mix_targets(labels, teacher, 0.0), labels)
+    np.testing.assert_allclose(mix_targets(labels, teacher, 1.0), teacher)
+    mixed = mix_targets(labels, teacher, 0.4)
+    np.testing.assert_allclose(mixed[0], [0.7, 0.1, 0.1, 0.1], rtol=1e-6)
+    with pytest.raises(ValueError, match="weight"):
+        mix_targets(labels, teacher, 1.5)
+
+
+def test_ensemble_is_the_mean_of_its_members_on_both_views(tmp_path: Path) -> None:
+    happy, angry = _constant_model(1), _constant_model(0)
+    paths = [tmp_path / "happy.keras", tmp_path / "angry.keras"]
+    happy.save(paths[0])
+    angry.save(paths[1])
+    faces = random_faces(5)
+    got = ensemble_predict(paths, faces)
+    x = faces[..., None].astype(np.float32)
+    expected = sum(np.asarray(m.predict(v, verbose=0)) for m in (happy, angry)
+                   for v in (x, x[:, :, ::-1])) / 4  # fmt: skip
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_teacher_targets_are_cached_and_recomputed_when_the_teacher_changes(
+    tmp_path: Path,
+) -> None:
+    teacher = tmp_path / "t" / "best.keras"
+    teacher.parent.mkdir()
+    _constant_model(1).save(teacher)
+    faces = random_faces(6)
+    first = teacher_targets([teacher], faces, CLASSES, 1.0, cache_dir=tmp_path)
+    assert first.argmax(axis=1).tolist() == [1] * 6
+    cached = tmp_path / "teacher.npy"
+    np.save(cached, np.full((6, 4), 0.25, np.float32))  # marks the cache: a hit returns this
+    np.testing.assert_allclose(teacher_targets([teacher], faces, CLASSES, 1.0, tmp_path), 0.25)
+    _constant_model(2).save(teacher)  # new teacher bytes: the key no longer matches
+    again = teacher_targets([teacher], faces, CLASSES, 1.0, cache_dir=tmp_path)
+    assert again.argmax(axis=1).tolist() == [2] * 6
+
+
+def test_a_missing_teacher_or_one_with_other_classes_is_refused_by_name(tmp_path: Path) -> None:
+    faces = random_faces(2)
+    with pytest.raises(DataError, match=r"nope\.keras: teacher model not found"):
+        teacher_targets([tmp_path / "nope.keras"], faces, CLASSES, 1.0, tmp_path)
+    run = tmp_path / "seven"
+    run.mkdir()
+    _constant_model(0).save(run / "best.keras")
+    (run / "config.json").write_text(json.dumps({"classes": ["angry", "disgust", "fear"]}))
+    with pytest.raises(DataError, match=r"seven/best\.keras: teacher was trained on classes"):
+        teacher_targets([run / "best.keras"], faces, CLASSES, 1.0, tmp_path)
+
+
+def test_train_learns_from_the_teacher_targets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """train --teacher: the batches carry (1 - w) * label + w * teacher, the run logs it, and a
+    teacher of another class set stops the run with exit 2 naming the teacher."""
+    import training.feed
+    import training.train
+
+    seen: list[np.ndarray] = []
+
+    class Recording(training.feed.AugmentedFaces):
+        def __init__(self, x, t, *args, **kwargs):
+            seen.append(t)
+            super().__init__(x, t, *args, **kwargs)
+
+    monkeypatch.setattr(training.feed, "AugmentedFaces", Recording)
+    monkeypatch.setattr(training.train, "CACHE_DIR", tmp_path / "cache")
+    data = _fer_csv(tmp_path)
+    teacher_run = tmp_path / "teacher"
+    teacher_run.mkdir()
+    _write_run_config(teacher_run)
+    _constant_model(3).save(teacher_run / "best.keras")  # says neutral to every face
+    out = tmp_path / "student"
+    args = ["--data", str(data), "--arch", "seed", "--epochs", "1", "--batch", "8",
+            "--ferplus", "off", "--label-smoothing", "0", "--augment", "off",
+            "--teacher", str(teacher_run / "best.keras"), "--teacher-weight", "0.5",
+            "--teacher-temperature", "1", "--out", str(out)]  # fmt: skip
+    assert training.train.main(args) == 0
+    (targets,) = seen
+    assert len(targets) == 16
+    # Each target is half its one-hot label and half the teacher's (near one-hot) neutral.
+    assert np.all(targets[:, 3] >= 0.5 - 1e-3)
+    np.testing.assert_allclose(np.sort(targets, axis=1)[:, -2:].sum(axis=1), 1.0, atol=2e-3)
+    log = (out / "train.log").read_text()
+    assert "distilling from 1 teacher(s), weight 0.5, temperature 1.0" in log
+    assert json.loads((out / "config.json").read_text())["teacher"] == [
+        str(teacher_run / "best.keras")
+    ]
+
+    (teacher_run / "config.json").write_text(json.dumps({"classes": ["angry", "happy"]}))
+    assert training.train.main([*args[:-1], str(tmp_path / "other")]) == 2
+    err = capsys.readouterr().err
+    assert f"{teacher_run / 'best.keras'}: teacher was trained on classes angry,happy" in err
