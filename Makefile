@@ -17,11 +17,17 @@ EPOCHS ?= 40
 # Phase 2 starts from phase 1's best model with lighter augmentation and a fresh, shorter schedule.
 FT_RUN ?= $(RUN)-ft
 FT_EPOCHS ?= 36
-# What `make convert` ships unless MODEL= says: phase 2's weight average when it beat phase 2's best
-# epoch on PublicTest (make swa writes it only then), else phase 2's best, else phase 1's best.
+FT := $(PY) -m training.train --arch $(ARCH_NAME) --init $(RUN)/best.keras --augment light --warmup 1
+# Phase 2 and two variants of it (another seed, half the rate) teach the distilled student, which
+# is phase 2 once more with targets mixed 80 % from their ensemble (training/distill.py).
+TEACHER_RUNS ?= $(FT_RUN) $(FT_RUN)-s2 $(FT_RUN)-lr5e-4
+KD_RUN ?= $(RUN)-kd
+# What `make convert` ships unless MODEL= says: the first of the student's weight average (make swa
+# writes it only when it beat the best epoch on PublicTest), the student's best epoch, phase 2's
+# best, phase 1's best.
 MODEL ?=
 
-.PHONY: setup test demo train finetune swa model convert eval bench lint soak install uninstall security-report figures test-deps clean
+.PHONY: setup test demo train finetune teachers distill swa model convert eval bench lint soak install uninstall security-report figures test-deps clean
 
 setup: $(STAMP)
 
@@ -57,18 +63,27 @@ train: setup
 	$(PY) -m training.train --arch $(ARCH_NAME) --epochs $(EPOCHS) --out $(RUN)
 
 finetune: setup
-	$(PY) -m training.train --arch $(ARCH_NAME) --init $(RUN)/best.keras --augment light --lr 1e-3 --warmup 1 --epochs $(FT_EPOCHS) --out $(FT_RUN)
+	$(FT) --lr 1e-3 --epochs $(FT_EPOCHS) --out $(FT_RUN)
+
+teachers: finetune
+	$(FT) --lr 1e-3 --epochs $(FT_EPOCHS) --seed 2 --out $(FT_RUN)-s2
+	$(FT) --lr 5e-4 --epochs 20 --out $(FT_RUN)-lr5e-4
+
+distill: setup
+	$(FT) --lr 1e-3 --epochs $(FT_EPOCHS) $(foreach t,$(TEACHER_RUNS),--teacher $(t)/best.keras) \
+	  --teacher-weight 0.8 --teacher-temperature 1 --out $(KD_RUN)
 
 swa: setup
-	$(PY) -m training.swa $(FT_RUN) --last 3 5 8 12
+	$(PY) -m training.swa $(KD_RUN) --last 3 5 8 12
 
-# The whole desktop recipe, each step resumable: phase 1, phase 2, weight average, int8 model and card.
-model: train finetune swa convert
+# The whole desktop recipe, each step resumable: phase 1, phase 2 and its variants, the distilled
+# student, weight average, int8 model and card.
+model: train teachers distill swa convert
 
 convert: setup
-	model="$(MODEL)"; [ -n "$$model" ] || for m in $(FT_RUN)/swa.keras $(FT_RUN)/best.keras $(RUN)/best.keras; do \
+	model="$(MODEL)"; [ -n "$$model" ] || for m in $(KD_RUN)/swa.keras $(KD_RUN)/best.keras $(FT_RUN)/best.keras $(RUN)/best.keras; do \
 	  [ -f $$m ] && { model=$$m; break; }; done; \
-	$(PY) -m convert.convert "$${model:?no model: run make train (and make finetune swa) first}" --out models/moodcam.tflite
+	$(PY) -m convert.convert "$${model:?no model: make model runs the whole recipe}" --out models/moodcam.tflite
 	$(PY) -m convert.figures
 
 eval: setup

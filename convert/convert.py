@@ -127,7 +127,8 @@ def choose_inference(
 
 
 RUN_KEYS = ("arch", "epochs", "batch", "lr", "weight_decay", "label_smoothing", "ferplus",
-            "ferplus_weight", "no_augment", "augment", "init", "seed")  # fmt: skip
+            "ferplus_weight", "no_augment", "augment", "init", "teacher", "teacher_weight",
+            "teacher_temperature", "seed")  # fmt: skip
 
 
 def _read_json(path: Path) -> dict:
@@ -137,6 +138,25 @@ def _read_json(path: Path) -> dict:
 def run_summary(run_cfg: dict) -> dict:
     """The training settings worth keeping in the card, from a run's config.json."""
     return {k: run_cfg[k] for k in RUN_KEYS if k in run_cfg}
+
+
+def teacher_summaries(run_cfg: dict) -> list[dict]:
+    """Each distillation teacher (train --teacher) with its run's settings and PublicTest figure."""
+    out = []
+    for teacher in run_cfg.get("teacher", []):
+        run = Path(teacher).parent
+        state = _read_json(run / "state.json")
+        out.append(
+            {
+                "model": teacher,
+                "run": run_summary(_read_json(run / "config.json")),
+                "best_epoch": state.get("best_epoch"),
+                "publictest_float_accuracy": round(100 * state["best_val_accuracy"], 2)
+                if "best_val_accuracy" in state
+                else None,
+            }
+        )
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -293,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
                 if run_cfg.get("init")
                 else {}
             ),
+            # Distilled from an ensemble (training/distill.py): the teachers and their runs.
+            **({"teachers": teacher_summaries(run_cfg)} if run_cfg.get("teacher") else {}),
             "best_epoch": state.get("best_epoch"),
             # swa.keras (training/swa.py): the weights are an average of the last epochs.
             **(

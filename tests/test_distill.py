@@ -123,3 +123,22 @@ def test_train_learns_from_the_teacher_targets(
     assert training.train.main([*args[:-1], str(tmp_path / "other")]) == 2
     err = capsys.readouterr().err
     assert f"{teacher_run / 'best.keras'}: teacher was trained on classes angry,happy" in err
+
+
+def test_the_card_names_each_teacher_with_its_run(tmp_path: Path) -> None:
+    from convert.convert import teacher_summaries
+
+    run = tmp_path / "ft-s2"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"arch": "edge", "seed": 2, "lr": 0.001}))
+    (run / "state.json").write_text(json.dumps({"best_epoch": 19, "best_val_accuracy": 0.74142}))
+    student_cfg = {"teacher": [str(run / "best.keras")], "teacher_weight": 0.8}
+    assert teacher_summaries(student_cfg) == [
+        {
+            "model": str(run / "best.keras"),
+            "run": {"arch": "edge", "lr": 0.001, "seed": 2},
+            "best_epoch": 19,
+            "publictest_float_accuracy": 74.14,
+        }
+    ]
+    assert teacher_summaries({}) == []
