@@ -27,7 +27,7 @@ KD_RUN ?= $(RUN)-kd
 # best, phase 1's best.
 MODEL ?=
 
-.PHONY: setup test demo train finetune teachers distill swa model convert eval bench lint soak install uninstall security-report figures test-deps clean
+.PHONY: setup test demo train finetune teachers distill swa model baseline convert eval bench lint soak install uninstall security-report figures test-deps clean
 
 setup: $(STAMP)
 
@@ -79,6 +79,14 @@ swa: setup
 # The whole desktop recipe, each step resumable: phase 1, phase 2 and its variants, the distilled
 # student, weight average, int8 model and card.
 model: train teachers distill swa convert
+
+# The poster's seed network (conv 64/128/256, quadrant pooling, dense 200) as the baseline to beat:
+# plain cross-entropy on FER2013 labels, light augmentation; figures into models/baseline-seed.
+SEED_EPOCHS ?= 30
+baseline: setup
+	$(PY) -m training.train --arch seed --epochs $(SEED_EPOCHS) --lr 5e-4 --label-smoothing 0 --ferplus off --augment light --out runs/seed
+	$(PY) -m training.evaluate runs/seed/best.keras --no-peer --out models/baseline-seed
+	$(PY) -m convert.figures
 
 convert: setup
 	model="$(MODEL)"; [ -n "$$model" ] || for m in $(KD_RUN)/swa.keras $(KD_RUN)/best.keras $(FT_RUN)/best.keras $(RUN)/best.keras; do \
