@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from training.data import DataError
+from training.data import DataError, sha256_file
+from training.evaluate import predict_keras
 
 
 def soften(probs: np.ndarray, temperature: float) -> np.ndarray:
@@ -31,10 +32,6 @@ def soften(probs: np.ndarray, temperature: float) -> np.ndarray:
     logp -= logp.max(axis=1, keepdims=True)
     p = np.exp(logp)
     return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
-
-
-def _file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _check_teacher_classes(path: Path, classes: tuple[str, ...]) -> None:
@@ -53,13 +50,12 @@ def ensemble_predict(teachers: Sequence[Path], faces: np.ndarray, flip: bool = T
     """Mean softmax of `teachers` over uint8 faces (N, H, W), with the mirror image if `flip`."""
     import keras
 
-    x = faces[..., None].astype(np.float32)
+    views = [faces, faces[:, :, ::-1]] if flip else [faces]
     total = None
     for path in teachers:
         model = keras.models.load_model(path, compile=False)
-        views = [x, x[:, :, ::-1]] if flip else [x]
         for view in views:
-            p = np.asarray(model.predict(view, batch_size=256, verbose=0), dtype=np.float64)
+            p = predict_keras(model, view).astype(np.float64)
             total = p if total is None else total + p
     return (total / (len(teachers) * (2 if flip else 1))).astype(np.float32)
 
@@ -73,8 +69,9 @@ def teacher_targets(
 ) -> np.ndarray:
     """Softened ensemble outputs for `faces`, one row per face; cached in `cache_dir`.
 
-    The cache key covers the teachers' bytes, the faces and the temperature, so a changed
-    teacher or data set recomputes rather than silently reusing stale targets.
+    The cache holds the unsoftened ensemble outputs, keyed by the teachers' bytes and the faces,
+    so a changed teacher or data set recomputes rather than silently reusing stale targets; the
+    temperature is applied after the cache.
     """
     paths = [Path(t) for t in teachers]
     for path in paths:
@@ -83,7 +80,7 @@ def teacher_targets(
         _check_teacher_classes(path, classes)
     key = {
         "teachers": [str(p) for p in paths],
-        "sha256": [_file_digest(p) for p in paths],
+        "sha256": [sha256_file(p) for p in paths],
         "faces_sha256": hashlib.sha256(np.ascontiguousarray(faces).tobytes()).hexdigest(),
         "flip": True,
     }

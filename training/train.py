@@ -138,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         weight = args.ferplus_weight if args.ferplus == "soft" else 0.0
         t_train = fer.soft_targets(faces.subset(train), y[train], classes, weight)
     t_val = np.eye(len(classes), dtype=np.float32)[y[val]]
+
     config = vars(args) | {
         "classes": list(classes),
         "data_sha256": faces.sha256,
