@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -28,7 +29,6 @@ def fer2013():
 @pytest.fixture(scope="session")
 def shipped_privatetest(fer2013):
     """The shipped int8 model's PrivateTest predictions, computed once for every test that needs them."""
-    import json
 
     from training import data as fer
     from training.evaluate import metrics, predict_tflite
@@ -68,3 +68,47 @@ def confident_scenes(classifier, box: tuple[int, int, int, int],
         if label not in seen and max(scores.values()) > 0.5:
             seen[label] = (face, scene)
     return seen
+
+
+# Tiny models and data for the training tests (conversion, weight averages, distillation).
+def tiny_model(n_out: int = 4, size: int = 48):
+    """A conv net small enough to train, average and convert in seconds (seeded)."""
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((size, size, 1))
+    x = layers.Rescaling(1 / 255)(inp)
+    x = layers.Conv2D(8, 3, strides=2, use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU()(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inp, layers.Dense(n_out, activation="softmax")(x))
+
+
+def constant_model(label_index: int):
+    """The tiny model made to answer `label_index` for every face."""
+    model = tiny_model()
+    dense = model.layers[-1]
+    bias = np.zeros(4, np.float32)
+    bias[label_index] = 10.0
+    dense.set_weights([np.zeros_like(dense.get_weights()[0]), bias])
+    return model
+
+
+def tiny_fer_csv(tmp_path: Path) -> Path:
+    """A tiny FER2013 CSV. PublicTest: 8 happy faces (FER2013 label 3; index 1 of angry, happy,
+    sad, neutral) and 1 of each other class, so a model that always says happy scores 8/11 and one
+    that always says angry 1/11."""
+    from tests.test_data import pixels, write_csv
+
+    rows = [[[0, 3, 4, 6][i % 4], pixels(i), "Training"] for i in range(16)]
+    rows += [[label, pixels(100 + i), "PublicTest"] for i, label in enumerate([3] * 8 + [0, 4, 6])]
+    return write_csv(tmp_path / "fer2013.csv", rows)
+
+
+def write_run_config(run: Path) -> None:
+    """The config.json training.swa reads: the four classes, trained without augmentation."""
+    (run / "config.json").write_text(
+        json.dumps({"classes": ["angry", "happy", "sad", "neutral"], "augment": "off"})
+    )

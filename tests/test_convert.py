@@ -11,23 +11,9 @@ import pytest
 
 from moodcam.classifier import Classifier
 from moodcam.errors import ModelError
-from tests.conftest import random_faces
+from tests.conftest import random_faces, tiny_model
 
 CLASSES = ("angry", "happy", "sad", "neutral")
-
-
-def tiny_model(n_out: int = 4, size: int = 48):
-    import keras
-    from keras import layers
-
-    keras.utils.set_random_seed(0)
-    inp = keras.Input((size, size, 1))
-    x = layers.Rescaling(1 / 255)(inp)
-    x = layers.Conv2D(8, 3, strides=2, use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
-    x = layers.ReLU()(x)
-    x = layers.GlobalAveragePooling2D()(x)
-    return keras.Model(inp, layers.Dense(n_out, activation="softmax")(x))
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import random_faces
-from tests.test_swa import _constant_model, _fer_csv, _write_run_config
+from tests.conftest import constant_model, random_faces, tiny_fer_csv, write_run_config
 from training.data import DataError
 from training.distill import ensemble_predict, mix_targets, soften, teacher_targets
 
@@ -39,7 +38,7 @@ def test_mix_targets_weights_the_teacher() -> None:
 
 
 def test_ensemble_is_the_mean_of_its_members_on_both_views(tmp_path: Path) -> None:
-    happy, angry = _constant_model(1), _constant_model(0)
+    happy, angry = constant_model(1), constant_model(0)
     paths = [tmp_path / "happy.keras", tmp_path / "angry.keras"]
     happy.save(paths[0])
     angry.save(paths[1])
@@ -56,14 +55,14 @@ def test_teacher_targets_are_cached_and_recomputed_when_the_teacher_changes(
 ) -> None:
     teacher = tmp_path / "t" / "best.keras"
     teacher.parent.mkdir()
-    _constant_model(1).save(teacher)
+    constant_model(1).save(teacher)
     faces = random_faces(6)
     first = teacher_targets([teacher], faces, CLASSES, 1.0, cache_dir=tmp_path)
     assert first.argmax(axis=1).tolist() == [1] * 6
     cached = tmp_path / "teacher.npy"
     np.save(cached, np.full((6, 4), 0.25, np.float32))  # marks the cache: a hit returns this
     np.testing.assert_allclose(teacher_targets([teacher], faces, CLASSES, 1.0, tmp_path), 0.25)
-    _constant_model(2).save(teacher)  # new teacher bytes: the key no longer matches
+    constant_model(2).save(teacher)  # new teacher bytes: the key no longer matches
     again = teacher_targets([teacher], faces, CLASSES, 1.0, cache_dir=tmp_path)
     assert again.argmax(axis=1).tolist() == [2] * 6
 
@@ -74,7 +73,7 @@ def test_a_missing_teacher_or_one_with_other_classes_is_refused_by_name(tmp_path
         teacher_targets([tmp_path / "nope.keras"], faces, CLASSES, 1.0, tmp_path)
     run = tmp_path / "seven"
     run.mkdir()
-    _constant_model(0).save(run / "best.keras")
+    constant_model(0).save(run / "best.keras")
     (run / "config.json").write_text(json.dumps({"classes": ["angry", "disgust", "fear"]}))
     with pytest.raises(DataError, match=r"seven/best\.keras: teacher was trained on classes"):
         teacher_targets([run / "best.keras"], faces, CLASSES, 1.0, tmp_path)
@@ -97,11 +96,11 @@ def test_train_learns_from_the_teacher_targets(
 
     monkeypatch.setattr(training.feed, "AugmentedFaces", Recording)
     monkeypatch.setattr(training.train, "CACHE_DIR", tmp_path / "cache")
-    data = _fer_csv(tmp_path)
+    data = tiny_fer_csv(tmp_path)
     teacher_run = tmp_path / "teacher"
     teacher_run.mkdir()
-    _write_run_config(teacher_run)
-    _constant_model(3).save(teacher_run / "best.keras")  # says neutral to every face
+    write_run_config(teacher_run)
+    constant_model(3).save(teacher_run / "best.keras")  # says neutral to every face
     out = tmp_path / "student"
     args = ["--data", str(data), "--arch", "seed", "--epochs", "1", "--batch", "8",
             "--ferplus", "off", "--label-smoothing", "0", "--augment", "off",

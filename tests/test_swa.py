@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import random_faces
-from tests.test_convert import tiny_model
+from tests.conftest import constant_model, random_faces, tiny_fer_csv, tiny_model, write_run_config
 from training.swa import average_weights, reestimate_batchnorm, snapshots
 
 
@@ -46,34 +45,6 @@ def test_batchnorm_statistics_are_recomputed_from_the_faces() -> None:
     assert bn.momentum == pytest.approx(0.99)  # restored
 
 
-def _constant_model(label_index: int):
-    """The tiny model made to answer `label_index` for every face."""
-    model = tiny_model()
-    dense = model.layers[-1]
-    bias = np.zeros(4, np.float32)
-    bias[label_index] = 10.0
-    dense.set_weights([np.zeros_like(dense.get_weights()[0]), bias])
-    return model
-
-
-def _fer_csv(tmp_path: Path) -> Path:
-    """A tiny FER2013 CSV. PublicTest: 8 happy faces (FER2013 label 3; index 1 of angry, happy,
-    sad, neutral) and 1 of each other class, so a model that always says happy scores 8/11 and one
-    that always says angry 1/11."""
-    from tests.test_data import pixels, write_csv
-
-    rows = [[[0, 3, 4, 6][i % 4], pixels(i), "Training"] for i in range(16)]
-    rows += [[label, pixels(100 + i), "PublicTest"] for i, label in enumerate([3] * 8 + [0, 4, 6])]
-    return write_csv(tmp_path / "fer2013.csv", rows)
-
-
-def _write_run_config(run: Path) -> None:
-    """The config.json training.swa reads: the four classes, trained without augmentation."""
-    (run / "config.json").write_text(
-        json.dumps({"classes": ["angry", "happy", "sad", "neutral"], "augment": "off"})
-    )
-
-
 @pytest.mark.parametrize("average_wins", [True, False])
 def test_swa_keras_is_written_only_when_an_average_beats_the_best_epoch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, average_wins: bool
@@ -81,12 +52,12 @@ def test_swa_keras_is_written_only_when_an_average_beats_the_best_epoch(
     import training.swa
 
     monkeypatch.setattr(training.swa, "CACHE_DIR", tmp_path / "cache")
-    data = _fer_csv(tmp_path)
+    data = tiny_fer_csv(tmp_path)
     run = tmp_path / "run"
     (run / "epochs").mkdir(parents=True)
-    _write_run_config(run)
+    write_run_config(run)
     (run / "state.json").write_text(json.dumps({"best_epoch": 2}))
-    happy, angry = _constant_model(1), _constant_model(0)
+    happy, angry = constant_model(1), constant_model(0)
     (happy if not average_wins else angry).save(run / "best.keras")
     for epoch in (1, 2, 3):
         (happy if average_wins else angry).save_weights(
@@ -115,15 +86,15 @@ def test_a_soup_averages_the_last_epochs_of_every_run(
     import training.swa
 
     monkeypatch.setattr(training.swa, "CACHE_DIR", tmp_path / "cache")
-    data = _fer_csv(tmp_path)
+    data = tiny_fer_csv(tmp_path)
     runs = [tmp_path / "a", tmp_path / "b"]
     rng = np.random.default_rng(1)
-    model = _constant_model(1)
+    model = constant_model(1)
     dense = model.layers[-1]
     biases: dict[tuple[int, int], np.ndarray] = {}
     for i, (run, epochs) in enumerate(zip(runs, ([1, 2, 3], [1, 2, 3, 4]), strict=True)):
         (run / "epochs").mkdir(parents=True)
-        _write_run_config(run)
+        write_run_config(run)
         for epoch in epochs:  # every snapshot says happy, each with its own bias
             bias = np.array([0, 10, 0, 0], np.float32) + rng.uniform(-1, 1, 4).astype(np.float32)
             dense.set_weights([dense.get_weights()[0], bias])
