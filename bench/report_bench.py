@@ -8,11 +8,14 @@ writer's exact line format (checked against MoodUpdate.to_record at start), rota
 A simulated day: the device is on all day, a face is seen in the morning and the evening, moods
 follow each other in stretches of 30 s to 20 min, the device is off for 10 minutes once a week.
 
-Generator and report each run in a child process and this parent stays small (standard library
-only). That matters for the memory figure: on Linux a process's ru_maxrss starts from the pages
-of the parent it was forked from (the maximum survives exec), so a fat parent would inflate it.
-`peak_rss_mib` is the report child's own getrusage(RUSAGE_SELF).ru_maxrss at its end and
-`vm_hwm_mib` its VmHWM from /proc (the peak of its own address space); the two should agree.
+Generator and report each run in a child process, spawned while this parent is still small
+(standard library only; `moodcam.bench` pulls in numpy and OpenCV, so it is imported after the
+children ran). That matters for getrusage: Linux carries a process's ru_maxrss through fork and
+exec (exec records the old address space's peak, and a vforked child's old address space is the
+parent's), so a child of a fat parent reports the parent's peak as its own.
+`peak_rss_mib` is therefore the report child's VmHWM from /proc (the peak of its own address
+space after exec); `ru_maxrss_mib` is its getrusage(RUSAGE_SELF) figure, the cross-check, which
+can only be larger (it also covers the parent's size at the spawn).
 A year is ~31.5 million lines and ~3.6 GB of disk; the script checks the free space first.
 """
 
@@ -29,8 +32,6 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
-
-from moodcam.bench import machine as bench_machine
 
 START = 1767225600  # 2026-01-01T00:00:00Z
 MOODS = ("angry", "happy", "sad", "neutral")
@@ -163,7 +164,7 @@ def generate(folder: Path, days: int, file_bytes: int, seed: int = 1) -> dict[st
 
 def count_lines(folder: Path) -> int:
     n = 0
-    for p in folder.iterdir():
+    for p in folder.glob("mood.jsonl*"):  # not the report written beside them
         with open(p, "rb") as f:
             while chunk := f.read(1 << 24):
                 n += chunk.count(b"\n")
@@ -210,10 +211,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         gen = json.loads(proc.stdout)
         gen_s = time.perf_counter() - t
-        lines = count_lines(folder) + 1  # + the torn tail, which has no newline
         print(
-            f"generated {lines:,} lines, {gen['bytes'] / 1e9:.2f} GB in {gen['files']} files "
-            f"({gen_s:.1f} s)",
+            f"generated {gen['bytes'] / 1e9:.2f} GB in {gen['files']} files ({gen_s:.1f} s)",
             flush=True,
         )
         before = resource.getrusage(resource.RUSAGE_CHILDREN)  # the generator's CPU time
@@ -228,15 +227,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: the report failed ({proc.returncode}): {proc.stderr}", file=sys.stderr)
             return 1
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        # Counted only now: its 16 MB reads would have raised this parent's peak before the spawn.
+        lines = count_lines(folder) + 1  # + the torn tail, which has no newline
         stderr, _, peak = proc.stderr.strip().rpartition("PEAK_KIB ")
         rss_kib, hwm_kib = (int(x) for x in peak.split())
         summary: dict[str, Any] = {}
         if args.format == "json":
             doc = json.loads(out.read_text())
             summary = {"days": len(doc["days"]), "lines": doc["lines"]}
+        from moodcam.bench import machine as bench_machine
+
         results = {
             "what": "moodcam report over a synthetic 1 Hz mood log (rotated files, 1 torn, 1 invalid line)",
-            "machine": bench_machine(),
+            "machine": bench_machine(),  # imported late: see the module docstring
             "days": args.days,
             "lines": lines,
             "bytes": gen["bytes"],
@@ -249,8 +252,8 @@ def main(argv: list[str] | None = None) -> int:
                 "cpu_s": round(
                     usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime, 2
                 ),
-                "peak_rss_mib": round(rss_kib / 1024, 1),  # Linux: KiB
-                "vm_hwm_mib": round(hwm_kib / 1024, 1),
+                "peak_rss_mib": round(hwm_kib / 1024, 1),  # VmHWM, KiB
+                "ru_maxrss_mib": round(rss_kib / 1024, 1),  # Linux: KiB
                 "stderr": stderr.strip(),
                 **summary,
             },

@@ -105,7 +105,7 @@ def render(card: dict, bench: dict, security: str = "", extra: dict | None = Non
     if rep:
         lines += ["", f"`moodcam report` over {extra['report']['lines']} lines (a year at 1 Hz, "
                   f"{extra['report']['files']} rotated files): {rep['seconds']} s wall, {rep['cpu_s']} s CPU, "
-                  f"peak RSS {rep['peak_rss_mib']} MiB by getrusage, {rep.get('vm_hwm_mib')} MiB by VmHWM "
+                  f"peak RSS {rep['peak_rss_mib']} MiB (VmHWM; getrusage {rep['ru_maxrss_mib']} MiB) "
                   "(`bench/report.json`)."]  # fmt: skip
     if security:
         lines += ["", f"systemd: {security} (`systemd-analyze security --offline=true`, "
