@@ -99,6 +99,8 @@ ARCHS = {
     "edge_wide": lambda n: edge(n, widths=(32, 64, 128, 256, 256)),
     "edge_small": lambda n: edge(n, widths=(24, 48, 96, 192)),
     "edge_sep": edge_sep,
+    # Too big for the device (4.7 M params, 384 M MACs): a wider teacher to distil from.
+    "teacher": lambda n: edge(n, widths=(64, 128, 256, 512), dropout=0.5),
 }
 
 
