@@ -14,8 +14,9 @@ children ran). That matters for getrusage: Linux carries a process's ru_maxrss t
 exec (exec records the old address space's peak, and a vforked child's old address space is the
 parent's), so a child of a fat parent reports the parent's peak as its own.
 `peak_rss_mib` is therefore the report child's VmHWM from /proc (the peak of its own address
-space after exec); `ru_maxrss_mib` is its getrusage(RUSAGE_SELF) figure, the cross-check, which
-can only be larger (it also covers the parent's size at the spawn).
+space after exec); `ru_maxrss_mib` is its getrusage(RUSAGE_SELF) figure, the cross-check: the
+same to within what the child allocates between the two reads, unless the parent was the larger
+at the spawn.
 A year is ~31.5 million lines and ~3.6 GB of disk; the script checks the free space first.
 """
 
