@@ -47,7 +47,10 @@ def test_batchnorm_statistics_are_recomputed_from_the_faces() -> None:
 
 @pytest.mark.parametrize("average_wins", [True, False])
 def test_swa_keras_is_written_only_when_an_average_beats_the_best_epoch(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, average_wins: bool
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    average_wins: bool,
 ) -> None:
     import training.swa
 
@@ -76,6 +79,9 @@ def test_swa_keras_is_written_only_when_an_average_beats_the_best_epoch(
     }
     assert result["beats_best_single_epoch"] is average_wins
     assert (run / "swa.keras").is_file() is average_wins
+    # Without a winning average, say which model to ship (in a soup it may be any run's).
+    said = f"make convert MODEL={run / 'best.keras'}" in capsys.readouterr().out
+    assert said is not average_wins
 
 
 def test_a_soup_averages_the_last_epochs_of_every_run(

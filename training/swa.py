@@ -160,7 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     if results["beats_best_single_epoch"]:
         print(f"chose the last {chosen[1]} epochs ({chosen[0]} %): wrote {run / 'swa.keras'}")
     else:
-        print(f"no average beat the best single epoch ({best_single} %): no swa.keras written")
+        best_model = Path(results["best_single_epoch"]["run"]) / "best.keras"
+        print(
+            f"no average beat the best single epoch ({best_single} %): no swa.keras written; "
+            f"ship the best epoch with `make convert MODEL={best_model}`"
+        )
     return 0
 
 
