@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import gzip
 import json
 import os
 from pathlib import Path
@@ -70,7 +72,24 @@ def confident_scenes(classifier, box: tuple[int, int, int, int],
     return seen
 
 
-# Tiny models and data for the training tests (conversion, weight averages, distillation).
+# Tiny FER2013 files for the loader tests, tiny models and runs for the training tests.
+HEADER = ["emotion", "pixels", "Usage"]
+
+
+def pixels(seed: int, value: int | None = None) -> str:
+    rng = np.random.default_rng(seed)
+    px = np.full(2304, value) if value is not None else rng.integers(0, 256, 2304)
+    return " ".join(map(str, px))
+
+
+def write_csv(path: Path, rows: list[list], header: list[str] = HEADER, gz: bool = False) -> Path:
+    with gzip.open(path, "wt", newline="") if gz else open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
 def tiny_model(n_out: int = 4, size: int = 48):
     """A conv net small enough to train, average and convert in seconds (seeded)."""
     import keras
@@ -100,8 +119,6 @@ def tiny_fer_csv(tmp_path: Path) -> Path:
     """A tiny FER2013 CSV. PublicTest: 8 happy faces (FER2013 label 3; index 1 of angry, happy,
     sad, neutral) and 1 of each other class, so a model that always says happy scores 8/11 and one
     that always says angry 1/11."""
-    from tests.test_data import pixels, write_csv
-
     rows = [[[0, 3, 4, 6][i % 4], pixels(i), "Training"] for i in range(16)]
     rows += [[label, pixels(100 + i), "PublicTest"] for i, label in enumerate([3] * 8 + [0, 4, 6])]
     return write_csv(tmp_path / "fer2013.csv", rows)

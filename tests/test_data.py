@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 import csv
-import gzip
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from tests.conftest import pixels, write_csv
 from training import data as fer
-
-HEADER = ["emotion", "pixels", "Usage"]
-
-
-def pixels(seed: int, value: int | None = None) -> str:
-    rng = np.random.default_rng(seed)
-    px = np.full(2304, value) if value is not None else rng.integers(0, 256, 2304)
-    return " ".join(map(str, px))
-
-
-def write_csv(path: Path, rows: list[list], header: list[str] = HEADER, gz: bool = False) -> Path:
-    with gzip.open(path, "wt", newline="") if gz else open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
-    return path
 
 
 def good_rows() -> list[list]:
