@@ -10,7 +10,13 @@ import pytest
 
 from tests.conftest import constant_model, random_faces, tiny_fer_csv, write_run_config
 from training.data import DataError
-from training.distill import ensemble_predict, mix_targets, soften, teacher_targets
+from training.distill import (
+    OnlineTeacher,
+    ensemble_predict,
+    mix_targets,
+    soften,
+    teacher_targets,
+)
 
 CLASSES = ("angry", "happy", "sad", "neutral")
 
@@ -79,35 +85,43 @@ def test_a_missing_teacher_or_one_with_other_classes_is_refused_by_name(tmp_path
         teacher_targets([run / "best.keras"], faces, CLASSES, 1.0, tmp_path)
 
 
+def _student_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Records each batch feed that train builds; returns (feeds, a tiny FER2013 CSV, the run
+    folder of a teacher that says neutral to every face)."""
+    import training.feed
+    import training.train
+
+    feeds: list[training.feed.AugmentedFaces] = []
+
+    class Recording(training.feed.AugmentedFaces):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            feeds.append(self)
+
+    monkeypatch.setattr(training.feed, "AugmentedFaces", Recording)
+    monkeypatch.setattr(training.train, "CACHE_DIR", tmp_path / "cache")
+    teacher_run = tmp_path / "teacher"
+    teacher_run.mkdir()
+    write_run_config(teacher_run)
+    constant_model(3).save(teacher_run / "best.keras")
+    return feeds, tiny_fer_csv(tmp_path), teacher_run
+
+
 def test_train_learns_from_the_teacher_targets(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     """train --teacher: the batches carry (1 - w) * label + w * teacher, the run logs it, and a
     teacher of another class set stops the run with exit 2 naming the teacher."""
-    import training.feed
     import training.train
 
-    seen: list[np.ndarray] = []
-
-    class Recording(training.feed.AugmentedFaces):
-        def __init__(self, x, t, *args, **kwargs):
-            seen.append(t)
-            super().__init__(x, t, *args, **kwargs)
-
-    monkeypatch.setattr(training.feed, "AugmentedFaces", Recording)
-    monkeypatch.setattr(training.train, "CACHE_DIR", tmp_path / "cache")
-    data = tiny_fer_csv(tmp_path)
-    teacher_run = tmp_path / "teacher"
-    teacher_run.mkdir()
-    write_run_config(teacher_run)
-    constant_model(3).save(teacher_run / "best.keras")  # says neutral to every face
+    feeds, data, teacher_run = _student_setup(tmp_path, monkeypatch)
     out = tmp_path / "student"
     args = ["--data", str(data), "--arch", "seed", "--epochs", "1", "--batch", "8",
             "--ferplus", "off", "--label-smoothing", "0", "--augment", "off",
             "--teacher", str(teacher_run / "best.keras"), "--teacher-weight", "0.5",
             "--teacher-temperature", "1", "--out", str(out)]  # fmt: skip
     assert training.train.main(args) == 0
-    (targets,) = seen
+    (targets,) = [feed.t for feed in feeds]
     assert len(targets) == 16
     # Each target is half its one-hot label and half the teacher's (near one-hot) neutral.
     assert np.all(targets[:, 3] >= 0.5 - 1e-3)
@@ -122,6 +136,56 @@ def test_train_learns_from_the_teacher_targets(
     assert training.train.main([*args[:-1], str(tmp_path / "other")]) == 2
     err = capsys.readouterr().err
     assert f"{teacher_run / 'best.keras'}: teacher was trained on classes angry,happy" in err
+
+
+def test_the_online_teacher_is_the_softened_ensemble_and_refuses_bad_teachers(
+    tmp_path: Path,
+) -> None:
+    from tests.conftest import tiny_model
+
+    paths = [tmp_path / "a.keras", tmp_path / "b.keras"]
+    tiny_model().save(paths[0])  # random weights: its answer depends on the face
+    constant_model(2).save(paths[1])
+    faces = random_faces(6)
+    x = faces[..., None].astype(np.float32)
+    ensemble = ensemble_predict(paths, faces)
+    np.testing.assert_allclose(OnlineTeacher(paths, CLASSES, 1.0)(x), ensemble, atol=1e-5)
+    np.testing.assert_allclose(
+        OnlineTeacher(paths, CLASSES, 2.0)(x), soften(ensemble, 2.0), atol=1e-5
+    )
+    with pytest.raises(DataError, match=r"nope\.keras: teacher model not found"):
+        OnlineTeacher([tmp_path / "nope.keras"], CLASSES, 1.0)
+    with pytest.raises(DataError, match=r"a\.keras: teachers have 4 outputs, this run has 2"):
+        OnlineTeacher(paths, ("angry", "happy"), 1.0)
+    with pytest.raises(ValueError, match="temperature"):
+        OnlineTeacher(paths, CLASSES, 0.0)
+
+
+def test_an_online_teacher_scores_each_batch_as_augmented() -> None:
+    """The feed hands the teacher the very faces of the batch (augmented), and mixes its answer
+    into that batch's targets; the same face augmented anew gets a new answer."""
+    from training.augment import PRESETS
+    from training.feed import AugmentedFaces
+
+    seen: list[np.ndarray] = []
+
+    def brightness_teacher(x: np.ndarray) -> np.ndarray:
+        seen.append(x.copy())
+        bright = x.mean(axis=(1, 2, 3)) / 255.0
+        return np.stack([bright, 1 - bright, 0 * bright, 0 * bright], axis=1).astype(np.float32)
+
+    faces = random_faces(4)
+    labels = np.eye(4, dtype=np.float32)[[0, 1, 2, 3]]
+    feed = AugmentedFaces(faces, labels, 4, seed=3, augment=PRESETS["camera"],
+                          teacher=brightness_teacher, teacher_weight=0.75)  # fmt: skip
+    x, t = feed[0]
+    np.testing.assert_array_equal(seen[-1], x)
+    np.testing.assert_allclose(t, mix_targets(labels[feed.order], brightness_teacher(x), 0.75))
+    feed.on_epoch_end()
+    x2, t2 = feed[0]
+    assert not np.array_equal(x2, x) and not np.allclose(t2, t)
+    plain = AugmentedFaces(faces, labels, 4, seed=3, augment=PRESETS["camera"])
+    np.testing.assert_array_equal(plain[0][1], labels[plain.order])  # no teacher: labels as given
 
 
 def test_the_card_names_each_teacher_with_its_run(tmp_path: Path) -> None:
@@ -141,3 +205,26 @@ def test_the_card_names_each_teacher_with_its_run(tmp_path: Path) -> None:
         }
     ]
     assert teacher_summaries({}) == []
+
+
+def test_train_with_an_online_teacher_hands_it_to_the_feed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import training.train
+
+    feeds, data, teacher_run = _student_setup(tmp_path, monkeypatch)
+    out = tmp_path / "student"
+    args = ["--data", str(data), "--arch", "seed", "--epochs", "1", "--batch", "8",
+            "--ferplus", "off", "--label-smoothing", "0", "--augment", "light",
+            "--teacher", str(teacher_run / "best.keras"), "--teacher-mode", "online",
+            "--teacher-weight", "0.5", "--teacher-temperature", "1", "--out", str(out)]  # fmt: skip
+    assert training.train.main(args) == 0
+    (feed,) = feeds
+    assert isinstance(feed.teacher, OnlineTeacher) and feed.teacher_weight == 0.5
+    np.testing.assert_array_equal(feed.t.max(axis=1), 1.0)  # labels stay unmixed until a batch
+    _, t = feed[0]
+    assert np.all(t[:, 3] >= 0.5 - 1e-3)  # half of each target is the teacher's neutral
+    assert not (out / "teacher.npy").exists()
+    log = (out / "train.log").read_text()
+    assert "teachers score every augmented batch (online)" in log
+    assert json.loads((out / "config.json").read_text())["teacher_mode"] == "online"

@@ -7,8 +7,15 @@ knows more than any one of its members (which faces are ambiguous, which classes
 between), and a student of the shipped size can learn part of that; the teachers need not fit
 the device.
 
-Teacher outputs are computed once per run on the un-augmented training faces and cached in the
-run folder (teacher.npy, keyed by teacher.json), so a resumed run does not recompute them.
+Two modes (`--teacher-mode`):
+- fixed: teacher outputs are computed once per run on the un-augmented training faces and cached
+  in the run folder (teacher.npy, keyed by teacher.json), so a resumed run does not recompute
+  them. Cheap, but the student then hears one opinion per face however it is augmented, and
+  teachers trained on those faces mostly repeat the label.
+- online: the teachers see each augmented batch exactly as the student does (a "consistent"
+  teacher, Beyer et al. 2022, "Knowledge distillation: a good teacher is patient and
+  consistent"), so every rotation, blur or crop gets its own soft target. About 2.5x the cost
+  of an epoch with three teachers and the mirror.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from moodcam.preprocess import FACE_SIZE
 from training.data import DataError, sha256_file
 from training.evaluate import predict_keras
 
@@ -46,18 +54,66 @@ def _check_teacher_classes(path: Path, classes: tuple[str, ...]) -> None:
             )
 
 
+def ensemble_model(teachers: Sequence[Path], flip: bool = True):
+    """One Keras model: the mean softmax of `teachers`, on the face and its mirror if `flip`.
+
+    One graph rather than a loop over models, so an online teacher costs one call per batch.
+    """
+    import keras
+    from keras import layers, ops
+
+    inp = keras.Input((FACE_SIZE, FACE_SIZE, 1), name="face")
+    views = [inp]
+    if flip:
+        views.append(layers.Lambda(lambda x: ops.flip(x, axis=2), name="mirror")(inp))
+    outs = []
+    for i, path in enumerate(teachers):
+        member = keras.models.load_model(path, compile=False)
+        member.name = f"teacher_{i}"  # members share a name ("edge"); a graph needs unique ones
+        outs += [member(v) for v in views]
+    out = outs[0] if len(outs) == 1 else layers.Average(name="ensemble")(outs)
+    return keras.Model(inp, out, name="teachers")
+
+
 def ensemble_predict(teachers: Sequence[Path], faces: np.ndarray, flip: bool = True) -> np.ndarray:
     """Mean softmax of `teachers` over uint8 faces (N, H, W), with the mirror image if `flip`."""
-    import keras
+    return predict_keras(ensemble_model(teachers, flip), faces).astype(np.float32)
 
-    views = [faces, faces[:, :, ::-1]] if flip else [faces]
-    total = None
-    for path in teachers:
-        model = keras.models.load_model(path, compile=False)
-        for view in views:
-            p = predict_keras(model, view).astype(np.float64)
-            total = p if total is None else total + p
-    return (total / (len(teachers) * (2 if flip else 1))).astype(np.float32)
+
+def _checked_paths(teachers: Sequence[str | Path], classes: tuple[str, ...]) -> list[Path]:
+    paths = [Path(t) for t in teachers]
+    for path in paths:
+        if not path.is_file():
+            raise DataError(f"{path}: teacher model not found")
+        _check_teacher_classes(path, classes)
+    return paths
+
+
+def _check_outputs(path: Path, n_outputs: int, classes: tuple[str, ...]) -> None:
+    if n_outputs != len(classes):
+        raise DataError(
+            f"{path}: teachers have {n_outputs} outputs, this run has {len(classes)} classes"
+        )
+
+
+class OnlineTeacher:
+    """The teachers' softened ensemble output on each batch the student is trained on.
+
+    Called by the batch feed (training/feed.py) on the augmented faces, float (N, H, W, 1).
+    """
+
+    def __init__(
+        self, teachers: Sequence[str | Path], classes: tuple[str, ...], temperature: float
+    ):
+        paths = _checked_paths(teachers, classes)
+        soften(np.ones((1, 1), np.float32), temperature)  # refuse a bad temperature at start
+        self.model = ensemble_model(paths)
+        _check_outputs(paths[0], self.model.output_shape[-1], classes)
+        self.temperature = temperature
+
+    def __call__(self, faces: np.ndarray) -> np.ndarray:
+        probs = np.asarray(self.model.predict_on_batch(faces))
+        return soften(probs, self.temperature)
 
 
 def teacher_targets(
@@ -73,11 +129,7 @@ def teacher_targets(
     so a changed teacher or data set recomputes rather than silently reusing stale targets; the
     temperature is applied after the cache.
     """
-    paths = [Path(t) for t in teachers]
-    for path in paths:
-        if not path.is_file():
-            raise DataError(f"{path}: teacher model not found")
-        _check_teacher_classes(path, classes)
+    paths = _checked_paths(teachers, classes)
     key = {
         "teachers": [str(p) for p in paths],
         "sha256": [sha256_file(p) for p in paths],
@@ -89,11 +141,7 @@ def teacher_targets(
         probs = np.load(cache)
     else:
         probs = ensemble_predict(paths, faces)
-        if probs.shape[1] != len(classes):
-            raise DataError(
-                f"{paths[0]}: teachers have {probs.shape[1]} outputs, "
-                f"this run has {len(classes)} classes"
-            )
+        _check_outputs(paths[0], probs.shape[1], classes)
         np.save(cache, probs)
         meta.write_text(json.dumps(key, indent=2) + "\n")
     return soften(probs, temperature)

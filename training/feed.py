@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import keras
 import numpy as np
 
 from training.augment import PRESETS, AugmentConfig, augment_batch
+from training.distill import mix_targets
 
 
 class AugmentedFaces(keras.utils.PyDataset):
@@ -20,9 +22,15 @@ class AugmentedFaces(keras.utils.PyDataset):
         batch: int,
         seed: int,
         augment: AugmentConfig | None = PRESETS["camera"],
+        teacher: Callable[[np.ndarray], np.ndarray] | None = None,
+        teacher_weight: float = 0.0,
     ):
+        """`teacher`, if given, scores each batch as augmented (an online teacher,
+        training/distill.py); a batch's targets are then mixed with its output by `teacher_weight`.
+        """
         super().__init__()
         self.x, self.t, self.batch, self.seed, self.augment = x, t, batch, seed, augment
+        self.teacher, self.teacher_weight = teacher, teacher_weight
         self.epoch = 0
         self._reshuffle()
 
@@ -36,7 +44,10 @@ class AugmentedFaces(keras.utils.PyDataset):
     def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         idx = self.order[i * self.batch : (i + 1) * self.batch]
         faces = augment_batch(self.x[idx], self.rng, self.augment) if self.augment else self.x[idx]
-        return faces[..., None].astype(np.float32), self.t[idx]
+        x, t = faces[..., None].astype(np.float32), self.t[idx]
+        if self.teacher is not None:
+            t = mix_targets(t, self.teacher(x), self.teacher_weight)
+        return x, t
 
     def on_epoch_end(self) -> None:
         self.epoch += 1

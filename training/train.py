@@ -71,6 +71,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="distil from this .keras model (repeat for an ensemble; training/distill.py)",
     )
     p.add_argument(
+        "--teacher-mode",
+        choices=["fixed", "online"],
+        default="fixed",
+        help="teachers score each face once (fixed) or every augmented batch (online)",
+    )
+    p.add_argument(
         "--teacher-weight", type=float, default=0.5, help="teacher share of a training target"
     )
     p.add_argument(
@@ -153,22 +159,29 @@ def main(argv: list[str] | None = None) -> int:
         f"data: {faces.source} sha256 {faces.sha256[:12]}; dropped {faces.dropped}; "
         f"train {len(x_train)} val {len(x_val)}"
     )
+    online_teacher = None
     if args.teacher:
-        from training.distill import mix_targets, teacher_targets
+        from training.distill import OnlineTeacher, mix_targets, teacher_targets
 
         try:
-            taught = teacher_targets(
-                args.teacher, x_train, classes, args.teacher_temperature, cache_dir=out
-            )
+            if args.teacher_mode == "online":
+                online_teacher = OnlineTeacher(args.teacher, classes, args.teacher_temperature)
+            else:
+                taught = teacher_targets(
+                    args.teacher, x_train, classes, args.teacher_temperature, cache_dir=out
+                )
         except fer.DataError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        agree = float((taught.argmax(1) == t_train.argmax(1)).mean())
-        t_train = mix_targets(t_train, taught, args.teacher_weight)
+        if online_teacher is None:
+            agree = float((taught.argmax(1) == t_train.argmax(1)).mean())
+            t_train = mix_targets(t_train, taught, args.teacher_weight)
+            said = f"teacher agrees with the label on {100 * agree:.1f}% of training faces"
+        else:
+            said = "teachers score every augmented batch (online)"
         log(
             f"distilling from {len(args.teacher)} teacher(s), weight {args.teacher_weight}, "
-            f"temperature {args.teacher_temperature}; teacher agrees with the label on "
-            f"{100 * agree:.1f}% of training faces"
+            f"temperature {args.teacher_temperature}; {said}"
         )
 
     keras.utils.set_random_seed(args.seed)
@@ -203,7 +216,15 @@ def main(argv: list[str] | None = None) -> int:
             f"model {args.arch}: {model.count_params()} params, {models.macs(model) / 1e6:.1f}M MACs"
         )
 
-    seq = AugmentedFaces(x_train, t_train, args.batch, args.seed, augment=PRESETS.get(args.augment))
+    seq = AugmentedFaces(
+        x_train,
+        t_train,
+        args.batch,
+        args.seed,
+        augment=PRESETS.get(args.augment),
+        teacher=online_teacher,
+        teacher_weight=args.teacher_weight,
+    )
     seq.epoch = state["epoch"]
 
     class Checkpoint(keras.callbacks.Callback):
