@@ -188,6 +188,33 @@ def test_an_online_teacher_scores_each_batch_as_augmented() -> None:
     np.testing.assert_array_equal(plain[0][1], labels[plain.order])  # no teacher: labels as given
 
 
+def test_mixup_blends_faces_and_targets_alike_before_the_teacher_sees_them() -> None:
+    from training.feed import AugmentedFaces
+
+    # Four flat faces, one per class: a blend's pixel value tells which faces it mixed, and how.
+    values = np.array([0, 60, 150, 240], np.float32)
+    faces = np.broadcast_to(values.astype(np.uint8)[:, None, None], (4, 48, 48)).copy()
+    labels = np.eye(4, dtype=np.float32)
+    seen: list[np.ndarray] = []
+
+    def recording_teacher(x: np.ndarray) -> np.ndarray:
+        seen.append(x.copy())
+        return np.full((len(x), 4), 0.25, np.float32)
+
+    feed = AugmentedFaces(faces, labels, 4, seed=1, augment=None, mixup=0.4)
+    x, t = feed[0]
+    np.testing.assert_allclose(t.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(x[:, 0, 0, 0], t @ values, rtol=1e-5, atol=1e-3)
+    assert np.ptp(x, axis=(1, 2, 3)).max() == 0  # flat faces blend into flat faces
+    assert np.sort(t, axis=1)[:, -2].max() > 0.01  # some face really was blended
+    taught = AugmentedFaces(faces, labels, 4, seed=1, augment=None, mixup=0.4,
+                            teacher=recording_teacher, teacher_weight=0.5)  # fmt: skip
+    xt, tt = taught[0]
+    np.testing.assert_array_equal(seen[-1], xt)  # the teacher scores the blends
+    np.testing.assert_allclose(xt, x)
+    np.testing.assert_allclose(tt, 0.5 * t + 0.125, rtol=1e-6)
+
+
 def test_the_card_names_each_teacher_with_its_run(tmp_path: Path) -> None:
     from convert.convert import teacher_summaries
 
@@ -217,10 +244,11 @@ def test_train_with_an_online_teacher_hands_it_to_the_feed(
     args = ["--data", str(data), "--arch", "seed", "--epochs", "1", "--batch", "8",
             "--ferplus", "off", "--label-smoothing", "0", "--augment", "light",
             "--teacher", str(teacher_run / "best.keras"), "--teacher-mode", "online",
-            "--teacher-weight", "0.5", "--teacher-temperature", "1", "--out", str(out)]  # fmt: skip
+            "--mixup", "0.2", "--teacher-weight", "0.5", "--teacher-temperature", "1", "--out", str(out)]  # fmt: skip
     assert training.train.main(args) == 0
     (feed,) = feeds
     assert isinstance(feed.teacher, OnlineTeacher) and feed.teacher_weight == 0.5
+    assert feed.mixup == 0.2
     np.testing.assert_array_equal(feed.t.max(axis=1), 1.0)  # labels stay unmixed until a batch
     _, t = feed[0]
     assert np.all(t[:, 3] >= 0.5 - 1e-3)  # half of each target is the teacher's neutral

@@ -59,6 +59,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--no-augment", action="store_true", help="same as --augment off")
     p.add_argument(
+        "--mixup",
+        type=float,
+        default=0.0,
+        metavar="ALPHA",
+        help="blend pairs of faces and their targets, weight ~ Beta(ALPHA, ALPHA) (0 = off)",
+    )
+    p.add_argument(
         "--init",
         help="start from this .keras model's weights (a second phase after an earlier run) "
         "with a fresh optimizer and schedule",
@@ -224,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         augment=PRESETS.get(args.augment),
         teacher=online_teacher,
         teacher_weight=args.teacher_weight,
+        mixup=args.mixup,
     )
     seq.epoch = state["epoch"]
 
