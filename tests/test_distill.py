@@ -244,7 +244,8 @@ def test_train_with_an_online_teacher_hands_it_to_the_feed(
     args = ["--data", str(data), "--arch", "seed", "--epochs", "1", "--batch", "8",
             "--ferplus", "off", "--label-smoothing", "0", "--augment", "light",
             "--teacher", str(teacher_run / "best.keras"), "--teacher-mode", "online",
-            "--mixup", "0.2", "--teacher-weight", "0.5", "--teacher-temperature", "1", "--out", str(out)]  # fmt: skip
+            "--mixup", "0.2", "--teacher-weight", "0.5", "--teacher-temperature", "1",
+            "--out", str(out)]  # fmt: skip
     assert training.train.main(args) == 0
     (feed,) = feeds
     assert isinstance(feed.teacher, OnlineTeacher) and feed.teacher_weight == 0.5
