@@ -14,8 +14,8 @@ Two modes (`--teacher-mode`):
   teachers trained on those faces mostly repeat the label.
 - online: the teachers see each augmented batch exactly as the student does (a "consistent"
   teacher, Beyer et al. 2022, "Knowledge distillation: a good teacher is patient and
-  consistent"), so every rotation, blur or crop gets its own soft target. About 2.5x the cost
-  of an epoch with three teachers and the mirror.
+  consistent"), so every rotation, blur or crop gets its own soft target, at the cost of each
+  teacher's forward pass (face and mirror) on every batch.
 """
 
 from __future__ import annotations
