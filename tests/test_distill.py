@@ -257,3 +257,22 @@ def test_train_with_an_online_teacher_hands_it_to_the_feed(
     log = (out / "train.log").read_text()
     assert "teachers score every augmented batch (online)" in log
     assert json.loads((out / "config.json").read_text())["teacher_mode"] == "online"
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--teacher-weight", "1.5", "--teacher-weight must be in [0, 1], got 1.5"),
+        ("--teacher-temperature", "0", "--teacher-temperature must be positive, got 0.0"),
+        ("--mixup", "-1", "--mixup must be 0 (off) or positive, got -1.0"),
+    ],
+)
+def test_bad_distillation_settings_stop_train_before_any_work(
+    flag: str, value: str, message: str, capsys: pytest.CaptureFixture
+) -> None:
+    from training.train import parse_args
+
+    with pytest.raises(SystemExit) as stop:
+        parse_args(["--teacher", "t.keras", "--teacher-mode", "online", flag, value])
+    assert stop.value.code == 2
+    assert message in capsys.readouterr().err

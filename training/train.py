@@ -95,6 +95,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", default="runs/edge", help="run folder (checkpoints, logs, plots)")
     args = p.parse_args(argv)
+    # Checked here, before any data is read: an online teacher would otherwise meet them only
+    # in the first batch.
+    if not 0.0 <= args.teacher_weight <= 1.0:
+        p.error(f"--teacher-weight must be in [0, 1], got {args.teacher_weight}")
+    if args.teacher_temperature <= 0:
+        p.error(f"--teacher-temperature must be positive, got {args.teacher_temperature}")
+    if args.mixup < 0:
+        p.error(f"--mixup must be 0 (off) or positive, got {args.mixup}")
     if args.no_augment:
         args.augment = "off"
     return args
