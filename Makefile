@@ -11,20 +11,26 @@ EXTRAS_desktop := desktop,report,test
 STAMP := $(VENV)/.installed-$(ROLE)
 export MOODCAM_DATA ?= $(abspath ../shared/data)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
-RUN ?= runs/edge
+RUN ?= runs/edge80
 ARCH_NAME ?= edge
-EPOCHS ?= 40
+EPOCHS ?= 80
 # Phase 2 starts from phase 1's best model with lighter augmentation and a fresh, shorter schedule.
 FT_RUN ?= $(RUN)-ft
 FT_EPOCHS ?= 36
 FT := $(PY) -m training.train --arch $(ARCH_NAME) --init $(RUN)/best.keras --augment light --warmup 1
-# Phase 2 and two variants of it (another seed, half the rate) teach the distilled student, which
-# is phase 2 once more with targets mixed 80 % from their ensemble (training/distill.py).
+# Phase 2 and two variants of it (another seed, half the rate) teach the distilled student
+# (training/distill.py): phase 2 once more, the teachers' ensemble scoring every augmented batch
+# (online) for 80 % of each target; then a second, patient schedule from its best epoch at half
+# the rate, with mixup (the teachers score the blends).
 TEACHER_RUNS ?= $(FT_RUN) $(FT_RUN)-s2 $(FT_RUN)-lr5e-4
-KD_RUN ?= $(RUN)-kd
+KD_RUN ?= $(RUN)-okd
+KD2_RUN ?= $(RUN)-okd2
+KD := $(PY) -m training.train --arch $(ARCH_NAME) --augment light \
+  $(foreach t,$(TEACHER_RUNS),--teacher $(t)/best.keras) --teacher-mode online \
+  --teacher-weight 0.8 --teacher-temperature 1
 # What `make convert` ships unless MODEL= says: the first of the student's weight average (make swa
-# writes it only when it beat the best epoch on PublicTest), the student's best epoch, phase 2's
-# best, phase 1's best.
+# writes it only when it beat the best epoch on PublicTest), the student's best epoch (second
+# schedule, then first), phase 2's best, phase 1's best.
 MODEL ?=
 
 .PHONY: setup test demo train finetune teachers distill swa model baseline convert eval bench lint soak install uninstall security-report figures test-deps clean
@@ -70,11 +76,11 @@ teachers: finetune
 	$(FT) --lr 5e-4 --epochs 20 --out $(FT_RUN)-lr5e-4
 
 distill: setup
-	$(FT) --lr 1e-3 --epochs $(FT_EPOCHS) $(foreach t,$(TEACHER_RUNS),--teacher $(t)/best.keras) \
-	  --teacher-weight 0.8 --teacher-temperature 1 --out $(KD_RUN)
+	$(KD) --init $(RUN)/best.keras --lr 1e-3 --warmup 2 --epochs 30 --out $(KD_RUN)
+	$(KD) --init $(KD_RUN)/best.keras --lr 5e-4 --warmup 1 --epochs 36 --mixup 0.2 --out $(KD2_RUN)
 
 swa: setup
-	$(PY) -m training.swa $(KD_RUN) --last 3 5 8 12
+	$(PY) -m training.swa $(KD2_RUN) --last 3 5 8 12
 
 # The whole desktop recipe, each step resumable: phase 1, phase 2 and its variants, the distilled
 # student, weight average, int8 model and card.
@@ -89,7 +95,7 @@ baseline: setup
 	$(PY) -m convert.figures
 
 convert: setup
-	model="$(MODEL)"; [ -n "$$model" ] || for m in $(KD_RUN)/swa.keras $(KD_RUN)/best.keras $(FT_RUN)/best.keras $(RUN)/best.keras; do \
+	model="$(MODEL)"; [ -n "$$model" ] || for m in $(KD2_RUN)/swa.keras $(KD2_RUN)/best.keras $(KD_RUN)/best.keras $(FT_RUN)/best.keras $(RUN)/best.keras; do \
 	  [ -f $$m ] && { model=$$m; break; }; done; \
 	$(PY) -m convert.convert "$${model:?no model: make model runs the whole recipe}" --out models/moodcam.tflite
 	$(PY) -m convert.figures
