@@ -126,9 +126,16 @@ def choose_inference(
     return "flip_average" if gain >= flip_min_gain - 1e-9 else "plain"
 
 
-RUN_KEYS = ("arch", "epochs", "batch", "lr", "weight_decay", "label_smoothing", "ferplus",
-            "ferplus_weight", "no_augment", "augment", "init", "teacher", "teacher_weight",
-            "teacher_temperature", "seed")  # fmt: skip
+# Options of `python -m training.train` that are not settings: where the data and the run live
+# (the card records the data by hash and the labels itself).
+NOT_SETTINGS = ("data", "out", "classes")
+
+
+def run_keys() -> tuple[str, ...]:
+    """Every setting train takes, so a new training option reaches the card without a list here."""
+    from training.train import parse_args
+
+    return tuple(k for k in vars(parse_args([])) if k not in NOT_SETTINGS)
 
 
 def _read_json(path: Path) -> dict:
@@ -137,7 +144,7 @@ def _read_json(path: Path) -> dict:
 
 def run_summary(run_cfg: dict) -> dict:
     """The training settings worth keeping in the card, from a run's config.json."""
-    return {k: run_cfg[k] for k in RUN_KEYS if k in run_cfg}
+    return {k: run_cfg[k] for k in run_keys() if k in run_cfg}
 
 
 def teacher_summaries(run_cfg: dict) -> list[dict]:

@@ -276,3 +276,17 @@ def test_bad_distillation_settings_stop_train_before_any_work(
         parse_args(["--teacher", "t.keras", "--teacher-mode", "online", flag, value])
     assert stop.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_card_keeps_every_training_setting_of_a_run() -> None:
+    """A run's card entry carries all of train's settings (online teachers, mixup, warm-up
+    included), so a new option cannot silently drop out of the card; paths do not."""
+    from convert.convert import run_summary
+    from training.train import parse_args
+
+    cfg = vars(parse_args(["--teacher", "t.keras", "--teacher-mode", "online", "--mixup", "0.2",
+                           "--warmup", "1", "--out", "runs/x"]))  # fmt: skip
+    summary = run_summary(cfg | {"data_sha256": "abc", "n_train": 5})
+    assert summary["teacher_mode"] == "online" and summary["mixup"] == 0.2
+    assert summary["warmup"] == 1.0 and summary["teacher"] == ["t.keras"]
+    assert not {"data", "out", "classes", "data_sha256", "n_train"} & set(summary)
