@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
@@ -131,6 +132,7 @@ def choose_inference(
 NOT_SETTINGS = ("data", "out", "classes")
 
 
+@functools.cache
 def run_keys() -> tuple[str, ...]:
     """Every setting train takes, so a new training option reaches the card without a list here."""
     from training.train import parse_args

@@ -8,7 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import constant_model, random_faces, tiny_fer_csv, write_run_config
+from tests.conftest import (
+    constant_model,
+    random_faces,
+    tiny_fer_csv,
+    tiny_model,
+    write_run_config,
+)
 from training.data import DataError
 from training.distill import (
     OnlineTeacher,
@@ -141,8 +147,6 @@ def test_train_learns_from_the_teacher_targets(
 def test_the_online_teacher_is_the_softened_ensemble_and_refuses_bad_teachers(
     tmp_path: Path,
 ) -> None:
-    from tests.conftest import tiny_model
-
     paths = [tmp_path / "a.keras", tmp_path / "b.keras"]
     tiny_model().save(paths[0])  # random weights: its answer depends on the face
     constant_model(2).save(paths[1])
