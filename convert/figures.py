@@ -59,6 +59,15 @@ def render(card: dict, bench: dict, security: str = "", extra: dict | None = Non
         lines += ["", "PrivateTest int8 per class: " + ", ".join(f"{k} {v} %" for k, v in pc.items())
                   + f" ({m['PrivateTest']['int8']['n']} faces). Model file: {card.get('model_bytes')} bytes, "
                   f"{card.get('architecture', {}).get('params')} parameters."]  # fmt: skip
+        ours = m["PrivateTest"]["int8"].get("by_ferplus_agreement")
+        if ours:
+            theirs = card.get("peer", {}).get("PrivateTest", {}).get("by_ferplus_agreement", {})
+            lines += ["", "Label noise: on the {} PrivateTest faces whose FER2013 label FER+'s ten raters share "
+                      "(by majority), moodcam int8 scores {} %{}; on the {} disputed faces, {} %{}.".format(
+                          ours["agree"]["n"], ours["agree"]["accuracy"],
+                          f" (peer {theirs['agree']['accuracy']} %)" if theirs else "",
+                          ours["disputed"]["n"], ours["disputed"]["accuracy"],
+                          f" (peer {theirs['disputed']['accuracy']} %)" if theirs else "")]  # fmt: skip
     cond = card.get("conditions", {}).get("accuracy", {})
     if cond:
         ours, peer = cond.get("moodcam int8", {}), cond.get("peer", {})

@@ -37,10 +37,13 @@ def shipped_privatetest(fer2013):
 
     card = json.loads((ROOT / "models" / "moodcam.json").read_text())
     classes = tuple(card["labels"])
-    faces, y = fer.select_classes(fer2013, classes)
+    plus = fer.find_ferplus(fer.data_dir())
+    faces = fer2013 if plus is None else fer.attach_ferplus(fer2013, plus)
+    faces, y = fer.select_classes(faces, classes)
     mask = faces.usage == "PrivateTest"
+    agree = None if plus is None else fer.ferplus_agrees(faces, y, classes)[mask]
     probs = predict_tflite(ROOT / "models" / "moodcam.tflite", faces.images[mask])
-    return card, metrics(y[mask], probs, classes)
+    return card, metrics(y[mask], probs, classes, agree)
 
 
 def random_faces(n: int, seed: int = 0) -> np.ndarray:
@@ -87,6 +90,18 @@ def write_csv(path: Path, rows: list[list], header: list[str] = HEADER, gz: bool
         w = csv.writer(f)
         w.writerow(header)
         w.writerows(rows)
+    return path
+
+
+def write_ferplus(path: Path, usages: list[str], votes: list[list[int]]) -> Path:
+    """fer2013new.csv: one row of votes (FERPLUS_VOTE_COLUMNS order) per FER2013 row."""
+    from training.data import FERPLUS_VOTE_COLUMNS
+
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["Usage", "Image name", *FERPLUS_VOTE_COLUMNS])
+        for i, (u, v) in enumerate(zip(usages, votes, strict=False)):
+            w.writerow([u, f"fer{i:07d}.png", *v])
     return path
 
 

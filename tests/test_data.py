@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import pixels, write_csv
+from tests.conftest import pixels, write_csv, write_ferplus
 from training import data as fer
 
 
@@ -131,15 +130,6 @@ def test_leakage_and_blank_removed_and_counted(tmp_path):
     assert (faces.usage == "PublicTest").sum() == 4  # test splits are never touched
 
 
-def write_ferplus(path: Path, usages: list[str], votes: list[list[int]]) -> Path:
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["Usage", "Image name", *fer.FERPLUS_VOTE_COLUMNS])
-        for i, (u, v) in enumerate(zip(usages, votes, strict=False)):
-            w.writerow([u, f"fer{i:07d}.png", *v])
-    return path
-
-
 def test_ferplus_join_soft_and_majority(tmp_path):
     rows = good_rows()
     faces = fer.load_fer2013(write_csv(tmp_path / "f.csv", rows))
@@ -156,6 +146,11 @@ def test_ferplus_join_soft_and_majority(tmp_path):
     assert np.allclose(t[0], [0.5 + 0.4, 0, 0, 0.1])
     assert np.allclose(t.sum(axis=1), 1)
     assert fer.ferplus_majority(sub, classes)[:2].tolist() == [0, 1]
+    # Row 4 (angry) has no votes at all: argmax would call it angry, agreement must not.
+    assert fer.ferplus_majority(sub, classes)[4] == 0
+    assert fer.ferplus_agrees(sub, y, classes)[:5].tolist() == [True, True, False, False, False]
+    with pytest.raises(ValueError, match="needs FER\\+ votes"):
+        fer.ferplus_agrees(fer.select_classes(faces, classes)[0], y, classes)
     cleaned = fer.clean_training(joined)
     assert cleaned.dropped["ferplus_not_a_face"] == 1
 

