@@ -376,9 +376,7 @@ def soft_targets(
 
 def ferplus_majority(faces: FaceSet, classes: tuple[str, ...]) -> np.ndarray:
     """FER+ majority label as an index into `classes`, or -1 where the majority is another class."""
-    rev = {v: k for k, v in FERPLUS_COLUMNS.items()}
-    all_cols = [FERPLUS_VOTE_COLUMNS.index(rev[c]) for c in FER2013_CLASSES]
-    winner = np.array(FER2013_CLASSES)[faces.votes[:, all_cols].argmax(axis=1)]
+    winner = np.array(FER2013_CLASSES)[_emotion_votes(faces).argmax(axis=1)]
     lut = {c: i for i, c in enumerate(classes)}
     return np.array([lut.get(w, -1) for w in winner], dtype=np.int64)
 
@@ -392,6 +390,10 @@ def ferplus_agrees(faces: FaceSet, y: np.ndarray, classes: tuple[str, ...]) -> n
     """
     if faces.votes is None:
         raise ValueError("ferplus_agrees needs FER+ votes (attach_ferplus)")
+    return (ferplus_majority(faces, classes) == y) & (_emotion_votes(faces).sum(axis=1) > 0)
+
+
+def _emotion_votes(faces: FaceSet) -> np.ndarray:
+    """FER+ votes for the seven FER2013 emotions, in FER2013_CLASSES order."""
     rev = {v: k for k, v in FERPLUS_COLUMNS.items()}
-    emotion_votes = faces.votes[:, [FERPLUS_VOTE_COLUMNS.index(rev[c]) for c in FER2013_CLASSES]]
-    return (ferplus_majority(faces, classes) == y) & (emotion_votes.sum(axis=1) > 0)
+    return faces.votes[:, [FERPLUS_VOTE_COLUMNS.index(rev[c]) for c in FER2013_CLASSES]]
