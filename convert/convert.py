@@ -32,6 +32,7 @@ from training.evaluate import (
     EVAL_SPLITS,
     conditions_accuracy,
     confusion_png,
+    eval_sets,
     metrics,
     peer_metrics,
     peer_predict,
@@ -208,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     cleaned = fer.clean_training(faces)
-    sub, y = fer.select_classes(cleaned, classes)
+    sub, _ = fer.select_classes(cleaned, classes)
     train_faces = sub.images[sub.usage == "Training"]
     rng = np.random.default_rng(args.seed)
     calibration = train_faces[
@@ -216,20 +217,14 @@ def main(argv: list[str] | None = None) -> int:
     ]
     margin = haar_margin(train_faces[rng.choice(len(train_faces), 1000, replace=False)])
 
-    # Which test faces FER+'s raters label as FER2013 does (the card splits accuracy by it).
-    # Votes are joined apart from `cleaned`, so calibration faces and model bytes do not depend
-    # on whether fer2013new.csv is present; cleaning touches Training only, so the test splits
-    # line up face for face.
-    plus = fer.find_ferplus(fer.data_dir(args.data))
-    agree = None
-    if plus is not None:
-        try:
-            voted, voted_y = fer.select_classes(fer.attach_ferplus(faces, plus), classes)
-        except fer.DataError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        agree_all = fer.ferplus_agrees(voted, voted_y, classes)
-        agree = {s: agree_all[voted.usage == s] for s in EVAL_SPLITS}
+    # The test splits, with which faces FER+'s raters label as FER2013 does (the card splits
+    # accuracy by it). Taken from `faces`, not `cleaned`: cleaning touches Training only, and the
+    # calibration faces (so the model bytes) never depend on fer2013new.csv being present.
+    try:
+        sets = eval_sets(faces, classes, fer.find_ferplus(fer.data_dir(args.data)))
+    except fer.DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
     base = keras.models.load_model(args.keras_model, compile=False)
     from training.models import macs, with_flip_average
@@ -237,10 +232,6 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"converting {args.keras_model} ({base.count_params()} params) with {len(calibration)} calibration faces"
     )
-    sets = {
-        s: (sub.images[sub.usage == s], y[sub.usage == s], None if agree is None else agree[s])
-        for s in EVAL_SPLITS
-    }
     # Plain, or averaged with the mirrored face: chosen by int8 accuracy on PublicTest.
     candidates = {"plain": base, "flip_average": with_flip_average(base)}
     if args.flip_average != "auto":

@@ -33,17 +33,13 @@ def shipped_privatetest(fer2013):
     """The shipped int8 model's PrivateTest predictions, computed once for every test that needs them."""
 
     from training import data as fer
-    from training.evaluate import metrics, predict_tflite
+    from training.evaluate import eval_sets, metrics, predict_tflite
 
     card = json.loads((ROOT / "models" / "moodcam.json").read_text())
     classes = tuple(card["labels"])
-    plus = fer.find_ferplus(fer.data_dir())
-    faces = fer2013 if plus is None else fer.attach_ferplus(fer2013, plus)
-    faces, y = fer.select_classes(faces, classes)
-    mask = faces.usage == "PrivateTest"
-    agree = None if plus is None else fer.ferplus_agrees(faces, y, classes)[mask]
-    probs = predict_tflite(ROOT / "models" / "moodcam.tflite", faces.images[mask])
-    return card, metrics(y[mask], probs, classes, agree)
+    x, y, agree = eval_sets(fer2013, classes, fer.find_ferplus(fer.data_dir()))["PrivateTest"]
+    probs = predict_tflite(ROOT / "models" / "moodcam.tflite", x)
+    return card, metrics(y, probs, classes, agree)
 
 
 def random_faces(n: int, seed: int = 0) -> np.ndarray:

@@ -67,25 +67,29 @@ def metrics(
 
 
 def load_eval_sets(data: str | None, classes: tuple[str, ...]) -> tuple[dict[str, tuple], str]:
-    """{split: (faces uint8, labels, FER+ agreement or None)} for the test splits, and the data
-    file's sha256. The agreement mask needs fer2013new.csv beside the data; without it, None."""
+    """The test splits (see `eval_sets`) under --data, and the data file's sha256."""
     root = fer.data_dir(data)
     faces = fer.load_fer2013(fer.find_fer2013(root), cache_dir=CACHE_DIR)
-    plus = fer.find_ferplus(root)
-    if plus is not None:
-        faces = fer.attach_ferplus(faces, plus)
+    return eval_sets(faces, classes, fer.find_ferplus(root)), faces.sha256
+
+
+def eval_sets(
+    faces: fer.FaceSet, classes: tuple[str, ...], ferplus: Path | None
+) -> dict[str, tuple]:
+    """{split: (faces uint8, labels, FER+ agreement or None)} for the test splits present.
+
+    The agreement mask (data.ferplus_agrees) needs the votes file `ferplus`; without it, None.
+    """
+    if ferplus is not None:
+        faces = fer.attach_ferplus(faces, ferplus)
     faces, y = fer.select_classes(faces, classes)
-    agree = fer.ferplus_agrees(faces, y, classes) if faces.votes is not None else None
-    sets = {
-        s: (
-            faces.images[faces.usage == s],
-            y[faces.usage == s],
-            None if agree is None else agree[faces.usage == s],
-        )
-        for s in EVAL_SPLITS
-        if (faces.usage == s).any()
-    }
-    return sets, faces.sha256
+    agree = None if faces.votes is None else fer.ferplus_agrees(faces, y, classes)
+    sets = {}
+    for split in EVAL_SPLITS:
+        mask = faces.usage == split
+        if mask.any():
+            sets[split] = (faces.images[mask], y[mask], None if agree is None else agree[mask])
+    return sets
 
 
 def predict_keras(model: Any, faces: np.ndarray) -> np.ndarray:
