@@ -30,6 +30,7 @@ import numpy as np
 from moodcam.preprocess import FACE_SIZE
 from training.data import DataError, sha256_file
 from training.evaluate import predict_keras
+from training.models import trained_classes
 
 
 def soften(probs: np.ndarray, temperature: float) -> np.ndarray:
@@ -44,14 +45,12 @@ def soften(probs: np.ndarray, temperature: float) -> np.ndarray:
 
 def _check_teacher_classes(path: Path, classes: tuple[str, ...]) -> None:
     """A teacher from a run folder carries its class list in config.json; it must match."""
-    cfg = path.parent / "config.json"
-    if cfg.exists():
-        taught = tuple(json.loads(cfg.read_text()).get("classes", classes))
-        if taught != classes:
-            raise DataError(
-                f"{path}: teacher was trained on classes {','.join(taught)}, "
-                f"this run uses {','.join(classes)}"
-            )
+    taught = trained_classes(path)
+    if taught is not None and taught != classes:
+        raise DataError(
+            f"{path}: teacher was trained on classes {','.join(taught)}, "
+            f"this run uses {','.join(classes)}"
+        )
 
 
 def ensemble_model(teachers: Sequence[Path], flip: bool = True):

@@ -6,6 +6,9 @@ the device feeds `pixel - 128` as int8 and nothing more.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import keras
 from keras import layers
 
@@ -108,6 +111,38 @@ def build(arch: str, n_classes: int) -> keras.Model:
     if arch not in ARCHS:
         raise ValueError(f"unknown --arch {arch!r}; choose from {', '.join(ARCHS)}")
     return ARCHS[arch](n_classes)
+
+
+def trained_classes(model_path: str | Path) -> tuple[str, ...] | None:
+    """The classes a model was trained on, from its run folder's config.json (None if absent)."""
+    cfg = Path(model_path).parent / "config.json"
+    if not cfg.is_file():
+        return None
+    classes = json.loads(cfg.read_text()).get("classes")
+    return tuple(classes) if classes else None
+
+
+def keep_classes(
+    model: keras.Model, trained: tuple[str, ...], wanted: tuple[str, ...]
+) -> keras.Model:
+    """`model` (trained on the classes `trained`) with a head over `wanted` only, same body.
+
+    The new head keeps the old head's rows for `wanted`: a softmax over a subset of the logits
+    ranks those classes as the full model did, so the cut model starts where the old one was
+    (pretraining on all seven FER2013 classes, then a four-class second phase).
+    """
+    missing = [c for c in wanted if c not in trained]
+    if missing:
+        raise ValueError(
+            f"the model was trained on {','.join(trained)}; it has no output for {','.join(missing)}"
+        )
+    old = model.get_layer("scores")
+    kernel, bias = old.get_weights()
+    rows = [trained.index(c) for c in wanted]
+    head = layers.Dense(len(wanted), activation="softmax", name="scores")
+    cut = keras.Model(model.input, head(old.input), name=model.name)
+    head.set_weights([kernel[:, rows], bias[rows]])
+    return cut
 
 
 def macs(model: keras.Model) -> int:

@@ -68,7 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--init",
         help="start from this .keras model's weights (a second phase after an earlier run) "
-        "with a fresh optimizer and schedule",
+        "with a fresh optimizer and schedule; a model of more classes keeps their head rows",
     )
     p.add_argument(
         "--teacher",
@@ -211,6 +211,21 @@ def main(argv: list[str] | None = None) -> int:
     else:
         if args.init:
             model = keras.models.load_model(args.init)
+            trained = models.trained_classes(args.init)
+            if trained is not None and trained != classes:
+                try:
+                    model = models.keep_classes(model, trained, classes)
+                except ValueError as e:
+                    print(f"error: --init {args.init}: {e}", file=sys.stderr)
+                    return 2
+                log(f"cut its head from {','.join(trained)} to {','.join(classes)}")
+            elif model.output_shape[-1] != len(classes):
+                print(
+                    f"error: --init {args.init}: {model.output_shape[-1]} outputs for "
+                    f"{len(classes)} classes, and no config.json beside it names its classes",
+                    file=sys.stderr,
+                )
+                return 2
             log(f"starting from the weights of {args.init}")
         else:
             model = models.build(args.arch, len(classes))
