@@ -25,15 +25,20 @@ FT := $(PY) -m training.train --arch $(ARCH_NAME) --init $(RUN)/best.keras --aug
 TEACHER_RUNS ?= $(FT_RUN) $(FT_RUN)-s2 $(FT_RUN)-lr5e-4
 KD_RUN ?= $(RUN)-okd
 KD2_RUN ?= $(RUN)-okd2
+# Last, a wider network (--arch teacher: 4.7 M parameters, too big for the device; both phases)
+# teaches that student once more, online, on the second schedule's settings for 20 epochs.
+WIDE_RUN ?= runs/teacher-w
+WIDE_EPOCHS ?= 60
+KD3_RUN ?= $(RUN)-okdw
 KD := $(PY) -m training.train --arch $(ARCH_NAME) --augment light \
   $(foreach t,$(TEACHER_RUNS),--teacher $(t)/best.keras) --teacher-mode online \
   --teacher-weight 0.8 --teacher-temperature 1
-# What `make convert` ships unless MODEL= says: the first of the student's weight average (make swa
-# writes it only when it beat the best epoch on PublicTest), the student's best epoch (second
-# schedule, then first), phase 2's best, phase 1's best.
+# What `make convert` ships unless MODEL= says: the first of the wide teacher's student's best
+# epoch, the student's weight average (make swa writes it only when it beat the best epoch on
+# PublicTest), the student's best epoch (second schedule, then first), phase 2's best, phase 1's.
 MODEL ?=
 
-.PHONY: setup test demo train finetune teachers distill swa model baseline convert eval bench lint soak install uninstall security-report figures test-deps clean
+.PHONY: setup test demo train finetune teachers distill wide-teacher distill-wide swa model baseline convert eval bench lint soak install uninstall security-report figures test-deps clean
 
 setup: $(STAMP)
 
@@ -79,12 +84,22 @@ distill: setup
 	$(KD) --init $(RUN)/best.keras --lr 1e-3 --warmup 2 --epochs 30 --out $(KD_RUN)
 	$(KD) --init $(KD_RUN)/best.keras --lr 5e-4 --warmup 1 --epochs 36 --mixup 0.2 --out $(KD2_RUN)
 
+wide-teacher: setup
+	$(MAKE) train RUN=$(WIDE_RUN) ARCH_NAME=teacher EPOCHS=$(WIDE_EPOCHS)
+	$(MAKE) finetune RUN=$(WIDE_RUN) ARCH_NAME=teacher
+
+distill-wide: setup
+	$(PY) -m training.train --arch $(ARCH_NAME) --init $(KD2_RUN)/best.keras --augment light \
+	  --teacher $(WIDE_RUN)-ft/best.keras --teacher-mode online --teacher-weight 0.8 \
+	  --teacher-temperature 1 --lr 5e-4 --warmup 1 --epochs 20 --mixup 0.2 --out $(KD3_RUN)
+
 swa: setup
 	$(PY) -m training.swa $(KD2_RUN) --last 3 5 8 12
 
 # The whole desktop recipe, each step resumable: phase 1, phase 2 and its variants, the distilled
-# student, weight average, int8 model and card.
-model: train teachers distill swa convert
+# student and its second schedule, the wide teacher and the student's last schedule, int8 model
+# and card. (`make swa` averages a student's last epochs; it did not beat the best epoch.)
+model: train teachers distill wide-teacher distill-wide convert
 
 # The poster's seed network (conv 64/128/256, quadrant pooling, dense 200) as the baseline to beat:
 # plain cross-entropy on FER2013 labels, light augmentation; figures into models/baseline-seed.
@@ -95,7 +110,7 @@ baseline: setup
 	$(PY) -m convert.figures
 
 convert: setup
-	model="$(MODEL)"; [ -n "$$model" ] || for m in $(KD2_RUN)/swa.keras $(KD2_RUN)/best.keras $(KD_RUN)/best.keras $(FT_RUN)/best.keras $(RUN)/best.keras; do \
+	model="$(MODEL)"; [ -n "$$model" ] || for m in $(KD3_RUN)/best.keras $(KD2_RUN)/swa.keras $(KD2_RUN)/best.keras $(KD_RUN)/best.keras $(FT_RUN)/best.keras $(RUN)/best.keras; do \
 	  [ -f $$m ] && { model=$$m; break; }; done; \
 	$(PY) -m convert.convert "$${model:?no model: make model runs the whole recipe}" --out models/moodcam.tflite
 	$(PY) -m convert.figures
