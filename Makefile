@@ -30,9 +30,10 @@ KD2_RUN ?= $(RUN)-okd2
 WIDE_RUN ?= runs/teacher-w
 WIDE_EPOCHS ?= 60
 KD3_RUN ?= $(RUN)-okdw
-KD := $(PY) -m training.train --arch $(ARCH_NAME) --augment light \
-  $(foreach t,$(TEACHER_RUNS),--teacher $(t)/best.keras) --teacher-mode online \
+# Online distillation as every student here runs it; the teachers are added per step.
+KD_ONLINE := $(PY) -m training.train --arch $(ARCH_NAME) --augment light --teacher-mode online \
   --teacher-weight 0.8 --teacher-temperature 1
+KD := $(KD_ONLINE) $(foreach t,$(TEACHER_RUNS),--teacher $(t)/best.keras)
 # What `make convert` ships unless MODEL= says: the first of the wide teacher's student's best
 # epoch, the student's weight average (make swa writes it only when it beat the best epoch on
 # PublicTest), the student's best epoch (second schedule, then first), phase 2's best, phase 1's.
@@ -89,9 +90,8 @@ wide-teacher: setup
 	$(MAKE) finetune RUN=$(WIDE_RUN) ARCH_NAME=teacher
 
 distill-wide: setup
-	$(PY) -m training.train --arch $(ARCH_NAME) --init $(KD2_RUN)/best.keras --augment light \
-	  --teacher $(WIDE_RUN)-ft/best.keras --teacher-mode online --teacher-weight 0.8 \
-	  --teacher-temperature 1 --lr 5e-4 --warmup 1 --epochs 20 --mixup 0.2 --out $(KD3_RUN)
+	$(KD_ONLINE) --teacher $(WIDE_RUN)-ft/best.keras --init $(KD2_RUN)/best.keras \
+	  --lr 5e-4 --warmup 1 --epochs 20 --mixup 0.2 --out $(KD3_RUN)
 
 swa: setup
 	$(PY) -m training.swa $(KD2_RUN) --last 3 5 8 12
