@@ -38,6 +38,8 @@ KD := $(KD_ONLINE) $(foreach t,$(TEACHER_RUNS),--teacher $(t)/best.keras)
 # epoch, the student's weight average (make swa writes it only when it beat the best epoch on
 # PublicTest), the student's best epoch (second schedule, then first), phase 2's best, phase 1's.
 MODEL ?=
+# What `make eval` scores (empty: the shipped model and the float model its card was converted from).
+EVAL_MODELS ?=
 
 .PHONY: setup test demo train finetune teachers distill wide-teacher distill-wide swa model baseline convert eval bench lint soak install uninstall security-report figures test-deps clean
 
@@ -116,7 +118,7 @@ convert: setup
 	$(PY) -m convert.figures
 
 eval: setup
-	$(PY) -m training.evaluate models/moodcam.tflite $(wildcard $(RUN)/best.keras)
+	$(PY) -m training.evaluate $(EVAL_MODELS)
 
 bench: setup
 	$(VENV)/bin/moodcam bench --peer "$$($(PY) -c 'from training.evaluate import peer_model; print(peer_model())')" --out bench/results.json

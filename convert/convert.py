@@ -169,7 +169,7 @@ def teacher_summaries(run_cfg: dict) -> list[dict]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m convert.convert", description=__doc__.splitlines()[0]
     )
@@ -194,7 +194,23 @@ def main(argv: list[str] | None = None) -> int:
         help="auto takes the flip average only when it beats plain by this many points on "
         "PublicTest int8 (it doubles the invoke time)",
     )
-    args = p.parse_args(argv)
+    return p
+
+
+def source_model(card: dict[str, Any]) -> Path | None:
+    """The .keras model a card was converted from, read from its command with convert's own parser
+    (None when the command is not convert's or names no model)."""
+    words = shlex.split(card.get("command", ""))
+    if words[:3] != ["python", "-m", "convert.convert"]:
+        return None
+    try:
+        return build_parser().parse_args(words[3:]).keras_model
+    except SystemExit:  # argparse reports a command it cannot parse by exiting
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 

@@ -243,12 +243,28 @@ def evaluate_model(path: Path, sets: dict[str, tuple], classes: tuple[str, ...])
     return {split: metrics(y, predict(x), classes, agree) for split, (x, y, agree) in sets.items()}
 
 
+def shipped_models(tflite: Path = ROOT / "models" / "moodcam.tflite") -> list[Path]:
+    """The shipped model and, when it is still on this machine, the float model its card was
+    converted from (so int8 and its own float are compared, not another run's)."""
+    from convert.convert import source_model
+
+    card = tflite.with_suffix(".json")
+    source = source_model(json.loads(card.read_text())) if card.is_file() else None
+    if source is not None and not source.is_absolute():
+        source = ROOT / source  # the card's command ran from the project root
+    return [tflite] + ([source] if source is not None and source.is_file() else [])
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m training.evaluate", description=__doc__.splitlines()[0]
     )
     p.add_argument(
-        "models", nargs="*", type=Path, help=".keras or .tflite files (default: the shipped model)"
+        "models",
+        nargs="*",
+        type=Path,
+        help=".keras or .tflite files (default: the shipped model and the float model its card "
+        "was converted from, when present)",
     )
     p.add_argument("--data")
     p.add_argument("--classes", default=",".join(DEFAULT_CLASSES))
@@ -256,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "eval")
     args = p.parse_args(argv)
     classes = parse_class_list(args.classes)
-    models = args.models or [ROOT / "models" / "moodcam.tflite"]
+    models = args.models or shipped_models()
     try:
         sets, sha = load_eval_sets(args.data, classes)
     except fer.DataError as e:
