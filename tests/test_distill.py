@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from moodcam.labels import FER2013_CLASSES
 from tests.conftest import (
     constant_model,
+    pixels,
     random_faces,
     tiny_fer_csv,
     tiny_model,
+    write_csv,
     write_run_config,
 )
 from training.data import DataError
@@ -47,6 +51,54 @@ def test_mix_targets_weights_the_teacher() -> None:
     np.testing.assert_allclose(mixed[0], [0.7, 0.1, 0.1, 0.1], rtol=1e-6)
     with pytest.raises(ValueError, match="weight"):
         mix_targets(labels, teacher, 1.5)
+
+
+def test_the_teacher_fills_the_share_a_teacher_only_face_has_no_label_for() -> None:
+    teacher = np.array([[0.1, 0.2, 0.3, 0.4]] * 3, np.float32)
+    # A labelled face, a teacher-only face (no label: zeros), and a 0.25/0.75 blend of the two.
+    labels = np.array([[0, 1, 0, 0], [0, 0, 0, 0], [0, 0.25, 0, 0]], np.float32)
+    mixed = mix_targets(labels, teacher, 0.4)
+    np.testing.assert_allclose(mixed[0], 0.6 * labels[0] + 0.4 * teacher[0], rtol=1e-6)
+    np.testing.assert_allclose(mixed[1], teacher[1], rtol=1e-6)
+    np.testing.assert_allclose(mixed[2], 0.15 * np.eye(4)[1] + 0.85 * teacher[2], rtol=1e-6)
+    np.testing.assert_allclose(mixed.sum(axis=1), 1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["fixed", "online"])
+def test_teacher_only_faces_join_training_with_the_teachers_target_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """train --teacher-only-faces: the Training faces of disgust, fear and surprise join the feed
+    with label targets of zeros, the teacher gives them their whole target, and the class counts
+    and n_train stay those of the labelled faces."""
+    import training.train
+
+    feeds, data, teacher_run = _student_setup(tmp_path, monkeypatch)
+    rows = list(csv.reader(data.open()))
+    extra = [[label, pixels(200 + i), "Training"] for i, label in enumerate([1, 2, 2, 5, 5])]
+    extra.append([2, pixels(300), "PublicTest"])  # left out: not Training
+    write_csv(data, rows[1:] + extra)
+    out = tmp_path / "student"
+    args = ["--data", str(data), "--arch", "seed", "--epochs", "1", "--batch", "8",
+            "--ferplus", "off", "--label-smoothing", "0", "--augment", "off",
+            "--teacher", str(teacher_run / "best.keras"), "--teacher-mode", mode,
+            "--teacher-weight", "0.5", "--teacher-temperature", "1", "--teacher-only-faces",
+            "--out", str(out)]  # fmt: skip
+    assert training.train.main(args) == 0
+    (feed,) = feeds
+    assert len(feed.x) == 16 + 5
+    config = json.loads((out / "config.json").read_text())
+    assert config["n_train"] == 16 and config["n_teacher_only"] == 5
+    assert config["train_counts"] == [4, 4, 4, 4]
+    if mode == "fixed":
+        targets = feed.t
+    else:  # online, targets exist batch by batch: gather them back into face order
+        targets = np.concatenate([feed[i][1] for i in range(len(feed))])[np.argsort(feed.order)]
+    labels = np.eye(4, dtype=np.float32)[[0, 1, 2, 3] * 4]  # tiny CSV: Training cycles a,h,s,n
+    neutral = np.eye(4, dtype=np.float32)[[3] * 5]  # the teacher says neutral to every face
+    np.testing.assert_allclose(targets[:16], 0.5 * labels + 0.5 * neutral[:1], atol=2e-3)
+    np.testing.assert_allclose(targets[16:], neutral, atol=2e-3)  # the teacher's, whole
+    assert "5 teacher-only faces" in (out / "train.log").read_text()
 
 
 def test_ensemble_is_the_mean_of_its_members_on_both_views(tmp_path: Path) -> None:
@@ -278,6 +330,33 @@ def test_bad_distillation_settings_stop_train_before_any_work(
 
     with pytest.raises(SystemExit) as stop:
         parse_args(["--teacher", "t.keras", "--teacher-mode", "online", flag, value])
+    assert stop.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--teacher-only-faces"], "--teacher-only-faces needs a --teacher"),
+        (
+            [
+                "--teacher-only-faces",
+                "--teacher",
+                "t.keras",
+                "--classes",
+                ",".join(FER2013_CLASSES),
+            ],
+            "this run already uses every FER2013 class",
+        ),
+    ],
+)
+def test_teacher_only_faces_without_a_teacher_or_left_out_class_stops_train(
+    args: list[str], message: str, capsys: pytest.CaptureFixture
+) -> None:
+    from training.train import parse_args
+
+    with pytest.raises(SystemExit) as stop:
+        parse_args(args)
     assert stop.value.code == 2
     assert message in capsys.readouterr().err
 

@@ -147,7 +147,13 @@ def teacher_targets(
 
 
 def mix_targets(labels: np.ndarray, teacher: np.ndarray, weight: float) -> np.ndarray:
-    """(1 - weight) * label targets + weight * teacher targets; rows still sum to 1."""
+    """(1 - weight) * label targets + weight * teacher targets; rows still sum to 1.
+
+    A face without a label among the run's classes (`train --teacher-only-faces`) has label
+    targets of zeros, and a mixup blend with one has label targets summing to less than 1: the
+    teacher fills whatever share the label part leaves.
+    """
     if not 0.0 <= weight <= 1.0:
         raise ValueError(f"teacher weight must be in [0, 1], got {weight}")
-    return ((1.0 - weight) * labels + weight * teacher).astype(np.float32)
+    label_part = (1.0 - weight) * labels
+    return (label_part + (1.0 - label_part.sum(axis=1, keepdims=True)) * teacher).astype(np.float32)

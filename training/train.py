@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from moodcam.labels import DEFAULT_CLASSES, parse_class_list
+from moodcam.labels import DEFAULT_CLASSES, FER2013_CLASSES, parse_class_list
 from training import data as fer
 from training.augment import PRESETS
 
@@ -92,6 +92,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=2.0,
         help="softening of the teacher's outputs (1 = as they are)",
     )
+    p.add_argument(
+        "--teacher-only-faces",
+        action="store_true",
+        help="also train on the Training faces of the FER2013 classes this run leaves out, "
+        "with the teachers' targets alone (they have no label among this run's classes)",
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", default="runs/edge", help="run folder (checkpoints, logs, plots)")
     args = p.parse_args(argv)
@@ -103,6 +109,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--teacher-temperature must be positive, got {args.teacher_temperature}")
     if args.mixup < 0:
         p.error(f"--mixup must be 0 (off) or positive, got {args.mixup}")
+    if args.teacher_only_faces and not args.teacher:
+        p.error("--teacher-only-faces needs a --teacher to give those faces their targets")
+    if args.teacher_only_faces and set(parse_class_list(args.classes)) >= set(FER2013_CLASSES):
+        p.error("--teacher-only-faces: this run already uses every FER2013 class")
     if args.no_augment:
         args.augment = "off"
     return args
@@ -117,8 +127,13 @@ def load_training_data(args: argparse.Namespace, classes: tuple[str, ...]):
             raise fer.DataError(f"{root}: --ferplus {args.ferplus} needs ferplus/fer2013new.csv")
         faces = fer.attach_ferplus(faces, plus)
     faces = fer.clean_training(faces)
+    if args.teacher_only_faces:
+        ours = [FER2013_CLASSES.index(c) for c in classes]
+        teacher_only = faces.images[~np.isin(faces.labels, ours) & (faces.usage == "Training")]
+    else:
+        teacher_only = faces.images[:0]
     faces, y = fer.select_classes(faces, classes)
-    return faces, y
+    return faces, y, teacher_only
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     log = log_line(logf)
 
     try:
-        faces, y = load_training_data(args, classes)
+        faces, y, teacher_only = load_training_data(args, classes)
     except fer.DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -159,20 +174,27 @@ def main(argv: list[str] | None = None) -> int:
         weight = args.ferplus_weight if args.ferplus == "soft" else 0.0
         t_train = fer.soft_targets(faces.subset(train), y[train], classes, weight)
     t_val = np.eye(len(classes), dtype=np.float32)[y[val]]
+    train_counts = np.bincount(t_train.argmax(1), minlength=len(classes)).tolist()
+    n_labelled = len(x_train)
+    if len(teacher_only):  # label targets of zeros: the teachers give these faces all their target
+        x_train = np.concatenate([x_train, teacher_only])
+        t_train = np.concatenate([t_train, np.zeros((len(teacher_only), len(classes)), np.float32)])
 
     config = vars(args) | {
         "classes": list(classes),
         "data_sha256": faces.sha256,
         "data_source": faces.source,
         "dropped_from_training": faces.dropped,
-        "n_train": len(x_train),
+        "n_train": n_labelled,
+        "n_teacher_only": len(teacher_only),
         "n_val": len(x_val),
-        "train_counts": np.bincount(t_train.argmax(1), minlength=len(classes)).tolist(),
+        "train_counts": train_counts,
     }
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     log(
         f"data: {faces.source} sha256 {faces.sha256[:12]}; dropped {faces.dropped}; "
-        f"train {len(x_train)} val {len(x_val)}"
+        f"train {n_labelled} val {len(x_val)}"
+        + (f"; {len(teacher_only)} teacher-only faces" if len(teacher_only) else "")
     )
     online_teacher = None
     if args.teacher:
@@ -189,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {e}", file=sys.stderr)
             return 2
         if online_teacher is None:
-            agree = float((taught.argmax(1) == t_train.argmax(1)).mean())
+            labelled = slice(0, n_labelled)
+            agree = float((taught[labelled].argmax(1) == t_train[labelled].argmax(1)).mean())
             t_train = mix_targets(t_train, taught, args.teacher_weight)
             said = f"teacher agrees with the label on {100 * agree:.1f}% of training faces"
         else:
