@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.conftest import constant_model, tiny_fer_csv, write_ferplus
@@ -76,3 +77,18 @@ def test_the_shipped_card_names_a_float_model() -> None:
     card = json.loads((Path(__file__).parent.parent / "models" / "moodcam.json").read_text())
     source = source_model(card)
     assert source is not None and source.suffix == ".keras"
+
+
+def test_the_off_centre_condition_moves_and_rescales_the_face_reproducibly() -> None:
+    from training.evaluate import CONDITIONS, _off_centre
+
+    face = np.zeros((48, 48), np.uint8)
+    face[20:28, 20:28] = 255  # a bright square at the centre
+    rng = np.random.default_rng(0)
+    np.testing.assert_array_equal(_off_centre(face, rng, 0, 0), face)
+    moved = _off_centre(face, np.random.default_rng(1), 3, 0.08)
+    assert moved.shape == face.shape and moved.dtype == np.uint8
+    ys, xs = np.nonzero(moved > 127)
+    assert 0 < abs(ys.mean() - 23.5) + abs(xs.mean() - 23.5) <= 2 * 3 + 1  # moved, not far
+    again = CONDITIONS["off-centre crop (3 px, 8 %)"](face, np.random.default_rng(1))
+    np.testing.assert_array_equal(again, moved)

@@ -156,6 +156,19 @@ def _blur(face: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(face, (0, 0), sigma)
 
 
+def _off_centre(
+    face: np.ndarray, rng: np.random.Generator, shift: float, scale: float
+) -> np.ndarray:
+    """The face moved by up to `shift` pixels each way and rescaled by up to `scale`, edges
+    replicated: a face detector's box never sits exactly where FER2013's crop did."""
+    import cv2
+
+    centre = (face.shape[1] - 1) / 2
+    m = cv2.getRotationMatrix2D((centre, centre), 0, 1 + rng.uniform(-scale, scale))
+    m[:, 2] += rng.uniform(-shift, shift, 2)
+    return cv2.warpAffine(face, m, face.shape[::-1], borderMode=cv2.BORDER_REPLICATE)
+
+
 def _u8(x: np.ndarray) -> np.ndarray:
     return np.clip(np.round(x), 0, 255).astype(np.uint8)
 
@@ -171,6 +184,7 @@ CONDITIONS: dict[str, Any] = {
     "noise (sd 12)": lambda f, rng: _u8(f + rng.normal(0, 12, f.shape)),
     "low resolution (16 px)": lambda f, rng: _lowres(f, 16),
     "jpeg (quality 15)": lambda f, rng: _jpeg(f, 15),
+    "off-centre crop (3 px, 8 %)": lambda f, rng: _off_centre(f, rng, 3, 0.08),
 }
 
 
