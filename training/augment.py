@@ -52,6 +52,22 @@ PRESETS = {
 }
 
 
+def move(face: np.ndarray, angle: float, scale: float, shift: np.ndarray) -> np.ndarray:
+    """The face rotated by `angle` degrees and scaled about its centre, then moved by `shift`
+    (x, y) pixels; edges replicated, same shape out."""
+    size = face.shape[0]
+    centre = (size - 1) / 2
+    m = cv2.getRotationMatrix2D((centre, centre), angle, scale)
+    m[:, 2] += shift
+    return cv2.warpAffine(
+        np.ascontiguousarray(face),
+        m,
+        (size, size),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+
+
 def augment_face(
     face: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig = AugmentConfig()
 ) -> np.ndarray:
@@ -62,15 +78,7 @@ def augment_face(
         x = x[:, ::-1]
     angle = rng.uniform(-cfg.max_rotate_deg, cfg.max_rotate_deg)
     scale = rng.uniform(*cfg.scale)
-    m = cv2.getRotationMatrix2D((size / 2 - 0.5, size / 2 - 0.5), angle, scale)
-    m[:, 2] += rng.uniform(-cfg.max_shift, cfg.max_shift, 2) * size
-    x = cv2.warpAffine(
-        np.ascontiguousarray(x),
-        m,
-        (size, size),
-        flags=cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REPLICATE,
-    )
+    x = move(x, angle, scale, rng.uniform(-cfg.max_shift, cfg.max_shift, 2) * size)
     f = x.astype(np.float32)
     if rng.random() < cfg.p_lowres:
         s = int(rng.integers(cfg.lowres_size[0], cfg.lowres_size[1] + 1))

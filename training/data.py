@@ -336,11 +336,15 @@ def _digest(image: np.ndarray) -> bytes:
     return hashlib.blake2b(image.tobytes(), digest_size=16).digest()
 
 
+def of_classes(faces: FaceSet, classes: tuple[str, ...]) -> np.ndarray:
+    """Which faces carry a FER2013 label among `classes` (a mask over `faces`)."""
+    return np.isin(faces.labels, [FER2013_CLASSES.index(c) for c in classes])
+
+
 def select_classes(faces: FaceSet, classes: tuple[str, ...]) -> tuple[FaceSet, np.ndarray]:
     """Keep the faces of `classes`; return them and their targets as indexes into `classes`."""
     ids = [FER2013_CLASSES.index(c) for c in classes]
-    keep = np.isin(faces.labels, ids)
-    sub = faces.subset(keep)
+    sub = faces.subset(of_classes(faces, classes))
     lut = np.full(len(FER2013_CLASSES), -1, dtype=np.int64)
     lut[ids] = np.arange(len(ids))
     y = lut[sub.labels]

@@ -161,12 +161,9 @@ def _off_centre(
 ) -> np.ndarray:
     """The face moved by up to `shift` pixels each way and rescaled by up to `scale`, edges
     replicated: a face detector's box never sits exactly where FER2013's crop did."""
-    import cv2
+    from training.augment import move
 
-    centre = (face.shape[1] - 1) / 2
-    m = cv2.getRotationMatrix2D((centre, centre), 0, 1 + rng.uniform(-scale, scale))
-    m[:, 2] += rng.uniform(-shift, shift, 2)
-    return cv2.warpAffine(face, m, face.shape[::-1], borderMode=cv2.BORDER_REPLICATE)
+    return move(face, 0.0, 1 + rng.uniform(-scale, scale), rng.uniform(-shift, shift, 2))
 
 
 def _u8(x: np.ndarray) -> np.ndarray:

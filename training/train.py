@@ -128,8 +128,8 @@ def load_training_data(args: argparse.Namespace, classes: tuple[str, ...]):
         faces = fer.attach_ferplus(faces, plus)
     faces = fer.clean_training(faces)
     if args.teacher_only_faces:
-        ours = [FER2013_CLASSES.index(c) for c in classes]
-        teacher_only = faces.images[~np.isin(faces.labels, ours) & (faces.usage == "Training")]
+        left_out = ~fer.of_classes(faces, classes)
+        teacher_only = faces.images[left_out & (faces.usage == "Training")]
     else:
         teacher_only = faces.images[:0]
     faces, y = fer.select_classes(faces, classes)
