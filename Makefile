@@ -41,7 +41,7 @@ MODEL ?=
 # What `make eval` scores (empty: the shipped model and the float model its card was converted from).
 EVAL_MODELS ?=
 
-.PHONY: setup test demo train finetune teachers distill wide-teacher distill-wide swa model baseline convert eval bench lint soak install uninstall security-report figures test-deps clean
+.PHONY: setup test demo train finetune teachers distill wide-teacher distill-wide swa model baseline convert eval compare bench lint soak install uninstall security-report figures test-deps clean
 
 setup: $(STAMP)
 
@@ -119,6 +119,10 @@ convert: setup
 
 eval: setup
 	$(PY) -m training.evaluate $(EVAL_MODELS)
+
+# PublicTest only: RUNS="baseline candidate..." (run folders or model files), paired McNemar test.
+compare: setup
+	$(PY) -m training.compare $${RUNS:?RUNS="runs/baseline runs/candidate ..."}
 
 bench: setup
 	$(VENV)/bin/moodcam bench --peer "$$($(PY) -c 'from training.evaluate import peer_model; print(peer_model())')" --out bench/results.json
