@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from moodcam.labels import FER2013_CLASSES
 from tests.conftest import constant_model, tiny_fer_csv
 from training.compare import curve_summary, mcnemar_p, paired
 
@@ -101,3 +102,24 @@ def test_compare_refuses_a_folder_without_a_model(
     assert training.compare.main([str(happy), str(tmp_path / "empty"), "--data", str(data)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "empty/best.keras: no such model" in err
+
+
+def test_compare_refuses_a_model_of_other_classes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import training.compare
+    from tests.conftest import tiny_model
+
+    data = tiny_fer_csv(tmp_path)
+    happy = tmp_path / "happy.keras"
+    constant_model(1).save(happy)
+    seven = tmp_path / "seven"  # a seven-class run: scoring it on four-class labels is meaningless
+    seven.mkdir()
+    tiny_model(n_out=7).save(seven / "best.keras")
+    (seven / "config.json").write_text(json.dumps({"classes": list(FER2013_CLASSES)}))
+    wide = tmp_path / "wide.keras"  # no config.json: the output width gives it away
+    tiny_model(n_out=7).save(wide)
+    for other in (seven, wide):
+        assert training.compare.main([str(happy), str(other), "--data", str(data)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "not in angry,happy,sad,neutral (--classes)" in err

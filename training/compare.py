@@ -22,9 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from moodcam.errors import ModelError
 from moodcam.labels import DEFAULT_CLASSES, parse_class_list
 from training import data as fer
 from training.evaluate import CACHE_DIR, predict_keras, predict_tflite
+from training.models import trained_classes
 
 SPLIT = "PublicTest"
 
@@ -76,10 +78,21 @@ def model_of(path: Path) -> Path:
     return path
 
 
-def predict(model: Path, faces: np.ndarray) -> np.ndarray:
-    return (
-        predict_tflite(model, faces) if model.suffix == ".tflite" else predict_keras(model, faces)
-    )
+def predict(model: Path, faces: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:
+    """Scores of `faces` in `classes` order, or ModelError if the model answers in other classes
+    (a seven-class run scored against four-class labels would give a silently wrong figure)."""
+    if model.suffix == ".tflite":
+        from moodcam.classifier import Classifier
+
+        own: tuple[str, ...] | None = Classifier(model).labels
+        scores = predict_tflite(model, faces)
+    else:
+        own = trained_classes(model)  # None without a run's config.json: the output width decides
+        scores = predict_keras(model, faces)
+    if (own is not None and own != classes) or scores.shape[1] != len(classes):
+        answers = ",".join(own) if own else f"{scores.shape[1]} classes"
+        raise ModelError(f"{model}: answers in {answers}, not in {','.join(classes)} (--classes)")
+    return scores
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,7 +125,11 @@ def main(argv: list[str] | None = None) -> int:
                               "models": {}}  # fmt: skip
     right_of = {}
     for name, model in models.items():
-        right_of[name] = predict(model, x).argmax(1) == labels
+        try:
+            right_of[name] = predict(model, x, classes).argmax(1) == labels
+        except ModelError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         entry: dict[str, Any] = {
             "model": str(model),
             "accuracy": round(100 * float(right_of[name].mean()), 2),
