@@ -51,8 +51,8 @@ def paired(right_a: np.ndarray, right_b: np.ndarray) -> dict[str, Any]:
     }
 
 
-def curve_summary(history: Path, last: int = 5) -> dict[str, Any]:
-    """Best, best epoch (1-based), last and last-`last` mean of a run's PublicTest curve, in %.
+def curve_summary(history: Path) -> dict[str, Any]:
+    """Best, best epoch (1-based), last and last-5 mean of a run's PublicTest curve, in %.
 
     A resumed run may log an epoch twice; the later row is the one its checkpoint kept.
     """
@@ -65,7 +65,7 @@ def curve_summary(history: Path, last: int = 5) -> dict[str, Any]:
         "best": round(acc[best], 2),
         "best_epoch": best + 1,
         "last": round(acc[-1], 2),
-        f"last{last}_mean": round(float(np.mean(acc[-last:])), 2),
+        "last5_mean": round(float(np.mean(acc[-5:])), 2),
     }
 
 
@@ -84,8 +84,9 @@ def predict(model: Path, faces: np.ndarray, classes: tuple[str, ...]) -> np.ndar
     if model.suffix == ".tflite":
         from moodcam.classifier import Classifier
 
-        own: tuple[str, ...] | None = Classifier(model).labels
-        scores = predict_tflite(model, faces)
+        clf = Classifier(model)
+        own: tuple[str, ...] | None = clf.labels
+        scores = predict_tflite(clf, faces)
     else:
         own = trained_classes(model)  # None without a run's config.json: the output width decides
         scores = predict_keras(model, faces)

@@ -101,12 +101,15 @@ def predict_keras(model: Any, faces: np.ndarray) -> np.ndarray:
 
 
 def predict_tflite(
-    model_path: str | Path, faces: np.ndarray, card_path: str | Path | None = None
+    model: Any, faces: np.ndarray, card_path: str | Path | None = None
 ) -> np.ndarray:
-    from moodcam.classifier import Classifier
+    """Scores through the device's Classifier: a model path (and its card), or one already built
+    (one interpreter for several face sets)."""
+    if isinstance(model, (str, Path)):
+        from moodcam.classifier import Classifier
 
-    clf = Classifier(model_path, card_path)
-    return np.stack([clf.invoke(clf.quantize(f)) for f in faces])
+        model = Classifier(model, card_path)
+    return np.stack([model.invoke(model.quantize(f)) for f in faces])
 
 
 def peer_model(cache_dir: Path = CACHE_DIR) -> Path:
@@ -243,7 +246,10 @@ def confusion_png(conf: list[list[int]], classes: tuple[str, ...], title: str, p
 
 def evaluate_model(path: Path, sets: dict[str, tuple], classes: tuple[str, ...]) -> dict[str, Any]:
     if path.suffix == ".tflite":
-        predict = lambda faces: predict_tflite(path, faces)  # noqa: E731
+        from moodcam.classifier import Classifier
+
+        clf = Classifier(path)
+        predict = lambda faces: predict_tflite(clf, faces)  # noqa: E731
     elif path.suffix in (".keras", ".h5"):
         import keras
 
