@@ -53,22 +53,33 @@ class ProgressBar(keras.callbacks.Callback):
             self.bar.close()
 
 
+def read_history(history_csv: Path) -> list[dict[str, float]]:
+    """A run's history.csv as one row per epoch, in epoch order (`epoch` 0-based, as logged).
+
+    A resumed run logs the epoch it was cut in twice; the later row is the one its checkpoint kept.
+    """
+    with open(history_csv, newline="") as f:
+        by_epoch = {int(r["epoch"]): r for r in csv.DictReader(f)}
+    return [
+        {key: float(value) for key, value in by_epoch[epoch].items()} for epoch in sorted(by_epoch)
+    ]
+
+
 def plot_curves(history_csv: Path, png: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    with open(history_csv, newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = read_history(history_csv)
     if not rows:
         return
     epochs = [int(r["epoch"]) + 1 for r in rows]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     for key, label in (("loss", "train"), ("val_loss", "PublicTest")):
-        ax_loss.plot(epochs, [float(r[key]) for r in rows], label=label)
+        ax_loss.plot(epochs, [r[key] for r in rows], label=label)
     for key, label in (("accuracy", "train (augmented)"), ("val_accuracy", "PublicTest")):
-        ax_acc.plot(epochs, [100 * float(r[key]) for r in rows], label=label)
+        ax_acc.plot(epochs, [100 * r[key] for r in rows], label=label)
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy %", title="accuracy")
     for ax in (ax_loss, ax_acc):

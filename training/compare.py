@@ -13,7 +13,6 @@ on PublicTest, so PrivateTest is never read here.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import sys
@@ -25,6 +24,7 @@ import numpy as np
 from moodcam.errors import ModelError
 from moodcam.labels import DEFAULT_CLASSES, parse_class_list
 from training import data as fer
+from training.callbacks import read_history
 from training.evaluate import CACHE_DIR, predict_keras, predict_tflite
 from training.models import trained_classes
 
@@ -54,11 +54,9 @@ def paired(right_a: np.ndarray, right_b: np.ndarray) -> dict[str, Any]:
 def curve_summary(history: Path) -> dict[str, Any]:
     """Best, best epoch (1-based), last and last-5 mean of a run's PublicTest curve, in %.
 
-    A resumed run may log an epoch twice; the later row is the one its checkpoint kept.
+    A resumed run's repeated epoch counts once (`training.callbacks.read_history`).
     """
-    with history.open(newline="") as f:
-        rows = {int(r["epoch"]): float(r["val_accuracy"]) for r in csv.DictReader(f)}
-    acc = [100 * rows[e] for e in sorted(rows)]
+    acc = [100 * row["val_accuracy"] for row in read_history(history)]
     best = int(np.argmax(acc))
     return {
         "epochs": len(acc),
