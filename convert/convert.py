@@ -277,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
         "publictest_int8_accuracy": public,
     }
 
+    from moodcam.classifier import Classifier
+
+    clf = Classifier(args.out)  # the shipped bytes, loaded once for every figure below
     evaluation: dict[str, Any] = {}
     try:
         peer = {
@@ -289,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     for split in EVAL_SPLITS:
         x, yt, split_agree = sets[split]
         f = metrics(yt, predict_keras(model, x), classes, split_agree)
-        q = metrics(yt, predict_tflite(args.out, x), classes, split_agree)
+        q = metrics(yt, predict_tflite(clf, x), classes, split_agree)
         evaluation[split] = {
             "float": f,
             "int8": q,
@@ -300,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     # Ordinary camera conditions on PrivateTest, ours and the peer's, side by side (reported only).
     x, yt, _ = sets["PrivateTest"]
     conditions = {
-        "moodcam int8": conditions_accuracy(lambda f: predict_tflite(args.out, f), x, yt, classes)
+        "moodcam int8": conditions_accuracy(lambda f: predict_tflite(clf, f), x, yt, classes)
     }
     if peer:
         conditions["peer"] = conditions_accuracy(peer_predict(classes), x, yt, classes)
@@ -310,9 +313,6 @@ def main(argv: list[str] | None = None) -> int:
             + (f"   peer {conditions['peer'][name]:6.2f}%" if peer else "")
         )
 
-    from moodcam.classifier import Classifier
-
-    clf = Classifier(args.out)
     times = clf.time_invoke(args.latency_repeats) * 1000
     latency = {
         "median_invoke_ms": round(float(np.median(times)), 4),
