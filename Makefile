@@ -122,7 +122,8 @@ eval: setup
 
 # PublicTest only: RUNS="baseline candidate..." (run folders or model files), paired McNemar test.
 compare: setup
-	$(PY) -m training.compare $${RUNS:?is empty: make compare RUNS="runs/baseline runs/candidate ..."}
+	@[ -n "$(RUNS)" ] || { echo 'usage: make compare RUNS="runs/baseline runs/candidate ..."' >&2; exit 2; }
+	$(PY) -m training.compare $(RUNS)
 
 bench: setup
 	$(VENV)/bin/moodcam bench --peer "$$($(PY) -c 'from training.evaluate import peer_model; print(peer_model())')" --out bench/results.json
