@@ -24,6 +24,18 @@ def test_the_product_model_fits_the_one_megabyte_budget() -> None:
     assert models.build("edge", 4).count_params() < 1_000_000
 
 
+def test_edge_hr_spends_invoke_time_not_bytes() -> None:
+    edge, hr = models.build("edge", 4), models.build("edge_hr", 4)
+    at_full_size = [
+        layer.name
+        for layer in hr.layers
+        if isinstance(layer, models.layers.Conv2D) and layer.output.shape[1] == 48
+    ]
+    assert at_full_size == ["b0a_conv", "b0b_conv"]
+    assert hr.count_params() < 1_000_000
+    assert models.macs(hr) > 2 * models.macs(edge)
+
+
 def test_macs_count_the_convs_and_dense_layers() -> None:
     model = models.build("seed", 4)
     convs = 48 * 48 * 64 * 1 * 9 + 24 * 24 * 128 * 64 * 9 + 12 * 12 * 256 * 128 * 9
