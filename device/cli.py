@@ -30,7 +30,8 @@ os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_IMAGE_PIXELS))
 DEMO_CLIP = Path(__file__).resolve().parent.parent / "demo" / "clip.mp4"
 EXIT_HELP = """exit status:
   0 ok   1 internal error   2 usage   3 bad config   4 bad model or card
-  5 unreadable input image   6 camera or video source   7 broker unreachable (doctor)   8 sink failed"""
+  5 unreadable input (image, mood log)   6 camera or video source   8 sink failed
+  7 broker unreachable (doctor), or a file run whose MQTT events were not all delivered"""
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -56,12 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="the daemon: watch a camera or video, publish the mood")
     r.add_argument("--config", help="TOML config file (every key has a default)")
     r.add_argument(
-        "--source", help="picamera2 | camera index | /dev/videoN | video file | URL | image folder"
+        "--source",
+        help="picamera2 | camera index | /dev/videoN or /dev/v4l/by-id/... | video file | URL | image folder",
     )
     r.add_argument("--realtime", action="store_true", help="pace a file source to real time")
-    r.add_argument("--log", help="mood log file (JSON Lines)")
+    log_choice = r.add_mutually_exclusive_group()
+    log_choice.add_argument("--log", help="mood log file (JSON Lines)")
+    log_choice.add_argument("--no-log", action="store_true", help="write no mood log")
     r.add_argument("--log-interval", type=float, metavar="SECONDS", help="0 = a line per frame")
-    r.add_argument("--no-log", action="store_true", help="write no mood log")
     r.add_argument("--mqtt", metavar="URL", help="mqtt://[user@]host:port or mqtts://...")
     r.add_argument("--device-id", help="id in MQTT topics and Home Assistant")
     r.add_argument("--quiet", action="store_true", help="no mood lines on stdout")
@@ -134,7 +137,9 @@ def apply_flags(cfg, args: argparse.Namespace):
     put("source", "uri", getattr(args, "source", None))
     if getattr(args, "realtime", False):
         put("source", "realtime", True)
-    put("log", "path", getattr(args, "log", None))
+    if getattr(args, "log", None):  # naming a log file asks for one, as --mqtt asks for MQTT
+        put("log", "enabled", True)
+        put("log", "path", args.log)
     put("log", "interval_s", getattr(args, "log_interval", None))
     if getattr(args, "no_log", False):
         put("log", "enabled", False)
@@ -315,12 +320,14 @@ def security_warnings(cfg) -> list[str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from moodcam.daemon import Daemon
+    from moodcam.daemon import Daemon, SinkError
     from moodcam.notify import Notifier
 
     cfg = apply_flags(_load_config(args.config), args)
     for warning in security_warnings(cfg):
         logging.getLogger("moodcam").warning("%s", warning)
+    if args.summary_json:
+        _check_writable(Path(args.summary_json), "--summary-json")  # before the run, not after
     daemon = Daemon(cfg, Notifier.from_env())
     code = daemon.run()
     if args.summary:
@@ -335,8 +342,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         if cfg.log.enabled:
             print(f"mood log: {cfg.log.path}")
     if args.summary_json:
-        Path(args.summary_json).write_text(json.dumps(daemon.summary.to_json(), indent=2) + "\n")
+        try:
+            Path(args.summary_json).write_text(
+                json.dumps(daemon.summary.to_json(), indent=2) + "\n"
+            )
+        except OSError as e:
+            raise SinkError(f"--summary-json {args.summary_json}: {e.strerror or e}") from None
     return code
+
+
+def _check_writable(path: Path, what: str) -> None:
+    """Refuse an output file that cannot be written, without creating it."""
+    from moodcam.daemon import SinkError
+
+    if path.is_dir():
+        problem = "is a folder"
+    elif not path.parent.is_dir():
+        problem = f"no such folder {path.parent}"
+    elif not os.access(path if path.exists() else path.parent, os.W_OK):
+        problem = "not writable (permission)"
+    else:
+        return
+    raise SinkError(f"{what} {path}: {problem}")
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

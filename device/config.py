@@ -62,7 +62,7 @@ class SourceConfig:
     uri: str = _opt(
         "auto",
         nonempty=True,
-        doc="auto | picamera2 | camera index (0) | /dev/videoN | video file | URL | image folder",
+        doc="auto | picamera2 | camera index (0) | /dev/videoN or /dev/v4l/by-id/... | video file | URL | image folder",
     )
     width: int = _opt(640, min=16, max=7680)
     height: int = _opt(480, min=16, max=4320)
@@ -167,6 +167,13 @@ class MqttConfig:
     keepalive_s: int = _opt(30, min=5, max=3600)
     queue_size: int = _opt(10000, min=1, max=10**7, doc="messages held while the broker is away")
     reconnect_max_s: float = _opt(60.0, min=1.0, max=3600.0)
+    drain_s: float = _opt(
+        5.0,
+        min=0.0,
+        max=3600.0,
+        doc="at exit, how long to wait for the broker to take queued messages (the systemd unit "
+        "allows 10 s to stop); a file run that leaves events undelivered exits with status 7",
+    )
 
 
 @dataclass

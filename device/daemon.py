@@ -27,7 +27,7 @@ import numpy as np
 
 from moodcam.classifier import Classifier
 from moodcam.config import Config
-from moodcam.errors import EXIT_OK, EXIT_SINK, MoodcamError
+from moodcam.errors import EXIT_BROKER, EXIT_OK, EXIT_SINK, MoodcamError
 from moodcam.preprocess import crop_face, prepare_face
 from moodcam.records import Frame, MoodUpdate
 from moodcam.sinks import Sink
@@ -109,9 +109,12 @@ def build_sinks(cfg: Config, labels: tuple[str, ...]) -> list[Sink]:
     sinks: list[Sink] = []
     try:
         if cfg.log.enabled:
-            from moodcam.sinks.moodlog import MoodLogWriter
+            from moodcam.sinks.moodlog import LogPathError, MoodLogWriter
 
-            sinks.append(MoodLogWriter(cfg.log))
+            try:
+                sinks.append(MoodLogWriter(cfg.log))
+            except LogPathError as e:
+                raise SinkError(f"{cfg.path}: [log] path {e.strerror}") from None
         if cfg.leds.enabled:
             from moodcam.sinks.leds import LedError, LedSink
 
@@ -249,6 +252,19 @@ class Daemon:
             self.summary.seconds = time.monotonic() - started
             self.summary.faces = pipeline.faces
             self.summary.skipped = getattr(source, "skipped", 0)
+        lost = self.summary.sinks.get("MqttSink", {}).get("dropped", 0)
+        if lost and not getattr(source, "live", False):
+            # A file run is a batch job: its result is incomplete, so its status must say so (a
+            # live camera's daemon keeps going through outages and counts what it dropped).
+            from moodcam.sinks.mqtt import redact_url
+
+            log.error(
+                "MQTT: %d mood event(s) of this run were not delivered to %s; exit status %d",
+                lost,
+                redact_url(cfg.mqtt.url),
+                EXIT_BROKER,
+            )
+            return EXIT_BROKER
         return EXIT_OK
 
     def set_health(self, state: str, detail: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -145,6 +146,10 @@ def check_disk(cfg: Config) -> Check:
     if not folder.is_dir():
         return Check("disk", False, f"{folder}: log folder does not exist (create it, or set [log] path)",
                      EXIT_SINK)  # fmt: skip
+    if path.exists() and not path.is_file():
+        return Check("disk", False, f"{path}: [log] path is not a file", EXIT_SINK)
+    if path.exists() and not os.access(path, os.W_OK):
+        return Check("disk", False, f"{path}: cannot write the mood log (permission)", EXIT_SINK)
     probe = folder / f".moodcam-doctor-{time.time_ns()}"
     try:
         probe.write_bytes(b"")

@@ -9,7 +9,7 @@ EXIT_CONFIG = 3
 EXIT_MODEL = 4
 EXIT_INPUT = 5  # an image given to `classify` could not be read
 EXIT_SOURCE = 6  # camera missing, video unreadable
-EXIT_BROKER = 7  # only `doctor`: the daemon keeps running and retries
+EXIT_BROKER = 7  # `doctor`; and a file run whose MQTT events were not all delivered (a live daemon keeps retrying)
 EXIT_SINK = 8  # a sink that cannot start (GPIO pin busy, log path unusable)
 
 

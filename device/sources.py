@@ -4,7 +4,8 @@
 
 - "picamera2": the Pi camera through picamera2 (imported lazily, only when this source opens).
 - "auto": picamera2 if it imports and opens a camera, otherwise OpenCV camera 0.
-- "0", "1", ... or "/dev/videoN": a camera through OpenCV VideoCapture (live).
+- "0", "1", ... or a device path ("/dev/videoN", "/dev/v4l/by-id/..."): a camera through OpenCV
+  VideoCapture (live).
 - http://, https://, rtsp://, rtsps:// URL: a network stream through VideoCapture (live).
 - a directory: its images sorted by file name (media time t = position / cfg.fps).
 - anything else: a video file through VideoCapture (media time from the container).
@@ -41,7 +42,7 @@ import importlib
 import logging
 import math
 import os
-import re
+import stat
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -212,7 +213,7 @@ def _valid_image(img: Any) -> bool:
 
 
 class CaptureSource(Source):
-    """A camera (index or /dev/videoN) or network stream through OpenCV VideoCapture; live."""
+    """A camera (index or device path) or network stream through OpenCV VideoCapture; live."""
 
     live = True
 
@@ -452,6 +453,11 @@ class FolderSource(Source):
             t = index / self.cfg.fps
             self._pacer.wait_for(t)
             return Frame(image=img, t=t, index=index)
+        if not self._closed and self.skipped == len(self.files):
+            # Ending normally would pass for a run over faces-free pictures, with exit status 0.
+            raise SourceError(
+                f"{self.path}: none of its {len(self.files)} images can be read", "unreadable"
+            )
         return None
 
     def close(self) -> None:
@@ -669,9 +675,6 @@ class Picamera2Source(Source):
 # --------------------------------------------------------------------------- factory
 
 
-_DEV_VIDEO = re.compile(r"/dev/video\d+")
-
-
 def open_source(cfg: SourceConfig, *, lores_width: int = DEFAULT_LORES_WIDTH,
                 picamera2_module: ModuleType | Any | None = None,
                 sleep: Sleep = time.sleep) -> Source:  # fmt: skip
@@ -696,10 +699,17 @@ def open_source(cfg: SourceConfig, *, lores_width: int = DEFAULT_LORES_WIDTH,
                 raise SourceError(f"auto: no camera found ({e}; {e2})", "camera") from None
     if uri.isdigit():
         return CaptureSource(int(uri), cfg, sleep=sleep)
-    if _DEV_VIDEO.fullmatch(uri):
-        if not os.path.exists(uri):
-            raise SourceError(f"{uri}: no such camera", "camera")
-        return CaptureSource(uri, cfg, sleep=sleep)
+    if uri.startswith("/dev/"):
+        # /dev/videoN, or a stable /dev/v4l/by-id/... link to one: a device node is a camera
+        # (live: wall-clock times, reconnects); a plain file under /dev/shm is still a video.
+        try:
+            node = stat.S_ISCHR(os.stat(uri).st_mode)
+        except FileNotFoundError:
+            raise SourceError(f"{uri}: no such camera", "camera") from None
+        except OSError as e:
+            raise SourceError(f"{uri}: cannot open the camera ({e.strerror})", "camera") from None
+        if node:
+            return CaptureSource(uri, cfg, sleep=sleep)
     if urlsplit(uri).scheme.lower() in STREAM_SCHEMES:
         return CaptureSource(uri, cfg, sleep=sleep)
     if not uri:

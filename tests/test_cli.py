@@ -183,6 +183,73 @@ def test_run_summary_json_counts_frames_and_sink_work(tmp_path):
     assert "ConsoleSink" not in s["sinks"]  # --quiet: no stdout sink
 
 
+def test_run_log_path_that_can_never_be_a_file_exits_8_before_the_run(tmp_path):
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    summary = tmp_path / "summary.json"
+    proc = moodcam("run", "--source", str(FACES_DIR), "--log", str(folder), "--quiet",
+                   "--summary-json", str(summary))  # fmt: skip
+    assert proc.returncode == errors.EXIT_SINK
+    line = one_line_error(proc)
+    assert "[log] path" in line and str(folder) in line and "Is a directory" in line
+    assert list(folder.iterdir()) == [] and not summary.exists()  # nothing ran
+
+
+def test_log_flag_turns_on_a_log_the_config_turned_off(tmp_path):
+    cfg, log = tmp_path / "c.toml", tmp_path / "mood.jsonl"
+    cfg.write_text("[log]\nenabled = false\n")
+    proc = moodcam("run", "--config", str(cfg), "--source", str(FACES_DIR), "--log", str(log),
+                   "--quiet")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert len(log.read_text().splitlines()) > 0
+    both = moodcam("run", "--source", str(FACES_DIR), "--log", str(log), "--no-log")
+    assert both.returncode == errors.EXIT_USAGE and "not allowed with" in both.stderr
+
+
+def test_run_over_a_folder_of_undecodable_images_exits_6(tmp_path):
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(np.random.default_rng(2).bytes(5000))
+    (folder / "b.png").write_text("hello")
+    proc = moodcam("run", "--source", str(folder), "--no-log", "--quiet")
+    assert proc.returncode == errors.EXIT_SOURCE
+    line = one_line_error(proc)
+    assert str(folder) in line and "none of its 2 images can be read" in line
+
+
+def test_summary_json_that_cannot_be_written_exits_8_before_the_run(tmp_path):
+    log = tmp_path / "mood.jsonl"
+    for bad, why in ((tmp_path / "no" / "s.json", "no such folder"), (tmp_path, "is a folder")):
+        proc = moodcam("run", "--source", str(FACES_DIR), "--log", str(log), "--quiet",
+                       "--summary-json", str(bad))  # fmt: skip
+        assert proc.returncode == errors.EXIT_SINK
+        line = one_line_error(proc)
+        assert f"--summary-json {bad}: {why}" in line
+        assert not log.exists()  # refused before the run, not after it
+
+
+def test_report_on_a_folder_is_unreadable_input(tmp_path):
+    proc = moodcam("report", str(tmp_path))
+    assert proc.returncode == errors.EXIT_INPUT
+    line = one_line_error(proc)
+    assert str(tmp_path) in line and "cannot read the mood log" in line
+
+
+def test_file_run_whose_mqtt_events_are_not_delivered_exits_7(tmp_path):
+    # Nothing listens on port 1: every event stays queued and is given up after drain_s.
+    cfg, summary = tmp_path / "c.toml", tmp_path / "summary.json"
+    cfg.write_text("[mqtt]\ndrain_s = 0.5\n")
+    proc = moodcam("run", "--config", str(cfg), "--source", str(ROOT / "demo" / "clip.mp4"),
+                   "--no-log", "--quiet", "--mqtt", "mqtt://127.0.0.1:1",
+                   "--summary-json", str(summary))  # fmt: skip
+    assert proc.returncode == errors.EXIT_BROKER, proc.stderr
+    dropped = json.loads(summary.read_text())["sinks"]["MqttSink"]["dropped"]
+    assert dropped > 0  # the summary is still written: it says what was lost
+    assert f"{dropped} mood event(s) of this run were not delivered to mqtt://127.0.0.1:1" in (
+        proc.stderr
+    )
+
+
 def test_doctor_reports_each_part(tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text(
@@ -197,3 +264,14 @@ def test_doctor_reports_each_part(tmp_path):
         ln.startswith("FAIL") and "broker" in ln and "127.0.0.1:1" in ln for ln in out.splitlines()
     )
     assert any(ln.startswith("ok") and "disk" in ln for ln in out.splitlines())
+
+
+def test_doctor_fails_a_log_path_that_is_a_folder(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[log]\npath = "{tmp_path}"\n')
+    proc = moodcam("doctor", "--config", str(cfg), "--source", str(FACES_DIR), "--timeout", "2")
+    assert proc.returncode == errors.EXIT_SINK, proc.stdout + proc.stderr
+    assert any(
+        ln.startswith("FAIL") and "disk" in ln and "[log] path is not a file" in ln
+        for ln in proc.stdout.splitlines()
+    )

@@ -23,8 +23,9 @@ from pathlib import Path
 import pytest
 
 from moodcam.config import LogConfig
+from moodcam.errors import InputError
 from moodcam.records import FaceResult, MoodUpdate
-from moodcam.sinks.moodlog import MoodLogWriter, iter_records, log_files
+from moodcam.sinks.moodlog import LogPathError, MoodLogWriter, iter_records, log_files
 
 KEYS = {"v", "t", "faces", "mood", "valence", "arousal"}
 
@@ -428,6 +429,21 @@ def test_disk_full(
     assert len(logged) == 2 and "writing again" in logged[1].getMessage()
     recs = assert_all_valid(path)
     assert recs[-1]["t"] == float(i) and len(recs) == w.stats.lines_written
+
+
+def test_a_path_that_can_never_be_the_log_is_refused_at_start(tmp_path: Path) -> None:
+    # Waiting cannot cure these (unlike a read-only or full file system): the daemon exits 8.
+    with pytest.raises(LogPathError, match=f"{tmp_path}: Is a directory"):
+        MoodLogWriter(LogConfig(path=str(tmp_path)))
+    blocker = tmp_path / "logs"
+    blocker.write_text("a file where the log folder should be")
+    with pytest.raises(LogPathError, match=f"{blocker} is not a folder"):
+        MoodLogWriter(LogConfig(path=str(blocker / "mood.jsonl")))
+
+
+def test_reader_refuses_a_folder_with_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=f"{tmp_path}: cannot read the mood log: Is a directory"):
+        list(iter_records(tmp_path))
 
 
 def test_read_only_at_start_then_writable(

@@ -237,6 +237,27 @@ def test_non_video_file(tmp_path: Path, name: str) -> None:
 # --------------------------------------------------------------------------- live OpenCV
 
 
+def test_device_nodes_are_cameras_and_files_under_dev_are_videos() -> None:
+    # A /dev/v4l/by-id/... link is how people name a USB camera that keeps its name across
+    # reboots; /dev/null stands in for the device node it points to (a character device that
+    # VideoCapture cannot open as a camera). A plain file under /dev/shm is still a video file.
+    link = Path(f"/dev/shm/moodcam-test-camera-{os.getpid()}")
+    junk = Path(f"/dev/shm/moodcam-test-clip-{os.getpid()}.mp4")
+    link.symlink_to("/dev/null")
+    junk.write_bytes(b"not a video\n" * 100)
+    try:
+        for node in ("/dev/null", str(link)):
+            with pytest.raises(SourceError) as e:
+                open_source(SourceConfig(uri=node))
+            assert e.value.kind == "camera" and "cannot open camera" in str(e.value)
+        with pytest.raises(SourceError) as e:
+            open_source(SourceConfig(uri=str(junk)))
+        assert e.value.kind == "unreadable"
+    finally:
+        link.unlink()
+        junk.unlink()
+
+
 def test_missing_cameras_and_streams() -> None:
     with pytest.raises(SourceError) as e:
         open_source(SourceConfig(uri="/dev/video93"))

@@ -11,6 +11,8 @@ Writer guarantees:
   it is logged once per outage on `logging.getLogger("moodcam.log")`, lines are dropped (and
   counted) meanwhile, the file is retried every `retry_s` seconds of wall time, and one message
   says when writing resumes. A short write is truncated back so no partial line stays behind.
+  A path that can never be the log (a directory, no permission) is refused at start instead:
+  `LogPathError`, which the daemon turns into exit status 8.
 
 Single writer per file is assumed (the daemon); readers may run at any time.
 """
@@ -32,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from moodcam.config import LogConfig
+from moodcam.errors import InputError
 from moodcam.records import MoodUpdate
 
 log = logging.getLogger("moodcam.log")
@@ -42,6 +45,15 @@ DEFAULT_RETRY_S = 5.0
 # A record is well under a kilobyte; anything longer than this at the tail is not a line of ours.
 _MAX_LINE = 1 << 20
 _EPS = 1e-9  # media times are sums of floats: 0.1 * 10 must count as 1.0 for the interval
+# Failures at start that waiting cannot cure: the configured path is wrong or forbidden. A read-only
+# or full file system, or a missing disk, may come right (a boot-time fsck, a USB disk mounting late).
+_UNUSABLE_AT_START = frozenset(
+    {errno.EISDIR, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.ELOOP, errno.ENAMETOOLONG}
+)
+
+
+class LogPathError(OSError):
+    """The configured log path can never be written (see `_UNUSABLE_AT_START`)."""
 
 
 @dataclass
@@ -97,6 +109,9 @@ class MoodLogWriter:
                 try:
                     self._open()
                 except OSError as e:
+                    if e.errno in _UNUSABLE_AT_START:
+                        self._closed = True
+                        raise LogPathError(e.errno, f"{self.path}: {_why(e)}") from None
                     self._fail("open", e)
 
     # --- Sink protocol ---------------------------------------------------------------------
@@ -230,7 +245,12 @@ class MoodLogWriter:
 
     def _open(self) -> None:
         if not self._opened_once:
-            self.path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+            except FileExistsError:  # mkdir's word for "a file stands where the folder should be"
+                raise NotADirectoryError(
+                    errno.ENOTDIR, f"{self.path.parent} is not a folder"
+                ) from None
         flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC  # read access: for the tail repair
         try:
             fd = os.open(self.path, flags | os.O_CREAT | os.O_EXCL, FILE_MODE)
@@ -351,14 +371,19 @@ class RecordIter(Iterator[dict[str, Any]]):
                 f = open(p, "rb")  # noqa: SIM115  (closed by the with below)
             except FileNotFoundError:
                 continue  # rotated away since it was listed
+            except OSError as e:  # a folder, or a log of mode 0640 read by another user
+                raise InputError(f"{p}: cannot read the mood log: {_why(e)}") from None
             with f:
-                for raw in f:
-                    rec = _parse_line(raw)
-                    if rec is None:
-                        self.skipped += 1
-                        continue
-                    self.records += 1
-                    yield rec
+                try:
+                    for raw in f:
+                        rec = _parse_line(raw)
+                        if rec is None:
+                            self.skipped += 1
+                            continue
+                        self.records += 1
+                        yield rec
+                except OSError as e:  # an I/O error on a failing card
+                    raise InputError(f"{p}: cannot read the mood log: {_why(e)}") from None
 
 
 def iter_records(path: str | os.PathLike[str], include_rotated: bool = True) -> RecordIter:
@@ -374,8 +399,13 @@ def log_files(path: str | os.PathLike[str], include_rotated: bool = True) -> lis
     """The existing files of a log, oldest first: `path.N` ... `path.1`, `path`."""
     path = Path(path)
     files = [p for _, p in sorted(_rotated(path), reverse=True)] if include_rotated else []
-    if path.exists():
-        files.append(path)
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return files
+    except OSError as e:  # Path.exists() raises this too: a folder the reader may not enter
+        raise InputError(f"{path}: cannot read the mood log: {_why(e)}") from None
+    files.append(path)
     return files
 
 

@@ -344,8 +344,10 @@ class MqttSink:
             self._health_pending = True
             self._cond.notify_all()
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Deliver what is queued (up to `timeout` s), publish ``offline``, disconnect."""
+    def close(self, timeout: float | None = None) -> None:
+        """Deliver what is queued (up to `timeout` s, default `[mqtt] drain_s`), publish
+        ``offline``, disconnect."""
+        timeout = self.cfg.drain_s if timeout is None else timeout
         deadline = time.monotonic() + max(0.0, timeout)
         with self._cond:
             if self._closed:
