@@ -29,7 +29,6 @@ from moodcam.labels import parse_class_list
 from moodcam.preprocess import FACE_SIZE
 from training import data as fer
 from training.evaluate import (
-    EVAL_SPLITS,
     conditions_accuracy,
     confusion_png,
     eval_sets,
@@ -231,7 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     calibration = train_faces[
         rng.choice(len(train_faces), min(args.calibration_faces, len(train_faces)), replace=False)
     ]
-    margin = haar_margin(train_faces[rng.choice(len(train_faces), 1000, replace=False)])
+    margin = haar_margin(
+        train_faces[rng.choice(len(train_faces), min(1000, len(train_faces)), replace=False)]
+    )
 
     # The test splits, with which faces FER+'s raters label as FER2013 does (the card splits
     # accuracy by it). Taken from `faces`, not `cleaned`: cleaning touches Training only, and the
@@ -242,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
+    choose, report = fer.protocol_splits(faces)  # PublicTest, PrivateTest in the CSV
     base = keras.models.load_model(args.keras_model, compile=False)
     from training.models import macs, with_flip_average
 
@@ -259,15 +261,15 @@ def main(argv: list[str] | None = None) -> int:
     public = {}
     for name, candidate in candidates.items():
         write_model(candidate, classes, calibration, args.out, margin)
-        x, yt, _ = sets["PublicTest"]
+        x, yt, _ = sets[choose]
         public[name] = metrics(yt, predict_tflite(args.out, x), classes)["accuracy"]
-        print(f"PublicTest int8, {name}: {public[name]:.2f}%")
+        print(f"{choose} int8, {name}: {public[name]:.2f}%")
     chosen = choose_inference(public, args.flip_min_gain)
     model = candidates[chosen]
     card = write_model(model, classes, calibration, args.out, margin)
     card["inference"] = {
         "flip_average": chosen == "flip_average",
-        "why": "chosen by int8 accuracy on PublicTest among "
+        "why": f"chosen by int8 accuracy on {choose} among "
         + ", ".join(public)
         + (
             f"; the flip average (two passes) only if at least {args.flip_min_gain} points better"
@@ -289,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, subprocess.CalledProcessError) as e:  # the peer needs PyPI; the card does not
         print(f"warning: peer not evaluated: {e}", file=sys.stderr)
         peer = {}
-    for split in EVAL_SPLITS:
+    for split in (choose, report):
         x, yt, split_agree = sets[split]
         f = metrics(yt, predict_keras(model, x), classes, split_agree)
         q = metrics(yt, predict_tflite(clf, x), classes, split_agree)
@@ -300,8 +302,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(f"{split}: float {f['accuracy']:.2f}%  int8 {q['accuracy']:.2f}%  ({len(yt)} faces)")
 
-    # Ordinary camera conditions on PrivateTest, ours and the peer's, side by side (reported only).
-    x, yt, _ = sets["PrivateTest"]
+    # Ordinary camera conditions on the reported split, ours and the peer's, side by side.
+    x, yt, _ = sets[report]
     conditions = {
         "moodcam int8": conditions_accuracy(lambda f: predict_tflite(clf, f), x, yt, classes)
     }
@@ -331,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         "training": {
             "data_file": Path(faces.source).name,
             "data_sha256": faces.sha256,
-            "splits": {"train": "Training", "choose": "PublicTest", "report": "PrivateTest"},
+            "splits": {"train": "Training", "choose": choose, "report": report},
             "rows_dropped_from_training": run_cfg.get("dropped_from_training", cleaned.dropped),
             "rows_dropped_reasons": {
                 "blank": "all one value (pixel std < 1): 12 black and 1 grey face in FER2013",
@@ -359,8 +361,10 @@ def main(argv: list[str] | None = None) -> int:
         },
         "metrics": evaluation,
         "headline": {
-            "int8_privatetest_accuracy": evaluation["PrivateTest"]["int8"]["accuracy"],
-            "faces": evaluation["PrivateTest"]["int8"]["n"],
+            # The key keeps the CSV's split name; `split` says which faces it was measured on.
+            "int8_privatetest_accuracy": evaluation[report]["int8"]["accuracy"],
+            "faces": evaluation[report]["int8"]["n"],
+            "split": report,
         },
         "peer": peer
         | (
@@ -372,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
             else {}
         ),
         "conditions": {
-            "split": "PrivateTest",
+            "split": report,
             "method": "training/evaluate.py CONDITIONS",
             "accuracy": conditions,
         },
@@ -384,9 +388,9 @@ def main(argv: list[str] | None = None) -> int:
     write_card(card, args.out.with_suffix(".json"))
     png = args.out.with_name(args.out.stem + "-confusion.png")
     confusion_png(
-        evaluation["PrivateTest"]["int8"]["confusion"],
+        evaluation[report]["int8"]["confusion"],
         classes,
-        f"int8 PrivateTest: {evaluation['PrivateTest']['int8']['accuracy']:.2f}%",
+        f"int8 {report}: {evaluation[report]['int8']['accuracy']:.2f}%",
         png,
     )
     print(f"wrote {args.out} ({card['model_bytes']} bytes), {args.out.with_suffix('.json')}, {png}")

@@ -50,8 +50,9 @@ def test_image_folders(tmp_path):
                 cv2.imwrite(str(d / f"{i}.{'png' if i % 2 else 'jpg'}"), img)
     faces = fer.load_fer2013(tmp_path)
     assert faces.images.shape == (20, 48, 48)
-    assert set(np.unique(faces.usage)) == {"Training", "Test"}
-    assert (faces.usage == "Training").sum() == 12
+    # No val/ folder: a tenth of train is held out to choose on (tests/test_folder_layout.py).
+    assert set(np.unique(faces.usage)) <= {"Training", fer.HOLDOUT, "Test"}
+    assert np.isin(faces.usage, ["Training", fer.HOLDOUT]).sum() == 12
     assert fer.find_fer2013(tmp_path) == tmp_path
 
 
@@ -137,6 +138,12 @@ def test_ferplus_join_soft_and_majority(tmp_path):
     votes[0] = [2, 0, 0, 0, 8, 0, 0, 0, 0, 0]  # row 0 (angry in FER2013): 8 anger, 2 neutral
     votes[1] = [0, 10, 0, 0, 0, 0, 0, 0, 0, 0]
     votes[2] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 10]  # not a face
+    # Ties (columns: neutral, happiness, surprise, sadness, anger, ...): row 5 is happy, its
+    # raters split anger/neutral; row 6 is sad, split sadness/neutral; row 7 is neutral, split
+    # neutral/sadness.
+    votes[5] = [4, 2, 0, 0, 4, 0, 0, 0, 0, 0]
+    votes[6] = [4, 0, 0, 4, 2, 0, 0, 0, 0, 0]
+    votes[7] = [5, 0, 0, 5, 0, 0, 0, 0, 0, 0]
     plus = write_ferplus(tmp_path / "fer2013new.csv", [r[2] for r in rows], votes)
     joined = fer.attach_ferplus(faces, plus)
     assert joined.votes.shape == (16, 10)
@@ -145,10 +152,15 @@ def test_ferplus_join_soft_and_majority(tmp_path):
     t = fer.soft_targets(sub, y, classes, 0.5)
     assert np.allclose(t[0], [0.5 + 0.4, 0, 0, 0.1])
     assert np.allclose(t.sum(axis=1), 1)
-    assert fer.ferplus_majority(sub, classes)[:2].tolist() == [0, 1]
-    # Row 4 (angry) has no votes at all: argmax would call it angry, agreement must not.
-    assert fer.ferplus_majority(sub, classes)[4] == 0
-    assert fer.ferplus_agrees(sub, y, classes)[:5].tolist() == [True, True, False, False, False]
+    majority = fer.ferplus_majority(sub, classes)
+    assert majority[:2].tolist() == [0, 1]
+    # Row 4 (angry) has no votes at all: argmax would call it angry; it has no majority.
+    assert majority[4] == -1
+    # A tie goes to the FER2013 label when it is among the tied classes, whatever their order;
+    # a tie without it is no majority.
+    assert majority[5:8].tolist() == [-1, 2, 3]
+    agrees = fer.ferplus_agrees(sub, y, classes)
+    assert agrees[:8].tolist() == [True, True, False, False, False, False, True, True]
     with pytest.raises(ValueError, match="needs FER\\+ votes"):
         fer.ferplus_agrees(fer.select_classes(faces, classes)[0], y, classes)
     cleaned = fer.clean_training(joined)

@@ -92,3 +92,31 @@ def test_the_off_centre_condition_moves_and_rescales_the_face_reproducibly() -> 
     assert 0 < abs(ys.mean() - 23.5) + abs(xs.mean() - 23.5) <= 2 * 3 + 1  # moved, not far
     again = CONDITIONS["off-centre crop (3 px, 8 %)"](face, np.random.default_rng(1))
     np.testing.assert_array_equal(again, moved)
+
+
+def test_a_model_of_other_classes_or_order_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import training.evaluate
+
+    monkeypatch.setattr(training.evaluate, "CACHE_DIR", tmp_path / "cache")
+    tiny_fer_csv(tmp_path)
+    run = tmp_path / "run"
+    run.mkdir()
+    constant_model(1).save(run / "best.keras")
+    # Trained with the same four classes in another order: every figure would be scrambled.
+    (run / "config.json").write_text(json.dumps({"classes": ["happy", "angry", "sad", "neutral"]}))
+    args = [
+        str(run / "best.keras"),
+        "--data",
+        str(tmp_path),
+        "--no-peer",
+        "--out",
+        str(tmp_path / "e"),
+    ]
+    assert training.evaluate.main(args) == 2
+    assert (
+        "answers in happy,angry,sad,neutral, not in angry,happy,sad,neutral"
+        in capsys.readouterr().err
+    )
+    assert not (tmp_path / "e" / "report.json").exists()

@@ -25,10 +25,8 @@ from moodcam.errors import ModelError
 from moodcam.labels import DEFAULT_CLASSES, parse_class_list
 from training import data as fer
 from training.callbacks import read_history
-from training.evaluate import CACHE_DIR, predict_keras, predict_tflite
+from training.evaluate import CACHE_DIR, check_classes, predict_keras, predict_tflite
 from training.models import trained_classes
-
-SPLIT = "PublicTest"
 
 
 def mcnemar_p(only_a: int, only_b: int) -> float:
@@ -88,9 +86,7 @@ def predict(model: Path, faces: np.ndarray, classes: tuple[str, ...]) -> np.ndar
     else:
         own = trained_classes(model)  # None without a run's config.json: the output width decides
         scores = predict_keras(model, faces)
-    if (own is not None and own != classes) or scores.shape[1] != len(classes):
-        answers = ",".join(own) if own else f"{scores.shape[1]} classes"
-        raise ModelError(f"{model}: answers in {answers}, not in {','.join(classes)} (--classes)")
+    check_classes(model, own, scores.shape[1], classes)
     return scores
 
 
@@ -114,13 +110,14 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, fer.DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    mask = faces.usage == SPLIT
+    split = fer.protocol_splits(faces)[0]  # PublicTest, or an image-folder tree's hold-out
+    mask = faces.usage == split
     if not mask.any():
-        print(f"error: {source}: no {SPLIT} faces of {', '.join(classes)}", file=sys.stderr)
+        print(f"error: {source}: no {split} faces of {', '.join(classes)}", file=sys.stderr)
         return 2
     x, labels = faces.images[mask], y[mask]
 
-    report: dict[str, Any] = {"split": SPLIT, "faces": int(mask.sum()), "baseline": str(args.baseline),
+    report: dict[str, Any] = {"split": split, "faces": int(mask.sum()), "baseline": str(args.baseline),
                               "models": {}}  # fmt: skip
     right_of = {}
     for name, model in models.items():
@@ -140,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             entry["paired_vs_baseline"] = paired(right_of[name], right_of[str(args.baseline)])
         report["models"][name] = entry
 
-    print(f"{SPLIT}, {report['faces']} faces; paired against {args.baseline}")
+    print(f"{split}, {report['faces']} faces; paired against {args.baseline}")
     for name, e in report["models"].items():
         line = f"{name:32s} {e['accuracy']:6.2f}%"
         if "curve" in e:

@@ -36,7 +36,10 @@ FERPLUS_VOTE_COLUMNS = (
 )
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".pgm"}
 # Folder layout split names -> our split names. Kaggle's image version merges the two test
-# splits into `test`; training then holds out part of `train` to choose on (see split_for_choice).
+# splits into `test`, and has no split to choose on: the loader then holds out a fixed tenth of
+# `train` as HOLDOUT (see `protocol_splits`).
+HOLDOUT = "Holdout"
+HOLDOUT_SHARE = 0.1
 FOLDER_SPLITS = {
     "train": "Training",
     "test": "Test",
@@ -256,14 +259,34 @@ def load_image_folders(root: str | os.PathLike) -> FaceSet:
                 rows.append(len(rows))
     if not images:
         raise DataError(f"{root}: no images under train|test/<class>/")
+    images_arr, usage_arr = np.stack(images), np.array(usage, dtype=object)
+    if "PublicTest" not in usage_arr:
+        labels_arr = np.array(labels)
+        # A tenth of each class (at least one face), chosen by the faces' pixel hashes: every
+        # tool that loads this tree (train, compare, swa, convert, evaluate) holds out the same
+        # faces, and no class is missing from the faces choices are made on.
+        keys = np.array([_digest(img) for img in images_arr])
+        for label in np.unique(labels_arr):
+            members = np.flatnonzero((usage_arr == "Training") & (labels_arr == label))
+            k = max(1, round(HOLDOUT_SHARE * len(members))) if len(members) > 1 else 0
+            usage_arr[members[np.argsort(keys[members], kind="stable")[:k]]] = HOLDOUT
     return FaceSet(
-        images=np.stack(images),
+        images=images_arr,
         labels=np.array(labels, dtype=np.int64),
-        usage=np.array(usage),
+        usage=usage_arr.astype(str),
         rows=np.array(rows, dtype=np.int64),
         source=str(root),
         sha256=h.hexdigest(),
     )
+
+
+def protocol_splits(faces: FaceSet) -> tuple[str, str]:
+    """(the split to choose on, the split to report): PublicTest and PrivateTest in the CSV;
+    in an image-folder tree without a val/ folder, the Training hold-out and Kaggle's merged test."""
+    present = set(np.unique(faces.usage).tolist())
+    choose = "PublicTest" if "PublicTest" in present else HOLDOUT
+    report = "PrivateTest" if "PrivateTest" in present else "Test"
+    return choose, report
 
 
 def attach_ferplus(faces: FaceSet, path: str | os.PathLike) -> FaceSet:
@@ -379,22 +402,36 @@ def soft_targets(
 
 
 def ferplus_majority(faces: FaceSet, classes: tuple[str, ...]) -> np.ndarray:
-    """FER+ majority label as an index into `classes`, or -1 where the majority is another class."""
-    winner = np.array(FER2013_CLASSES)[_emotion_votes(faces).argmax(axis=1)]
-    lut = {c: i for i, c in enumerate(classes)}
-    return np.array([lut.get(w, -1) for w in winner], dtype=np.int64)
+    """FER+ majority label over the seven FER2013 emotions, as an index into `classes`; -1 where
+    the majority is another class or there is none (no emotion votes, or a tie the face's FER2013
+    label is not part of). A tie that includes the FER2013 label goes to that label: the raters
+    then do not overrule it, and which of the tied classes comes first in a list must not decide.
+    """
+    votes = _emotion_votes(faces)
+    top = votes.max(axis=1)
+    tied = (votes == top[:, None]) & (top[:, None] > 0)
+    label_tied = tied[np.arange(len(votes)), faces.labels]
+    winner = np.where(
+        top == 0, -1, np.where(tied.sum(axis=1) > 1, np.where(label_tied, faces.labels, -1),
+                               votes.argmax(axis=1))
+    )  # fmt: skip
+    lut = np.full(len(FER2013_CLASSES) + 1, -1, dtype=np.int64)  # the extra slot maps -1 to -1
+    for i, c in enumerate(classes):
+        lut[FER2013_CLASSES.index(c)] = i
+    return lut[winner]
 
 
 def ferplus_agrees(faces: FaceSet, y: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:
     """Per face: do FER+'s raters, by majority over the seven FER2013 emotions, give it its
-    FER2013 label? Faces with no emotion votes (FER+ not-a-face) count as disputed.
+    FER2013 label (a tie that includes it counts)? Faces with no emotion votes (FER+ not-a-face)
+    count as disputed.
 
     Splits a test set into the faces whose label two labelling efforts share and the disputed
     rest, where a model can be "wrong" by agreeing with ten raters.
     """
     if faces.votes is None:
         raise ValueError("ferplus_agrees needs FER+ votes (attach_ferplus)")
-    return (ferplus_majority(faces, classes) == y) & (_emotion_votes(faces).sum(axis=1) > 0)
+    return ferplus_majority(faces, classes) == y
 
 
 def _emotion_votes(faces: FaceSet) -> np.ndarray:

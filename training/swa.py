@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     train = faces.images[faces.usage == "Training"]
-    val = faces.usage == "PublicTest"
+    val = faces.usage == fer.protocol_splits(faces)[0]  # PublicTest, or a folder tree's hold-out
     x_val, y_val = faces.images[val], y[val]
     rng = np.random.default_rng(0)
     bn_faces = train[rng.choice(len(train), min(args.bn_faces, len(train)), replace=False)]

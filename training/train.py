@@ -159,11 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     train = faces.usage == "Training"
-    val = faces.usage == "PublicTest"
-    if not val.any():  # image-folder layout without a val split: hold out 10% of Training
-        rng = np.random.default_rng(args.seed)
-        hold = train & (rng.random(len(y)) < 0.1)
-        train, val = train & ~hold, hold
+    val = faces.usage == fer.protocol_splits(faces)[0]  # PublicTest, or the folder tree's hold-out
     x_train, x_val = faces.images[train], faces.images[val]
     if args.ferplus == "majority":
         y_major = fer.ferplus_majority(faces, classes)
