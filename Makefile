@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # The machine's role: a Pi runs the device only; anything else also trains and converts.
 ARCH := $(shell uname -m)
 ROLE ?= $(if $(filter aarch64 armv7l armv6l,$(ARCH)),device,desktop)
-EXTRAS_device := litert
+EXTRAS_device := litert,report
 EXTRAS_desktop := desktop,report,test
 STAMP := $(VENV)/.installed-$(ROLE)
 export MOODCAM_DATA ?= $(abspath ../shared/data)
@@ -141,7 +141,7 @@ install:
 	systemd/install.sh
 
 uninstall:
-	systemd/install.sh --uninstall $(if $(PURGE),--purge)
+	systemd/install.sh --uninstall $(if $(filter 1,$(PURGE)),--purge)
 
 security-report: setup
 	MOODCAM_SECURITY_REPORT=systemd/SECURITY.txt $(PY) -m pytest -q tests/test_systemd_unit.py -k exposure

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from moodcam import config as config_mod
-from moodcam.errors import EXIT_OK, EXIT_USAGE, MoodcamError
+from moodcam.errors import EXIT_OK, EXIT_USAGE, InputError, MoodcamError
 from moodcam.records import MoodUpdate
 from moodcam.sinks.playlist import PlaylistSink
 
@@ -232,7 +232,7 @@ class LogFollower:
                 self._warned_missing = True
             return False
         except OSError as e:
-            raise MoodcamError(f"mood log {self.path}: cannot read it: {e.strerror or e}") from None
+            raise InputError(f"mood log {self.path}: cannot read it: {e.strerror or e}") from None
         st = os.fstat(f.fileno())
         self._f, self._ident, self._pos = f, (st.st_dev, st.st_ino), 0
         if self._warned_missing:

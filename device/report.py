@@ -794,9 +794,16 @@ def render_png(rep: Report, out: Path) -> None:
     """One figure: mood timeline (a row per day, x = local clock time), valence and arousal by
     hour of day (mean and sd band), daily shares (stacked bars)."""
     import numpy as np
-    from matplotlib.colors import to_rgb
-    from matplotlib.figure import Figure  # no pyplot: no global state, no backend switch
-    from matplotlib.patches import Patch
+
+    try:
+        from matplotlib.colors import to_rgb
+        from matplotlib.figure import Figure  # no pyplot: no global state, no backend switch
+        from matplotlib.patches import Patch
+    except ImportError:
+        raise ReportError(
+            "--format png needs matplotlib, which this install lacks: "
+            "pip install 'moodcam[report]' (systemd/install.sh installs it)"
+        ) from None
 
     days = rep.days
     nd = max(1, len(days))

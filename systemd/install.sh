@@ -102,11 +102,18 @@ run() {
 systemd_running() { [ -z "$ROOT" ] && [ -d /run/systemd/system ]; }
 
 # ------------------------------------------------------------------------------------ checks
+# A User= line as systemd reads it: blanks around the key, the '=' and the value are ignored.
+USER_LINE='^[[:space:]]*User[[:space:]]*='
+# The last User= value in a unit file or drop-in (empty if none, or if it is set empty).
+unit_user_of() {
+    { grep -E "$USER_LINE" "$1" || true; } | tail -n 1 | sed -E 's/^[[:space:]]*User[[:space:]]*=[[:space:]]*//; s/[[:space:]]+$//'
+}
+
 check_sources() {
     [ -f "$UNIT_SRC" ] || die "$UNIT_SRC is missing"
     [ -f "$CONFIG_SRC" ] || die "$CONFIG_SRC is missing"
     local unit_user
-    unit_user=$(sed -n 's/^User=//p' "$UNIT_SRC" | tail -n 1)
+    unit_user=$(unit_user_of "$UNIT_SRC")
     # The camera, GPIO and network need no privileges: never run the sensor as root.
     [ "$unit_user" = "$SERVICE_USER" ] ||
         die "$UNIT_SRC must say User=$SERVICE_USER (it says '${unit_user:-nothing, i.e. root}'): moodcam does not run as root"
@@ -115,8 +122,8 @@ check_sources() {
     local dropin
     for dropin in "$UNIT_DIR"/moodcam.service.d/*.conf; do
         [ -f "$dropin" ] || continue
-        if grep -q '^User=' "$dropin"; then
-            unit_user=$(sed -n 's/^User=//p' "$dropin" | tail -n 1)
+        if grep -Eq "$USER_LINE" "$dropin"; then
+            unit_user=$(unit_user_of "$dropin")
         fi
     done
     case "$unit_user" in
@@ -261,7 +268,8 @@ install_venv() {
         cp -R "$REPO/pyproject.toml" "$REPO/README.md" "$REPO/device" "$BUILD_DIR/"
         src=$BUILD_DIR
     fi
-    if ! run "$VENV/bin/python" -m pip "${pip_args[@]}" "${src}[$EXTRA]"; then
+    # report: `moodcam report --format png` (matplotlib) and FHIR validation on the device.
+    if ! run "$VENV/bin/python" -m pip "${pip_args[@]}" "${src}[$EXTRA,report]"; then
         die "pip could not install moodcam with $RUNTIME for Python $PYVER on $ARCH (see above). On 32-bit Raspberry Pi OS OpenCV wheels come only from piwheels; 64-bit Raspberry Pi OS is the supported system."
     fi
 }

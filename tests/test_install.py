@@ -117,7 +117,7 @@ def test_refuses_a_unit_that_runs_as_root(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "systemd", repo / "systemd")
     shutil.copytree(ROOT / "models", repo / "models")
     unit = repo / "systemd" / "moodcam.service"
-    for replacement in ("User=root", ""):
+    for replacement in ("User=root", "", "User = root"):  # systemd trims blanks around '='
         unit.write_text(UNIT.read_text().replace("User=moodcam", replacement))
         root = tmp_path / f"root{len(replacement)}"
         root.mkdir()
@@ -319,7 +319,7 @@ def test_runtime_choice(
     pip = [c for c in commands if c[1:4] == ["-m", "pip", "install"]]
     assert len(pip) == 1
     assert pip[0][0] == f"{root}/opt/moodcam/venv/bin/python"
-    assert pip[0][-1] == f"{ROOT}[{extra}]"
+    assert pip[0][-1] == f"{ROOT}[{extra},report]"  # report: `moodcam report --format png`
     assert "--only-binary=numpy,opencv-python-headless,ai-edge-litert,tflite-runtime" in pip[0]
     constraints = f"{root}/opt/moodcam/constraints.txt"
     assert (["--constraint", constraints] == pip[0][-3:-1]) is numpy_pin
@@ -465,7 +465,7 @@ def test_reinstall_fixes_world_writable_files_and_an_open_config(installed: Path
     assert f"{loose[1]} was world-writable" in res.stderr
 
 
-@pytest.mark.parametrize("line", ["User=root", "User=", "User=0"])
+@pytest.mark.parametrize("line", ["User=root", "User=", "User=0", "User = root", "  User =root "])
 def test_refuses_a_drop_in_that_runs_the_service_as_root(tmp_path: Path, line: str) -> None:
     """`systemctl edit moodcam` can override User=: the installer checks the result, not only
     its own unit, and refuses before touching anything."""
@@ -480,3 +480,18 @@ def test_refuses_a_drop_in_that_runs_the_service_as_root(tmp_path: Path, line: s
     # A drop-in that keeps the service user is fine.
     (dropin / "override.conf").write_text("[Service]\nMemoryMax=30%\nUser=moodcam\n")
     ok(run_install("--root", str(root), *STUBS, "--no-systemctl"))
+
+
+def test_uninstall_purges_only_when_purge_is_1() -> None:
+    """README: `sudo make uninstall` keeps config and log; `PURGE=1` removes them. A stray
+    PURGE=0 (or any other value) must not mean yes."""
+
+    def command(*assignments: str) -> str:
+        out = subprocess.run(["make", "-s", "-n", "uninstall", *assignments], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+        return next(ln for ln in out.splitlines() if "install.sh" in ln)
+
+    assert "--purge" not in command()
+    assert "--purge" not in command("PURGE=0")
+    assert "--purge" not in command("PURGE=no")
+    assert command("PURGE=1").endswith("--uninstall --purge")

@@ -580,3 +580,16 @@ def test_cli_usage_errors(tmp_path: Path) -> None:
         run(cli_args(mqtt="http://broker"))
     with pytest.raises(ConfigError, match="no such config file"):
         run(cli_args(config=str(tmp_path / "none.toml")))
+
+
+def test_cli_log_it_cannot_read_is_unreadable_input(tmp_path: Path) -> None:
+    # A folder here; for a user outside group moodcam, the daemon's 0640 log (EACCES) alike.
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "moodcam.playlist_cli", "playlist", "--log", str(tmp_path),
+         "--config", write_config(tmp_path, free_port()), "--max-runtime", "5"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 5, proc.stderr
+    assert f"mood log {tmp_path}: cannot read it: Is a directory" in proc.stderr
+    assert "Traceback" not in proc.stderr

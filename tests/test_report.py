@@ -529,3 +529,18 @@ def test_bench_script_small(tmp_path: Path) -> None:
     assert r["lines"]["torn"] == 1 and r["lines"]["invalid"] == 1 and r["days"] == 1
     assert "skipped 2 torn or invalid lines" in r["stderr"]
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]  # the log was removed
+
+
+def test_png_without_matplotlib_says_what_to_install(tmp_path: Path) -> None:
+    # The device's install carries the report extra; a bare one must say so, not "internal error".
+    log = tmp_path / "mood.jsonl"
+    write_log(log, steps(epoch(2026, 3, 1, 9), (60, "happy")))
+    code = (
+        "import sys; sys.modules['matplotlib'] = None; from moodcam.cli import main; "
+        f"sys.exit(main(['report', {str(log)!r}, '--tz', 'UTC', '--format', 'png', "
+        f"'--out', {str(tmp_path / 'chart.png')!r}]))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert "--format png needs matplotlib" in proc.stderr and "moodcam[report]" in proc.stderr
+    assert "internal error" not in proc.stderr and not (tmp_path / "chart.png").exists()
