@@ -677,11 +677,12 @@ class Picamera2Source(Source):
 
 def open_source(cfg: SourceConfig, *, lores_width: int = DEFAULT_LORES_WIDTH,
                 picamera2_module: ModuleType | Any | None = None,
-                sleep: Sleep = time.sleep) -> Source:  # fmt: skip
+                sleep: Sleep = time.sleep, clock: Clock = time.monotonic) -> Source:  # fmt: skip
     """Open the source `cfg.uri` names (see the module docstring); raise SourceError if it can't.
 
     `sleep` is used for reconnect backoff and real-time pacing: pass a function that keeps a
-    watchdog fed during long waits (moodcam.notify.Notifier.sleep)."""
+    watchdog fed during long waits (moodcam.notify.Notifier.sleep). `clock` (monotonic seconds)
+    paces a file source in real time; tests pass a fake one."""
     uri = cfg.uri.strip()
     if uri == "picamera2":
         return Picamera2Source(cfg, lores_width=lores_width, picamera2_module=picamera2_module,
@@ -718,7 +719,7 @@ def open_source(cfg: SourceConfig, *, lores_width: int = DEFAULT_LORES_WIDTH,
 
     def open_once() -> Source:
         if path.is_dir():
-            return FolderSource(path, cfg, sleep=sleep)
-        return VideoFileSource(path, cfg, sleep=sleep)
+            return FolderSource(path, cfg, clock=clock, sleep=sleep)
+        return VideoFileSource(path, cfg, clock=clock, sleep=sleep)
 
     return LoopingSource(open_once) if cfg.loop else open_once()
