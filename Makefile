@@ -128,6 +128,7 @@ compare: setup
 bench: setup
 	$(VENV)/bin/moodcam bench --peer "$$($(PY) -c 'from training.evaluate import peer_model; print(peer_model())')" --out bench/results.json
 	$(PY) bench/report_bench.py --days 365 --out bench/report.json
+	$(PY) -m bench.stop_latency --out bench/stop.json
 	$(PY) -m convert.figures
 
 # 30 minutes (plus 1 minute warm-up) of the daemon at full speed with every sink on.

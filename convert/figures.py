@@ -121,6 +121,11 @@ def render(card: dict, bench: dict, security: str = "", extra: dict | None = Non
                   f"{extra['report']['files']} rotated files): {rep['seconds']} s wall, {rep['cpu_s']} s CPU, "
                   f"peak RSS {rep['peak_rss_mib']} MiB (VmHWM; getrusage {rep['ru_maxrss_mib']} MiB) "
                   "(`bench/report.json`)."]  # fmt: skip
+    stop = extra.get("stop", {})
+    if stop.get("runs"):
+        lines += ["", f"Stop (`systemctl stop`: SIGTERM to exit, the daemon over the clip in real time with "
+                  f"the log on): median {stop['median_s']} s, max {stop['max_s']} s over {stop['runs']} runs, "
+                  f"against the unit's TimeoutStopSec of {stop['unit_timeout_stop_s']} s (`bench/stop.json`)."]  # fmt: skip
     if security:
         lines += ["", f"systemd: {security} (`systemd-analyze security --offline=true`, "
                   "full table in `systemd/SECURITY.txt`, written by `make security-report`)."]  # fmt: skip
@@ -132,6 +137,7 @@ def extras() -> dict:
         "soak": _load(ROOT / "bench" / "soak.json"),
         "mockpin": _load(ROOT / "bench" / "mockpin_memory.json"),
         "report": _load(ROOT / "bench" / "report.json"),
+        "stop": _load(ROOT / "bench" / "stop.json"),
         "seed": _load(ROOT / "models" / "baseline-seed" / "report.json"),
     }
 

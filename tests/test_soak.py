@@ -8,6 +8,7 @@ the LEDs; nothing dropped.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,13 @@ def test_mock_pin_history_grows_with_led_changes() -> None:
     # Each change sets new duty cycles on the RGB pins, and the mock pins keep every one.
     assert many["mock_pin_states_recorded"] > 50 * few["mock_pin_states_recorded"] > 0
     assert many["traced_growth_mb"] is not None  # measured; bench/mockpin_memory.json quotes it
+
+
+def test_stop_latency_bench_measures_a_clean_stop(tmp_path: Path) -> None:
+    from bench.stop_latency import main
+
+    out = tmp_path / "stop.json"
+    assert main(["--runs", "1", "--out", str(out)]) == 0  # raises unless exit 0 after SIGTERM
+    r = json.loads(out.read_text())
+    assert r["runs"] == 1 and len(r["times_s"]) == 1 and r["median_s"] == r["max_s"] > 0
+    assert r["unit_timeout_stop_s"] == 10  # read from systemd/moodcam.service
