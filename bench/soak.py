@@ -101,6 +101,7 @@ model = "{model}"
 threads = 1
 [log]
 path = "{tmp / "mood.jsonl"}"
+interval_s = 1.0  # a line a second (heavier than the default), as bench/soak.json was measured
 [mqtt]
 url = "mqtt://127.0.0.1:{broker}"
 enabled = true

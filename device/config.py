@@ -139,12 +139,18 @@ class LogConfig:
     enabled: bool = _opt(True)
     path: str = _opt("mood.jsonl", nonempty=True)
     interval_s: float = _opt(
-        1.0, min=0.0, max=86400.0, doc="0 = a line per processed frame; changes always logged"
+        10.0,
+        min=0.0,
+        max=86400.0,
+        doc="seconds between periodic lines (0 = a line per processed frame); every mood change "
+        "is logged at once whatever this says",
     )
     max_bytes: int = _opt(
         10_000_000, min=1024, max=10**12, doc="rotate when the file passes this size"
     )
-    backups: int = _opt(10, min=0, max=10000, doc="rotated files kept")
+    # With the default interval these defaults hold over a year of lines (a test in
+    # tests/test_moodlog.py measures it): a mood history should not vanish after a week.
+    backups: int = _opt(80, min=0, max=10000, doc="rotated files kept (the oldest is deleted)")
     fsync: bool = _opt(
         True, doc="fsync each write, so a power cut loses at most the line being written"
     )

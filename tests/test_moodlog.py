@@ -431,6 +431,29 @@ def test_disk_full(
     assert recs[-1]["t"] == float(i) and len(recs) == w.stats.lines_written
 
 
+def test_the_default_rotation_keeps_over_a_year_of_periodic_lines(tmp_path: Path) -> None:
+    """The defaults (interval, file size, files kept) must not drop a mood history after days:
+    lines as the daemon writes them (UTC epoch times, one face, four rounded scores) measured."""
+    defaults = LogConfig()
+    cfg = LogConfig(path=str(tmp_path / "mood.jsonl"), fsync=False)
+    scores = {"angry": 0.0213, "happy": 0.9123, "sad": 0.0331, "neutral": 0.0333}
+    with MoodLogWriter(cfg) as w:
+        for i in range(1000):
+            w.handle(
+                MoodUpdate(
+                    t=1_796_000_000.123 + i * defaults.interval_s,
+                    faces=[FaceResult(box=(123, 87, 164, 164), label="happy", scores=scores)],
+                    mood="happy",
+                    valence=0.6234,
+                    arousal=0.4113,
+                )
+            )
+    assert w.stats.lines_written == 1000
+    per_day = Path(cfg.path).stat().st_size / 1000 * 86400 / defaults.interval_s
+    kept = defaults.max_bytes * (defaults.backups + 1)
+    assert kept / per_day > 365, f"{kept / per_day:.0f} days"
+
+
 def test_a_path_that_can_never_be_the_log_is_refused_at_start(tmp_path: Path) -> None:
     # Waiting cannot cure these (unlike a read-only or full file system): the daemon exits 8.
     with pytest.raises(LogPathError, match=f"{tmp_path}: Is a directory"):
