@@ -59,8 +59,18 @@ test-deps:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$(echo $$missing | sed 's/systemd-analyze/systemd/') >/dev/null; \
 	  else echo "make test needs Debian packages:$$missing (sudo apt-get install$$missing)"; exit 1; fi; fi
 
-test: setup test-deps
-	$(PY) -m pytest -q
+# The device's other TFLite runtime (32-bit Pi OS: tflite-runtime, numpy<2) in a venv of its own,
+# so the tests run the same model and daemon on it; its wheels stop at Python 3.11.
+TFLITE_VENV := .venv-tflite
+$(TFLITE_VENV)/.installed: pyproject.toml
+	@if $(PYTHON) -c 'import sys; sys.exit(sys.version_info >= (3, 12))'; then \
+	  test -x $(TFLITE_VENV)/bin/python || $(PYTHON) -m venv $(TFLITE_VENV); \
+	  $(TFLITE_VENV)/bin/python -m pip install -q --upgrade pip && \
+	  $(TFLITE_VENV)/bin/python -m pip install -q -e ".[tflite-runtime]" && touch $@; \
+	else echo "no tflite-runtime wheel for $$($(PYTHON) -V): tests/test_runtimes.py will say so"; fi
+
+test: setup test-deps $(TFLITE_VENV)/.installed
+	MOODCAM_TFLITE_VENV=$(abspath $(TFLITE_VENV)) $(PY) -m pytest -q
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -151,4 +161,4 @@ figures: setup
 	$(PY) -m convert.figures
 
 clean:
-	rm -rf $(VENV) .cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TFLITE_VENV) .cache .pytest_cache .ruff_cache
