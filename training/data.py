@@ -411,10 +411,10 @@ def ferplus_majority(faces: FaceSet, classes: tuple[str, ...]) -> np.ndarray:
     top = votes.max(axis=1)
     tied = (votes == top[:, None]) & (top[:, None] > 0)
     label_tied = tied[np.arange(len(votes)), faces.labels]
-    winner = np.where(
-        top == 0, -1, np.where(tied.sum(axis=1) > 1, np.where(label_tied, faces.labels, -1),
-                               votes.argmax(axis=1))
-    )  # fmt: skip
+    winner = votes.argmax(axis=1)
+    tie = tied.sum(axis=1) > 1
+    winner[tie] = np.where(label_tied[tie], faces.labels[tie], -1)
+    winner[top == 0] = -1
     lut = np.full(len(FER2013_CLASSES) + 1, -1, dtype=np.int64)  # the extra slot maps -1 to -1
     for i, c in enumerate(classes):
         lut[FER2013_CLASSES.index(c)] = i

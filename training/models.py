@@ -71,9 +71,8 @@ def edge(
     """
     inp, x = _inputs()
     for i, w in enumerate(widths):
-        x = _conv_bn(x, w, f"b{i}a")
-        if i > 0 or first_convs > 1:
-            x = _conv_bn(x, w, f"b{i}b")
+        for j in range(first_convs if i == 0 else 2):
+            x = _conv_bn(x, w, f"b{i}{'abcd'[j]}")
         if i < len(widths) - 1:
             x = layers.MaxPooling2D(2, name=f"b{i}_pool")(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)

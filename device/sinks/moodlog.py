@@ -372,7 +372,7 @@ class RecordIter(Iterator[dict[str, Any]]):
             except FileNotFoundError:
                 continue  # rotated away since it was listed
             except OSError as e:  # a folder, or a log of mode 0640 read by another user
-                raise InputError(f"{p}: cannot read the mood log: {_why(e)}") from None
+                raise _unreadable(p, e) from None
             with f:
                 try:
                     for raw in f:
@@ -383,7 +383,7 @@ class RecordIter(Iterator[dict[str, Any]]):
                         self.records += 1
                         yield rec
                 except OSError as e:  # an I/O error on a failing card
-                    raise InputError(f"{p}: cannot read the mood log: {_why(e)}") from None
+                    raise _unreadable(p, e) from None
 
 
 def iter_records(path: str | os.PathLike[str], include_rotated: bool = True) -> RecordIter:
@@ -404,7 +404,7 @@ def log_files(path: str | os.PathLike[str], include_rotated: bool = True) -> lis
     except FileNotFoundError:
         return files
     except OSError as e:  # Path.exists() raises this too: a folder the reader may not enter
-        raise InputError(f"{path}: cannot read the mood log: {_why(e)}") from None
+        raise _unreadable(path, e) from None
     files.append(path)
     return files
 
@@ -481,3 +481,7 @@ def _fsync_dir(d: Path) -> None:
 
 def _why(e: OSError) -> str:
     return e.strerror or str(e)
+
+
+def _unreadable(path: Path, e: OSError) -> InputError:
+    return InputError(f"{path}: cannot read the mood log: {_why(e)}")
