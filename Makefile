@@ -41,7 +41,7 @@ MODEL ?=
 # What `make eval` scores (empty: the shipped model and the float model its card was converted from).
 EVAL_MODELS ?=
 
-.PHONY: setup test demo train finetune teachers distill wide-teacher distill-wide swa model baseline convert eval compare bench lint soak install uninstall security-report figures test-deps clean
+.PHONY: setup test demo train finetune teachers distill wide-teacher distill-wide swa recover model baseline convert eval compare bench lint soak install uninstall security-report figures test-deps clean
 
 setup: $(STAMP)
 
@@ -107,6 +107,12 @@ distill-wide: setup
 
 swa: setup
 	$(PY) -m training.swa $(KD2_RUN) --last 3 5 8 12
+
+# The shipped int8 model back in Keras, to train on or teach from (run folders may not outlive a
+# session; models/ is in git).
+SHIPPED_RUN ?= runs/shipped
+recover: setup
+	$(PY) -m training.recover models/moodcam.tflite --out $(SHIPPED_RUN)
 
 # The whole desktop recipe, each step resumable: phase 1, phase 2 and its variants, the distilled
 # student and its second schedule, the wide teacher and the student's last schedule, int8 model
