@@ -252,7 +252,8 @@ class Daemon:
             self.summary.seconds = time.monotonic() - started
             self.summary.faces = pipeline.faces
             self.summary.skipped = getattr(source, "skipped", 0)
-        lost = self.summary.sinks.get("MqttSink", {}).get("dropped", 0)
+        # Sinks that promise delivery (MQTT) say how many events they lost.
+        lost = sum(getattr(sink, "events_lost", 0) for sink in sinks)
         if lost and not getattr(source, "live", False):
             # A file run is a batch job: its result is incomplete, so its status must say so (a
             # live camera's daemon keeps going through outages and counts what it dropped).

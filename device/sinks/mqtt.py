@@ -404,6 +404,11 @@ class MqttSink:
             out["connected"] = self._connected
             return out
 
+    @property
+    def events_lost(self) -> int:
+        """Mood events this sink gave up on (queue overflow, or still undelivered at close)."""
+        return int(self.stats["dropped"])
+
     def connect_error(self) -> str | None:
         """Why we are not connected, e.g. 'broker unreachable at host:1883: ...'; None if fine."""
         with self._cond:
