@@ -149,20 +149,30 @@ def run_summary(run_cfg: dict) -> dict:
     return {k: run_cfg[k] for k in run_keys() if k in run_cfg}
 
 
+def model_summary(run: Path) -> dict:
+    """A run's settings for the card, and for a model read back from an int8 file
+    (training/recover.py) which file that was: its settings are those of the run that made it."""
+    cfg = _read_json(run / "config.json")
+    recovered = {"recovered_from": cfg["recovered_from"]} if "recovered_from" in cfg else {}
+    return {**run_summary(cfg), **recovered}
+
+
 def teacher_summaries(run_cfg: dict) -> list[dict]:
     """Each distillation teacher (train --teacher) with its run's settings and PublicTest figure."""
     out = []
     for teacher in run_cfg.get("teacher", []):
         run = Path(teacher).parent
         state = _read_json(run / "state.json")
+        if "best_val_accuracy" in state:
+            accuracy = round(100 * state["best_val_accuracy"], 2)
+        else:  # a recovered model has no epochs, only its measured accuracy
+            accuracy = _read_json(run / "recover.json").get("recovered_float_accuracy")
         out.append(
             {
                 "model": teacher,
-                "run": run_summary(_read_json(run / "config.json")),
+                "run": model_summary(run),
                 "best_epoch": state.get("best_epoch"),
-                "publictest_float_accuracy": round(100 * state["best_val_accuracy"], 2)
-                if "best_val_accuracy" in state
-                else None,
+                "publictest_float_accuracy": accuracy,
             }
         )
     return out
@@ -344,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
             "run": run_summary(run_cfg),
             # A second phase (--init) starts from an earlier run's model: that run's settings too.
             **(
-                {"init_run": run_summary(_read_json(Path(run_cfg["init"]).parent / "config.json"))}
+                {"init_run": model_summary(Path(run_cfg["init"]).parent)}
                 if run_cfg.get("init")
                 else {}
             ),

@@ -290,6 +290,26 @@ def test_the_card_names_each_teacher_with_its_run(tmp_path: Path) -> None:
     assert teacher_summaries({}) == []
 
 
+def test_the_card_names_a_recovered_teacher_and_the_file_it_came_from(tmp_path: Path) -> None:
+    """A model read back from an int8 file (make recover) has no epochs: the card takes its
+    accuracy from recover.json and says which file it was."""
+    from convert.convert import teacher_summaries
+
+    run = tmp_path / "shipped"
+    run.mkdir()
+    origin = {"model": "models/moodcam.tflite", "sha256": "e90a"}
+    (run / "config.json").write_text(json.dumps({"arch": "edge", "recovered_from": origin}))
+    (run / "recover.json").write_text(json.dumps({"recovered_float_accuracy": 76.47}))
+    assert teacher_summaries({"teacher": [str(run / "best.keras")]}) == [
+        {
+            "model": str(run / "best.keras"),
+            "run": {"arch": "edge", "recovered_from": origin},
+            "best_epoch": None,
+            "publictest_float_accuracy": 76.47,
+        }
+    ]
+
+
 def test_train_with_an_online_teacher_hands_it_to_the_feed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
