@@ -126,6 +126,7 @@ def recover(tflite: str | Path, model: Any, bn_faces: np.ndarray) -> Any:
     probe = keras.Model(model.input, [c.output for c in convs])
     sums = [np.zeros(c.filters) for c in convs]
     squares = [np.zeros(c.filters) for c in convs]
+    counts = [0] * len(convs)
     for start in range(0, len(bn_faces), 256):
         outs = probe(bn_faces[start : start + 256][..., None].astype(np.float32), training=False)
         outs = outs if isinstance(outs, (list, tuple)) else [outs]  # a one-conv model
@@ -133,19 +134,14 @@ def recover(tflite: str | Path, model: Any, bn_faces: np.ndarray) -> Any:
             x = np.asarray(out, np.float64).reshape(-1, convs[k].filters)
             sums[k] += x.sum(0)
             squares[k] += (x * x).sum(0)
+            counts[k] += x.shape[0]
     for k, (bn, bias) in enumerate(zip(bns, biases, strict=True)):
-        n_k = _positions(convs[k]) * len(bn_faces)
-        mean = sums[k] / n_k
-        var = np.maximum(squares[k] / n_k - mean * mean, 0.0)
+        mean = sums[k] / counts[k]
+        var = np.maximum(squares[k] / counts[k] - mean * mean, 0.0)
         gamma = np.sqrt(var + bn.epsilon)
         bn.set_weights([gamma.astype(np.float32), (mean + bias).astype(np.float32),
                         mean.astype(np.float32), var.astype(np.float32)])  # fmt: skip
     return model
-
-
-def _positions(conv: Any) -> int:
-    _, h, w, _ = conv.output.shape
-    return int(h * w)
 
 
 def main(argv: list[str] | None = None) -> int:
