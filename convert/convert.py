@@ -351,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
                 "ferplus_not_a_face": "FER+ raters voted 10/10 not a face",
             },
             "faces_per_class": dict(zip(classes, run_cfg.get("train_counts", []), strict=False)),
-            "run": run_summary(run_cfg),
+            "run": model_summary(run_dir),
             # A second phase (--init) starts from an earlier run's model: that run's settings too.
             **(
                 {"init_run": model_summary(Path(run_cfg["init"]).parent)}

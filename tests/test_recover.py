@@ -111,3 +111,30 @@ def test_shipped_model_recovers_to_its_cards_float_accuracy(fer2013):
     val = faces.usage == "PublicTest"
     got = accuracy(model, faces.images[val], y[val])
     assert got == pytest.approx(card["metrics"]["PublicTest"]["float"]["accuracy"], abs=0.1)
+
+
+def test_no_faces_for_the_batch_norms_is_refused(converted) -> None:
+    from training.recover import recover
+
+    _, path = converted
+    with pytest.raises(ModelError, match="no faces"):
+        recover(path, tiny_model(), random_faces(0))
+
+
+def test_bn_faces_below_one_is_a_usage_error(tmp_path: Path, capsys) -> None:
+    from training.recover import main
+
+    with pytest.raises(SystemExit) as stop:
+        main([str(tmp_path / "m.tflite"), "--out", str(tmp_path / "run"), "--bn-faces", "0"])
+    assert stop.value.code == 2
+    assert "--bn-faces: must be at least 1, got 0" in capsys.readouterr().err
+
+
+def test_an_out_that_cannot_be_a_folder_stops_before_any_work(tmp_path: Path, capsys) -> None:
+    from training.recover import main
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main([str(tmp_path / "m.tflite"), "--out", str(blocker)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: --out {blocker}:")

@@ -42,6 +42,10 @@ def _dequantize(interp: Any, detail: dict[str, Any]) -> np.ndarray:
     scales, zeros = np.asarray(q["scales"], np.float64), np.asarray(q["zero_points"], np.float64)
     if scales.size == 0:
         return raw
+    if scales.size > 1 and q["quantized_dimension"] != 0:
+        raise ModelError(
+            f"{detail['name']}: quantized along axis {q['quantized_dimension']}, not 0"
+        )
     shape = (-1,) + (1,) * (raw.ndim - 1)
     return (raw - zeros.reshape(shape)) * scales.reshape(shape)
 
@@ -81,6 +85,8 @@ def recover(tflite: str | Path, model: Any, bn_faces: np.ndarray) -> Any:
     `tflite`, batch norms re-expanded on `bn_faces` (uint8, N x H x W); returns `model`."""
     import keras
 
+    if len(bn_faces) == 0:
+        raise ModelError("no faces to re-expand the batch norms on")
     convs = [
         layer
         for layer in model.layers
@@ -144,13 +150,22 @@ def recover(tflite: str | Path, model: Any, bn_faces: np.ndarray) -> Any:
     return model
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m training.recover", description=__doc__.splitlines()[0]
     )
     p.add_argument("tflite", type=Path, help="int8 model with its card beside it (NAME.json)")
     p.add_argument("--out", type=Path, required=True, help="run folder to write")
-    p.add_argument("--bn-faces", type=int, default=8192, help="Training faces for BN statistics")
+    p.add_argument(
+        "--bn-faces", type=_positive, default=8192, help="Training faces for BN statistics"
+    )
     p.add_argument(
         "--data", help="FER2013 folder or file (default $MOODCAM_DATA or ../shared/data)"
     )
@@ -162,6 +177,11 @@ def main(argv: list[str] | None = None) -> int:
     from training.models import build
     from training.swa import accuracy
 
+    try:  # an unusable --out stops before the work, not after it
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        print(f"error: --out {args.out}: {e}", file=sys.stderr)
+        return 2
     try:
         card = load_card(card_path_for(args.tflite))
         classes = tuple(card["labels"])
@@ -188,11 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     val = faces.usage == choose
     acc = accuracy(model, faces.images[val], y[val])
     card_int8 = card.get("metrics", {}).get(choose, {}).get("int8", {}).get("accuracy")
-    args.out.mkdir(parents=True, exist_ok=True)
-    model.save(args.out / "best.keras")
     config = {**run, "arch": arch, "classes": list(classes),
               "recovered_from": {"model": str(args.tflite), "sha256": model_digest}}  # fmt: skip
-    (args.out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     report = {
         "model": str(args.tflite),
         "sha256": model_digest,
@@ -201,7 +218,13 @@ def main(argv: list[str] | None = None) -> int:
         "recovered_float_accuracy": acc,
         "card_int8_accuracy": card_int8,
     }
-    (args.out / "recover.json").write_text(json.dumps(report, indent=2) + "\n")
+    try:
+        model.save(args.out / "best.keras")
+        (args.out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        (args.out / "recover.json").write_text(json.dumps(report, indent=2) + "\n")
+    except OSError as e:
+        print(f"error: --out {args.out}: {e}", file=sys.stderr)
+        return 2
     print(f"{args.out / 'best.keras'}: {choose} {acc} % (the int8 model's card: {card_int8} %)")
     return 0
 
