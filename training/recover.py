@@ -21,7 +21,6 @@ PrivateTest is not read.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -172,10 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from training import data as fer
-    from training.augment import PRESETS, augment_batch
     from training.evaluate import CACHE_DIR
     from training.models import build
-    from training.swa import accuracy
+    from training.swa import accuracy, batchnorm_faces
 
     try:  # an unusable --out stops before the work, not after it
         args.out.mkdir(parents=True, exist_ok=True)
@@ -189,16 +187,12 @@ def main(argv: list[str] | None = None) -> int:
         run = card.get("training", {}).get("run", {})
         faces = fer.load_fer2013(fer.find_fer2013(fer.data_dir(args.data)), cache_dir=CACHE_DIR)
         faces, y = fer.select_classes(fer.clean_training(faces), classes)
-        model_digest = hashlib.sha256(args.tflite.read_bytes()).hexdigest()
+        model_digest = fer.sha256_file(args.tflite)
     except (ModelError, fer.DataError, OSError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     train = faces.images[faces.usage == "Training"]
-    rng = np.random.default_rng(0)
-    bn_faces = train[rng.choice(len(train), min(args.bn_faces, len(train)), replace=False)]
-    preset = PRESETS.get(run.get("augment", "camera"))
-    if preset is not None:
-        bn_faces = augment_batch(bn_faces, rng, preset)
+    bn_faces = batchnorm_faces(train, args.bn_faces, run.get("augment", "camera"))
     try:
         model = recover(args.tflite, build(arch, len(classes)), bn_faces)
     except (ModelError, ValueError) as e:

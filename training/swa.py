@@ -75,6 +75,15 @@ def reestimate_batchnorm(model: Any, faces: np.ndarray, batch: int = 128) -> Non
         bn.momentum = m
 
 
+def batchnorm_faces(train: np.ndarray, n: int, augment: str) -> np.ndarray:
+    """A fixed sample of `n` Training faces, augmented as the run was (`augment`, a preset name),
+    for batch-norm statistics: those of the faces the weights were trained on."""
+    rng = np.random.default_rng(0)
+    faces = train[rng.choice(len(train), min(n, len(train)), replace=False)]
+    preset = PRESETS.get(augment)
+    return faces if preset is None else augment_batch(faces, rng, preset)
+
+
 def accuracy(model: Any, faces: np.ndarray, labels: np.ndarray) -> float:
     probs = model.predict(faces[..., None].astype(np.float32), batch_size=256, verbose=0)
     return round(100.0 * float((np.argmax(probs, 1) == labels).mean()), 2)
@@ -111,11 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     train = faces.images[faces.usage == "Training"]
     val = faces.usage == fer.protocol_splits(faces)[0]  # PublicTest, or a folder tree's hold-out
     x_val, y_val = faces.images[val], y[val]
-    rng = np.random.default_rng(0)
-    bn_faces = train[rng.choice(len(train), min(args.bn_faces, len(train)), replace=False)]
-    preset = PRESETS.get(cfg.get("augment", "camera"))
-    if preset is not None:  # BN statistics of the faces the weights were trained on
-        bn_faces = augment_batch(bn_faces, rng, preset)
+    bn_faces = batchnorm_faces(train, args.bn_faces, cfg.get("augment", "camera"))
 
     model = keras.models.load_model(run / "last.keras", compile=False)
     results: dict[str, Any] = {
