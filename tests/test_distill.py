@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from moodcam.errors import ModelError
 from moodcam.labels import FER2013_CLASSES
 from tests.conftest import (
     constant_model,
@@ -107,7 +108,7 @@ def test_ensemble_is_the_mean_of_its_members_on_both_views(tmp_path: Path) -> No
     happy.save(paths[0])
     angry.save(paths[1])
     faces = random_faces(5)
-    got = ensemble_predict(paths, faces)
+    got = ensemble_predict(paths, faces, CLASSES)
     x = faces[..., None].astype(np.float32)
     expected = sum(np.asarray(m.predict(v, verbose=0)) for m in (happy, angry)
                    for v in (x, x[:, :, ::-1])) / 4  # fmt: skip
@@ -133,13 +134,13 @@ def test_teacher_targets_are_cached_and_recomputed_when_the_teacher_changes(
 
 def test_a_missing_teacher_or_one_with_other_classes_is_refused_by_name(tmp_path: Path) -> None:
     faces = random_faces(2)
-    with pytest.raises(DataError, match=r"nope\.keras: teacher model not found"):
+    with pytest.raises(DataError, match=r"teacher .*nope\.keras: model not found"):
         teacher_targets([tmp_path / "nope.keras"], faces, CLASSES, 1.0, tmp_path)
     run = tmp_path / "seven"
     run.mkdir()
     constant_model(0).save(run / "best.keras")
     (run / "config.json").write_text(json.dumps({"classes": ["angry", "disgust", "fear"]}))
-    with pytest.raises(DataError, match=r"seven/best\.keras: teacher was trained on classes"):
+    with pytest.raises(ModelError, match=r"teacher .*seven/best\.keras: answers in angry,disg"):
         teacher_targets([run / "best.keras"], faces, CLASSES, 1.0, tmp_path)
 
 
@@ -193,7 +194,7 @@ def test_train_learns_from_the_teacher_targets(
     (teacher_run / "config.json").write_text(json.dumps({"classes": ["angry", "happy"]}))
     assert training.train.main([*args[:-1], str(tmp_path / "other")]) == 2
     err = capsys.readouterr().err
-    assert f"{teacher_run / 'best.keras'}: teacher was trained on classes angry,happy" in err
+    assert f"teacher {teacher_run / 'best.keras'}: answers in angry,happy, not in" in err
 
 
 def test_the_online_teacher_is_the_softened_ensemble_and_refuses_bad_teachers(
@@ -204,17 +205,31 @@ def test_the_online_teacher_is_the_softened_ensemble_and_refuses_bad_teachers(
     constant_model(2).save(paths[1])
     faces = random_faces(6)
     x = faces[..., None].astype(np.float32)
-    ensemble = ensemble_predict(paths, faces)
+    ensemble = ensemble_predict(paths, faces, CLASSES)
     np.testing.assert_allclose(OnlineTeacher(paths, CLASSES, 1.0)(x), ensemble, atol=1e-5)
     np.testing.assert_allclose(
         OnlineTeacher(paths, CLASSES, 2.0)(x), soften(ensemble, 2.0), atol=1e-5
     )
-    with pytest.raises(DataError, match=r"nope\.keras: teacher model not found"):
+    with pytest.raises(DataError, match=r"teacher .*nope\.keras: model not found"):
         OnlineTeacher([tmp_path / "nope.keras"], CLASSES, 1.0)
-    with pytest.raises(DataError, match=r"a\.keras: teachers have 4 outputs, this run has 2"):
+    with pytest.raises(ModelError, match=r"teacher .*a\.keras: answers in 4 classes, not in"):
         OnlineTeacher(paths, ("angry", "happy"), 1.0)
     with pytest.raises(ValueError, match="temperature"):
         OnlineTeacher(paths, CLASSES, 0.0)
+    # Each member is checked, not only the first: a second of another width is named.
+    tiny_model(n_out=3).save(paths[1])
+    with pytest.raises(ModelError, match=r"teacher .*b\.keras: answers in 3 classes, not in"):
+        OnlineTeacher(paths, CLASSES, 1.0)
+
+
+def test_cached_teacher_targets_are_not_reused_for_another_class_set(tmp_path: Path) -> None:
+    """A cache hit skips loading the teachers; it must not skip their class check."""
+    teacher = tmp_path / "t.keras"
+    constant_model(1).save(teacher)
+    faces = random_faces(3)
+    teacher_targets([teacher], faces, CLASSES, 1.0, cache_dir=tmp_path)
+    with pytest.raises(ModelError, match=r"teacher .*t\.keras: answers in 4 classes, not in"):
+        teacher_targets([teacher], faces, ("angry", "happy"), 1.0, cache_dir=tmp_path)
 
 
 def test_an_online_teacher_scores_each_batch_as_augmented() -> None:

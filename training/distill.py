@@ -27,9 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
+from moodcam.errors import ModelError
 from moodcam.preprocess import FACE_SIZE
 from training.data import DataError, sha256_file
-from training.evaluate import predict_keras
+from training.evaluate import check_classes, predict_keras
 from training.models import trained_classes
 
 
@@ -43,20 +44,12 @@ def soften(probs: np.ndarray, temperature: float) -> np.ndarray:
     return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-def _check_teacher_classes(path: Path, classes: tuple[str, ...]) -> None:
-    """A teacher from a run folder carries its class list in config.json; it must match."""
-    taught = trained_classes(path)
-    if taught is not None and taught != classes:
-        raise DataError(
-            f"{path}: teacher was trained on classes {','.join(taught)}, "
-            f"this run uses {','.join(classes)}"
-        )
-
-
-def ensemble_model(teachers: Sequence[Path], flip: bool = True):
+def ensemble_model(teachers: Sequence[Path], classes: tuple[str, ...], flip: bool = True):
     """One Keras model: the mean softmax of `teachers`, on the face and its mirror if `flip`.
 
     One graph rather than a loop over models, so an online teacher costs one call per batch.
+    Every member must answer in `classes` (its run's config.json and its output width, checked
+    as `make eval` checks a model: training.evaluate.check_classes), else ModelError names it.
     """
     import keras
     from keras import layers, ops
@@ -68,31 +61,29 @@ def ensemble_model(teachers: Sequence[Path], flip: bool = True):
     outs = []
     for i, path in enumerate(teachers):
         member = keras.models.load_model(path, compile=False)
+        try:
+            check_classes(path, trained_classes(path), member.output_shape[-1], classes)
+        except ModelError as e:
+            raise ModelError(f"teacher {e}") from None
         member.name = f"teacher_{i}"  # members share a name ("edge"); a graph needs unique ones
         outs += [member(v) for v in views]
     out = outs[0] if len(outs) == 1 else layers.Average(name="ensemble")(outs)
     return keras.Model(inp, out, name="teachers")
 
 
-def ensemble_predict(teachers: Sequence[Path], faces: np.ndarray, flip: bool = True) -> np.ndarray:
+def ensemble_predict(
+    teachers: Sequence[Path], faces: np.ndarray, classes: tuple[str, ...], flip: bool = True
+) -> np.ndarray:
     """Mean softmax of `teachers` over uint8 faces (N, H, W), with the mirror image if `flip`."""
-    return predict_keras(ensemble_model(teachers, flip), faces).astype(np.float32)
+    return predict_keras(ensemble_model(teachers, classes, flip), faces).astype(np.float32)
 
 
-def _checked_paths(teachers: Sequence[str | Path], classes: tuple[str, ...]) -> list[Path]:
+def _existing(teachers: Sequence[str | Path]) -> list[Path]:
     paths = [Path(t) for t in teachers]
     for path in paths:
         if not path.is_file():
-            raise DataError(f"{path}: teacher model not found")
-        _check_teacher_classes(path, classes)
+            raise DataError(f"teacher {path}: model not found")
     return paths
-
-
-def _check_outputs(path: Path, n_outputs: int, classes: tuple[str, ...]) -> None:
-    if n_outputs != len(classes):
-        raise DataError(
-            f"{path}: teachers have {n_outputs} outputs, this run has {len(classes)} classes"
-        )
 
 
 class OnlineTeacher:
@@ -104,10 +95,9 @@ class OnlineTeacher:
     def __init__(
         self, teachers: Sequence[str | Path], classes: tuple[str, ...], temperature: float
     ):
-        paths = _checked_paths(teachers, classes)
+        paths = _existing(teachers)
         soften(np.ones((1, 1), np.float32), temperature)  # refuse a bad temperature at start
-        self.model = ensemble_model(paths)
-        _check_outputs(paths[0], self.model.output_shape[-1], classes)
+        self.model = ensemble_model(paths, classes)
         self.temperature = temperature
 
     def __call__(self, faces: np.ndarray) -> np.ndarray:
@@ -128,8 +118,9 @@ def teacher_targets(
     so a changed teacher or data set recomputes rather than silently reusing stale targets; the
     temperature is applied after the cache.
     """
-    paths = _checked_paths(teachers, classes)
-    key = {
+    paths = _existing(teachers)
+    key = {  # the classes too: a hit skips loading the teachers, and with it their check
+        "classes": list(classes),
         "teachers": [str(p) for p in paths],
         "sha256": [sha256_file(p) for p in paths],
         "faces_sha256": hashlib.sha256(np.ascontiguousarray(faces).tobytes()).hexdigest(),
@@ -139,8 +130,7 @@ def teacher_targets(
     if cache.exists() and meta.exists() and json.loads(meta.read_text()) == key:
         probs = np.load(cache)
     else:
-        probs = ensemble_predict(paths, faces)
-        _check_outputs(paths[0], probs.shape[1], classes)
+        probs = ensemble_predict(paths, faces, classes)
         np.save(cache, probs)
         meta.write_text(json.dumps(key, indent=2) + "\n")
     return soften(probs, temperature)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from moodcam.errors import ModelError
 from moodcam.labels import DEFAULT_CLASSES, FER2013_CLASSES, parse_class_list
 from training import data as fer
 from training.augment import PRESETS
@@ -203,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
                 taught = teacher_targets(
                     args.teacher, x_train, classes, args.teacher_temperature, cache_dir=out
                 )
-        except fer.DataError as e:
+        except (fer.DataError, ModelError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
         if online_teacher is None:
