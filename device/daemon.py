@@ -41,6 +41,15 @@ class SinkError(MoodcamError):
     exit_code = EXIT_SINK
 
 
+class StopRequested(Exception):
+    """Raised out of a reconnect wait when the daemon is asked to stop (SIGTERM, Ctrl-C)."""
+
+
+# How often a reconnect wait looks at the stop flag: a stop (systemd's TimeoutStopSec is 10 s)
+# must not wait out a backoff of up to [source] reconnect_max_s.
+STOP_POLL_S = 0.1
+
+
 @dataclass
 class StageTimes:
     """Per-stage seconds of every processed frame, kept only when profiling (bench)."""
@@ -209,9 +218,7 @@ class Daemon:
         log.info("model %s (%d labels: %s) on %s, %d thread(s)", clf.model_path, len(clf.labels),
                  ",".join(clf.labels), clf.runtime, cfg.classifier.threads)  # fmt: skip
         detector = FaceDetector(cfg.detector)
-        # Reconnect waits inside read() keep feeding systemd's watchdog through the notifier.
-        sleep = self.notifier.sleep if self.notifier is not None else time.sleep
-        source = open_source(cfg.source, sleep=sleep)
+        source = open_source(cfg.source, sleep=self.wait)
         log.info("source %s", getattr(source, "description", cfg.source.uri))
         try:
             sinks = build_sinks(cfg, clf.labels)
@@ -228,7 +235,11 @@ class Daemon:
         ready = False
         try:
             while not self.stop.is_set():
-                frame = source.read()
+                try:
+                    frame = source.read()
+                except StopRequested:
+                    log.info("stopped while reconnecting the camera")
+                    break
                 if frame is None:
                     log.info("source ended after %d frames (%d undecodable, skipped)",
                              self.summary.frames, getattr(source, "skipped", 0))  # fmt: skip
@@ -267,6 +278,20 @@ class Daemon:
             )
             return EXIT_BROKER
         return EXIT_OK
+
+    def wait(self, seconds: float) -> None:
+        """The source's reconnect backoff: sleeps through the notifier, so systemd's watchdog
+        stays fed, in steps of STOP_POLL_S; raises StopRequested as soon as a stop is asked
+        (polled, not Event.wait: the signal handler sets the flag in this same thread)."""
+        deadline = time.monotonic() + max(0.0, seconds)
+        sleep = self.notifier.sleep if self.notifier is not None else time.sleep
+        while True:
+            if self.stop.is_set():
+                raise StopRequested
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            sleep(min(left, STOP_POLL_S))
 
     def set_health(self, state: str, detail: str) -> None:
         """Record the camera's health and tell systemd and every sink that listens (see the

@@ -680,6 +680,39 @@ def test_watchdog_stops_while_read_hangs_and_runs_while_reconnecting(
     assert len(fed) >= 3 and gaps_fed.max() < wd_s  # never a 1 s silence: no restart
 
 
+def test_stop_during_a_reconnect_backoff_exits_0_without_waiting_it_out(
+    tmp_path: Path, two_faces: Any, fake_camera: Callable[..., FakeCamera], spy_sinks: Any
+) -> None:
+    """SIGTERM (the stop flag its handler sets) while the camera is away: the backoff (here up
+    to 30 s a wait, 50 attempts) is cut short, no further reconnect is tried, the sinks are
+    flushed and the exit is 0, not systemd's kill at TimeoutStopSec (10 s)."""
+    cam = fake_camera(two_faces[0][1], attempts=50)
+    frame_clock, _ = spy_sinks
+    notify = NotifySocket(tmp_path / "notify")
+    cfg = make_cfg(tmp_path, source={"uri": "/dev/video7", "reconnect_max_s": 30.0})
+    daemon = Daemon(cfg, Notifier(notify.path, 1_000_000))
+    thread, result = run_in_thread(daemon)
+    try:
+        wait_until(lambda: len(frame_clock.stamps) >= 5, 30, "5 frames")
+        cam.plugged.clear()
+        wait_until(lambda: daemon.health["camera"] == "degraded", 5, "degraded")
+        wait_until(lambda: cam.opens >= 3, 10, "two reconnect attempts")  # now in a 2 s wait
+        opens = cam.opens
+        daemon.stop.set()
+        thread.join(10)  # the old wait went on: 2 + 4 + 8 s of backoff before its next look
+        stopped = not thread.is_alive()
+    finally:
+        daemon.stop.set()
+        cam.plugged.set()
+        thread.join(60)
+        notify.close()
+    assert stopped, "the daemon waited out its reconnect backoff instead of stopping"
+    assert result == [EXIT_OK], result
+    assert cam.opens == opens  # no attempt after the stop
+    assert any(d == b"STOPPING=1" for _, d in notify.got)
+    assert (tmp_path / "mood.jsonl").read_text(encoding="utf-8").strip()  # the log was flushed
+
+
 def test_file_that_ends_with_corrupt_frames_exits_0_and_counts_them(
     tmp_path: Path, two_faces: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
