@@ -425,6 +425,33 @@ def test_reconnect_republishes_online_and_last_state(broker, make_sink, subs, de
     assert sub.on("/event") == []
 
 
+def test_a_restart_with_nobody_in_view_replaces_the_previous_runs_retained_mood(
+    broker, make_sink, subs, device
+):
+    """Run 1 ends on "happy" (retained). Run 2 sees nobody: its first frame (no change, mood
+    None) must still set the retained state, or Home Assistant and `moodcam playlist --mqtt`
+    keep showing run 1's mood while availability says online. No event: nothing changed."""
+    first = make_sink(broker.port)
+    assert first.wait_connected(5)
+    happy = MoodUpdate(t=5.0, mood="happy", valence=0.8, arousal=0.4, changed=True)
+    first.handle(happy)
+    first.close(timeout=5)
+    base = f"moodcam/{device.id}"
+    sub = subs(broker.port, [f"{base}/state", f"{base}/event"]).wait_subscribed()
+    assert json.loads(sub.wait_count("/state", 1)[0])["mood"] == "happy"  # retained from run 1
+    sub.clear()
+
+    second = make_sink(broker.port)
+    assert second.wait_connected(5)
+    for k in range(3):  # frames with nobody in view: the tracker reports no change
+        second.handle(MoodUpdate(t=10.0 + k, mood=None, changed=False))
+    second.close(timeout=5)
+    assert json.loads(sub.wait_count("/state", 1)[0]) == MoodUpdate(t=10.0).to_record()
+    assert sub.on("/event") == [] and second.stats["events"] == 0
+    late = subs(broker.port, [f"{base}/state"]).wait_subscribed()
+    assert json.loads(late.wait_count("/state", 1)[0])["mood"] is None
+
+
 def test_unreachable_at_start_bounded_queue_drops_oldest(mosquitto_bin, tmp_path, make_sink,
                                                          subs, device, caplog):  # fmt: skip
     caplog.set_level(logging.DEBUG, logger="moodcam.mqtt")

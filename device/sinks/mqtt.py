@@ -3,8 +3,9 @@
 Topics (``P`` = ``cfg.topic_prefix``, ``D`` = ``device.id``, ``H`` = ``cfg.discovery_prefix``):
 
 - ``P/D/state``        retained JSON (``MoodUpdate.to_record()``) of the latest mood change; sent on
-  every change (coalesced if changes come faster than the broker acks: only the latest state
-  matters) and once after each (re)connect.
+  the run's first frame (so a previous run's retained mood does not outlive it), on every change
+  (coalesced if changes come faster than the broker acks: only the latest state matters) and
+  once after each (re)connect.
 - ``P/D/event``        one QoS 1 message per mood change; frames without a change send nothing.
 - ``P/D/availability`` ``online`` (retained) on connect; ``offline`` (retained) as last will and
   published explicitly by ``close()``.
@@ -318,18 +319,23 @@ class MqttSink:
     # ---- the Sink protocol -------------------------------------------------------------------
 
     def handle(self, update: MoodUpdate) -> None:
-        """Queue the state and one event if the mood changed; never waits for the network."""
-        if not update.changed:
+        """Queue the state and one event if the mood changed; never waits for the network.
+
+        The first update of the run sets the retained state even without a change: the broker
+        may still hold the mood a previous run left there (a restart with nobody in view)."""
+        first = self._last_state is None
+        if not (update.changed or first):
             return  # keep the network quiet: only changes are news
         payload = json.dumps(update.to_record(), separators=(",", ":")).encode()
         with self._cond:
             if self._closing:
                 log.debug("MQTT sink closed; mood change at t=%s not sent", update.t)
                 return
-            if len(self._queue) >= self.cfg.queue_size:
-                self._queue.popleft()  # drop the oldest: the newest moods matter most
-                self._stats["dropped"] += 1
-            self._queue.append(payload)
+            if update.changed:
+                if len(self._queue) >= self.cfg.queue_size:
+                    self._queue.popleft()  # drop the oldest: the newest moods matter most
+                    self._stats["dropped"] += 1
+                self._queue.append(payload)
             self._last_state = payload
             self._state_pending = True
             self._cond.notify_all()
