@@ -12,6 +12,7 @@ import logging
 import os
 import stat
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -115,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--passes", type=int, default=3, help="passes over the clip per pipeline (0: skip)"
     )
     b.set_defaults(func=cmd_bench)
+    # `moodcam run ... --debug` as well as `moodcam --debug run ...` (SUPPRESS: not given after
+    # the command, the value before it stands).
+    for command in sub.choices.values():
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="as moodcam --debug")  # fmt: skip
     return parser
 
 
@@ -418,20 +424,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return func(args)
     except MoodcamError as e:
+        # --debug adds the traceback and keeps the exit status: systemd's
+        # RestartPreventExitStatus=3 4 must still see a bad config or model under --debug.
         if args.debug:
-            raise
+            traceback.print_exc()
         print(f"moodcam {args.command}: {_one_line(e)}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         return 130
     except Exception as e:
         if args.debug:
-            raise
-        print(
-            f"moodcam {args.command}: internal error: {e.__class__.__name__}: {_one_line(e)} "
-            "(run with --debug for the traceback)",
-            file=sys.stderr,
-        )
+            traceback.print_exc()
+        line = f"moodcam {args.command}: internal error: {e.__class__.__name__}: {_one_line(e)}"
+        print(line if args.debug else f"{line} (run with --debug for the traceback)",
+              file=sys.stderr)  # fmt: skip
         return EXIT_INTERNAL
 
 

@@ -121,6 +121,23 @@ def test_run_bad_config_exit_3(tmp_path):
     assert str(cfg) in line and "[mqtt] hots" in line
 
 
+def test_debug_adds_the_traceback_and_keeps_the_exit_status(tmp_path):
+    """--debug, before or after the command, shows where an error came from; the status stays
+    the error's own (a unit's RestartPreventExitStatus=3 4 must still hold under --debug)."""
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[mqtt]\nhots = 'x'\n")
+    for args in (
+        ["--debug", "run", "--config", str(cfg)],
+        ["run", "--config", str(cfg), "--debug"],
+    ):
+        proc = moodcam(*args)
+        assert proc.returncode == errors.EXIT_CONFIG, (args, proc.stderr)
+        assert "Traceback" in proc.stderr and "ConfigError" in proc.stderr, proc.stderr
+        assert proc.stderr.rstrip().splitlines()[-1].startswith("moodcam run: ")
+    proc = moodcam("run", "--model", str(tmp_path / "none.tflite"), "--no-log", "--debug")
+    assert proc.returncode == errors.EXIT_MODEL and "Traceback" in proc.stderr
+
+
 def test_run_broken_toml_exit_3(tmp_path):
     cfg = tmp_path / "bad.toml"
     cfg.write_text("[log\n")
