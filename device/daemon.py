@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import signal
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -74,6 +75,7 @@ class Pipeline:
         self.margin = classifier.margin
         self.save_faces_dir = Path(save_faces_dir) if save_faces_dir else None
         self.times = StageTimes() if profile else None
+        self._save_failed = False
         self.frames = 0
         self.faces = 0
 
@@ -108,9 +110,30 @@ class Pipeline:
         if self.save_faces_dir is not None:  # debug only: crops never touch disk otherwise
             import cv2
 
-            self.save_faces_dir.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(self.save_faces_dir / f"{self.frames:08d}_{box[0]}_{box[1]}.png"), face)
+            path = self.save_faces_dir / f"{self.frames:08d}_{box[0]}_{box[1]}.png"
+            try:
+                saved = cv2.imwrite(str(path), face)
+            except cv2.error:
+                saved = False
+            if not saved and not self._save_failed:  # a full disk must not stop the sensor
+                log.warning("[debug] save_faces_dir: cannot write %s; later failures not logged",
+                            path)  # fmt: skip
+                self._save_failed = True
         return face
+
+
+def prepare_faces_dir(cfg: Config) -> None:
+    """Create `[debug] save_faces_dir` and check it can be written, before the run: a path that
+    can never hold the crops is a SinkError (exit 8) naming it, not a crash at the first face."""
+    folder = cfg.debug.save_faces_dir
+    if not folder:
+        return
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise SinkError(f"{cfg.path}: [debug] save_faces_dir {folder}: {e.strerror or e}") from None
 
 
 def build_sinks(cfg: Config, labels: tuple[str, ...]) -> list[Sink]:
@@ -218,6 +241,7 @@ class Daemon:
         log.info("model %s (%d labels: %s) on %s, %d thread(s)", clf.model_path, len(clf.labels),
                  ",".join(clf.labels), clf.runtime, cfg.classifier.threads)  # fmt: skip
         detector = FaceDetector(cfg.detector)
+        prepare_faces_dir(cfg)
         source = open_source(cfg.source, sleep=self.wait)
         log.info("source %s", getattr(source, "description", cfg.source.uri))
         try:

@@ -185,6 +185,32 @@ def test_run_over_a_folder_writes_the_log(tmp_path):
         assert set(rec) == {"v", "t", "faces", "mood", "valence", "arousal"}
 
 
+def test_debug_save_faces_dir_gets_every_crop_and_an_unusable_one_exits_8(tmp_path):
+    faces = [f for _, f in load_faces()]
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(scenes / f"{i}.png"),
+                    make_scene([(faces[i], (60, 80, 170, 170))], seed=i))  # fmt: skip
+    crops, summary = tmp_path / "crops" / "new", tmp_path / "summary.json"
+    cfg = tmp_path / "debug.toml"
+    cfg.write_text(f"[debug]\nsave_faces_dir = {json.dumps(str(crops))}\n")
+    proc = moodcam("run", "--config", str(cfg), "--source", str(scenes), "--no-log", "--quiet",
+                   "--summary-json", str(summary))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    saved = sorted(crops.glob("*.png"))
+    assert len(saved) == json.loads(summary.read_text())["faces"] == 2
+    assert cv2.imread(str(saved[0]), cv2.IMREAD_UNCHANGED).shape == (48, 48)
+
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    cfg.write_text(f"[debug]\nsave_faces_dir = {json.dumps(str(a_file / 'crops'))}\n")
+    proc = moodcam("run", "--config", str(cfg), "--source", str(scenes), "--no-log")
+    assert proc.returncode == errors.EXIT_SINK, proc.stderr
+    line = one_line_error(proc)
+    assert "[debug] save_faces_dir" in line and str(a_file / "crops") in line
+
+
 def test_run_summary_json_counts_frames_and_sink_work(tmp_path):
     log, summary = tmp_path / "mood.jsonl", tmp_path / "summary.json"
     proc = moodcam("run", "--source", str(FACES_DIR), "--log", str(log), "--log-interval", "0",
