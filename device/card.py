@@ -1,11 +1,13 @@
 """The model card (models/moodcam.json): what the device must know about a model, and proof of it.
 
 Written by convert/, read here at start. The device refuses a model whose tensors or labels do
-not match its card, naming both files.
+not match its card, or whose bytes are not the ones the card's model_sha256 names, naming both
+files.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -93,6 +95,17 @@ def check_model_matches(
             f"{where}: the model has {outputs[0]['shape'][-1]} outputs, the card {len(card['labels'])} labels"
         )
     check_model_usable(inputs[0], outputs[0], model_path)
+    # Tensors alone cannot tell two conversions apart (every four-class int8 model here has the
+    # same input and output quantization), so a card that names its file's digest must get it:
+    # a model retrained with the labels in another order would otherwise answer under wrong names.
+    want = card.get("model_sha256")
+    if want is not None:
+        got = hashlib.sha256(model_path.read_bytes()).hexdigest()
+        if got != want:
+            raise ModelError(
+                f"{where}: its sha256 is {got[:12]}..., the card was written for {str(want)[:12]}... "
+                "(use the card make convert wrote with this model)"
+            )
 
 
 USABLE_DTYPES = ("int8", "uint8", "float32")

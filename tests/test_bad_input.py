@@ -316,6 +316,10 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, st
     put("random", np.random.default_rng(3).bytes(len(data)), shipped_card, "not a valid TFLite")
     mismatched = dict(card, input={**card["input"], "zero_point": 0})
     put("mismatch", data, json.dumps(mismatched), "does not match its card")
+    # Another model of the same tensors (here one weight byte changed): only the digest differs.
+    other = bytearray(data)
+    other[len(data) // 2] ^= 0x01
+    put("other-bytes", bytes(other), shipped_card, "the card was written for")
     put("nocard", data, None, "model card not found")
     put("badcard", data, "{not json", "not a readable model card")
 
@@ -345,6 +349,7 @@ MODEL_CASES = [
     "truncated",
     "random",
     "mismatch",
+    "other-bytes",
     "nocard",
     "badcard",
     "wrong-shape",
@@ -371,6 +376,19 @@ def test_run_and_classify_refuse_a_bad_model_at_start(
         assert named in lines[0] and why in lines[0], lines[0]
         assert proc.stdout == ""
     assert not log.exists()  # refused before the first frame
+
+
+def test_a_card_without_a_digest_still_loads_its_model(tmp_path: Path) -> None:
+    """model_sha256 is checked when the card has it; a card written by hand without it is
+    judged by its tensors and labels alone."""
+    from moodcam.classifier import Classifier
+
+    model = tmp_path / "m.tflite"
+    model.write_bytes(MODEL.read_bytes())
+    card = json.loads(CARD.read_text())
+    del card["model_sha256"]
+    model.with_suffix(".json").write_text(json.dumps(card))
+    assert Classifier(model).labels == tuple(card["labels"])
 
 
 @pytest.mark.parametrize("name", ["truncated", "wrong-shape"])
