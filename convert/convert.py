@@ -346,9 +346,8 @@ def main(argv: list[str] | None = None) -> int:
             "splits": {"train": "Training", "choose": choose, "report": report},
             "rows_dropped_from_training": run_cfg.get("dropped_from_training", cleaned.dropped),
             "rows_dropped_reasons": {
-                "blank": "all one value (pixel std < 1): 12 black and 1 grey face in FER2013",
-                "duplicate_of_test_face": "pixels identical to a PublicTest or PrivateTest face (leakage)",
-                "ferplus_not_a_face": "FER+ raters voted 10/10 not a face",
+                rule: fer.DROP_REASONS[rule]
+                for rule in run_cfg.get("dropped_from_training", cleaned.dropped)
             },
             "faces_per_class": dict(zip(classes, run_cfg.get("train_counts", []), strict=False)),
             "run": model_summary(run_dir),

@@ -35,6 +35,12 @@ def test_card_is_complete_and_consistent():
     t = CARD["training"]
     assert t["splits"] == {"train": "Training", "choose": "PublicTest", "report": "PrivateTest"}
     assert set(t["rows_dropped_from_training"]) >= {"blank", "duplicate_of_test_face"}
+    # Why each rule dropped faces: the rules' own text, with no count typed into it.
+    from training.data import DROP_REASONS
+
+    assert t["rows_dropped_reasons"] == {
+        r: DROP_REASONS[r] for r in t["rows_dropped_from_training"]
+    }
     assert CARD["command"].startswith("python -m convert.convert")
     assert CARD["latency"]["median_invoke_ms"] > 0
 

@@ -333,21 +333,33 @@ def attach_ferplus(faces: FaceSet, path: str | os.PathLike) -> FaceSet:
     return replace(faces, votes=np.array(votes, dtype=np.int64)[order])
 
 
+# Why each rule of clean_training drops a Training face (the card's rows_dropped_reasons); the
+# counts are measured per run, so no count is written here.
+BLANK_STD = 1.0
+NOT_A_FACE_VOTES = 10
+DROP_REASONS = {
+    "blank": f"all one value or nearly (pixel std < {BLANK_STD:g}): black or flat grey images",
+    "duplicate_of_test_face": "pixels identical to a PublicTest or PrivateTest face (leakage)",
+    "ferplus_not_a_face": f"FER+ raters voted {NOT_A_FACE_VOTES}/10 not a face",
+}
+
+
 def clean_training(faces: FaceSet) -> FaceSet:
     """Drop from Training the faces that leak into the test splits, blank faces and FER+ non-faces.
 
     The counts per rule land in `dropped` (and from there in the model card).
     """
     train = faces.usage == "Training"
-    # Blank: all one value or nearly (FER2013 has 12 all-black faces and one flat grey one).
     spread = faces.images.reshape(len(faces), -1).std(axis=1)
-    blank = train & (spread < 1.0)
+    blank = train & (spread < BLANK_STD)
     test_hashes = {_digest(img) for img in faces.images[~train]}
     leak = train & ~blank & np.array([_digest(img) in test_hashes for img in faces.images])
     dropped = {"blank": int(blank.sum()), "duplicate_of_test_face": int(leak.sum())}
     drop = leak | blank
     if faces.votes is not None:
-        not_face = train & (faces.votes[:, FERPLUS_VOTE_COLUMNS.index("NF")] >= 10) & ~drop
+        not_face = (
+            train & (faces.votes[:, FERPLUS_VOTE_COLUMNS.index("NF")] >= NOT_A_FACE_VOTES) & ~drop
+        )
         dropped["ferplus_not_a_face"] = int(not_face.sum())
         drop |= not_face
     out = faces.subset(~drop)
