@@ -7,7 +7,7 @@ and a clean shutdown that flushes every sink.
 Camera health: the daemon keeps ``health = {"camera": "ok" | "degraded" | "lost", "since": <UTC
 epoch s of the change>, "detail": "<one line>"}``. It becomes "ok" with the first frame,
 "degraded" when a live source starts reconnecting, "ok" again when frames return, "lost" when the
-source gives up (SourceError: exit 6). Each change is logged once, shown in systemd's STATUS line,
+source gives up or cannot be opened at start (SourceError: exit 6). Each change is logged once, shown in systemd's STATUS line,
 and handed to every sink with a ``set_health(dict)`` method (MqttSink: retained on
 ``moodcam/<id>/health``, which `moodcam doctor` reads back).
 """
@@ -232,7 +232,7 @@ class Daemon:
 
     def run(self) -> int:
         from moodcam.detector import FaceDetector
-        from moodcam.sources import open_source
+        from moodcam.sources import SourceError, open_source
         from moodcam.tracker import MoodTracker
 
         cfg = self.cfg
@@ -242,7 +242,11 @@ class Daemon:
                  ",".join(clf.labels), clf.runtime, cfg.classifier.threads)  # fmt: skip
         detector = FaceDetector(cfg.detector)
         prepare_faces_dir(cfg)
-        source = open_source(cfg.source, sleep=self.wait)
+        try:
+            source = open_source(cfg.source, sleep=self.wait)
+        except SourceError as e:
+            self._report_lost_at_start(str(e), clf.labels)
+            raise
         log.info("source %s", getattr(source, "description", cfg.source.uri))
         try:
             sinks = build_sinks(cfg, clf.labels)
@@ -302,6 +306,25 @@ class Daemon:
             )
             return EXIT_BROKER
         return EXIT_OK
+
+    def _report_lost_at_start(self, detail: str, labels: tuple[str, ...]) -> None:
+        """A camera that cannot be opened at start is `lost` too: the sinks that carry health
+        (MQTT, retained) are told before the exit 6, so the broker does not keep showing the
+        previous run's `ok`. A sink that cannot start here is logged; the camera's error is the
+        one the exit reports."""
+        try:
+            self._sinks = build_sinks(self.cfg, labels)
+        except MoodcamError as e:
+            log.error("cannot report the camera as lost: %s", e)
+            return
+        try:
+            for sink in self._sinks:  # a sink that just started: its broker must hear it first
+                wait_connected = getattr(sink, "wait_connected", None)
+                if wait_connected is not None:
+                    wait_connected(self.cfg.mqtt.drain_s)
+            self.set_health("lost", detail)
+        finally:
+            close_sinks(self._sinks)
 
     def wait(self, seconds: float) -> None:
         """The source's reconnect backoff: sleeps through the notifier, so systemd's watchdog

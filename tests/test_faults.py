@@ -603,6 +603,37 @@ def test_camera_gone_for_good_exit_6_lost_in_mqtt_and_doctor(
     assert code_doctor == EXIT_SOURCE
 
 
+def test_camera_missing_at_start_exit_6_and_lost_replaces_the_last_runs_health(
+    mosquitto_bin: str, tmp_path: Path, faces_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run that ends `ok` leaves that health retained; the next start finds no camera: it
+    exits 6 and the retained health says `lost`, naming the device, not the last run's `ok`."""
+    dev = "camnone"
+    with Mosquitto(tmp_path / "broker") as broker:
+        mqtt = {"enabled": True, "url": f"mqtt://127.0.0.1:{broker.port}", "keepalive_s": 5,
+                "reconnect_max_s": 1.0, "discovery": False}  # fmt: skip
+        common = {"stdout": {"enabled": False}, "device": {"id": dev}, "mqtt": mqtt,
+                  "log": {"path": str(tmp_path / "mood.jsonl")}}  # fmt: skip
+        ok_run = write_toml(tmp_path / "ok.toml", {"source": {"uri": str(faces_folder)}, **common})
+        assert cli.main(["run", "--config", str(ok_run)]) == EXIT_OK
+        sub = Sub(broker.port, [f"moodcam/{dev}/health"]).wait_subscribed()
+        assert json.loads(sub.wait_count("/health", 1)[0])["camera"] == "ok"
+        sub.close()
+
+        gone = write_toml(
+            tmp_path / "gone.toml", {"source": {"uri": "/dev/video-none-7"}, **common}
+        )
+        capsys.readouterr()
+        assert cli.main(["run", "--config", str(gone)]) == EXIT_SOURCE
+        err = capsys.readouterr().err
+        sub = Sub(broker.port, [f"moodcam/{dev}/health"]).wait_subscribed()
+        health = json.loads(sub.wait_count("/health", 1)[0])
+        sub.close()
+    lines = [ln for ln in err.splitlines() if ln.startswith("moodcam run:")]
+    assert len(lines) == 1 and "/dev/video-none-7: no such camera" in lines[0], err
+    assert health["camera"] == "lost" and "/dev/video-none-7" in health["detail"], health
+
+
 def test_live_camera_corrupt_frames_are_skipped_and_counted_without_reconnecting(
     tmp_path: Path, two_faces: Any, fake_camera: Callable[..., FakeCamera], spy_sinks: Any,
     caplog: pytest.LogCaptureFixture,
