@@ -69,10 +69,16 @@ $(TFLITE_VENV)/.installed: pyproject.toml
 	  $(TFLITE_VENV)/bin/python -m pip install -q -e ".[tflite-runtime]" && touch $@; \
 	else echo "no tflite-runtime wheel for $$($(PYTHON) -V): tests/test_runtimes.py will say so"; fi
 
-test: setup test-deps $(TFLITE_VENV)/.installed
+# The test tools (pytest, ruff, ...) on top of the role: the desktop role has them already; on a
+# Pi (device role, no TensorFlow) the tests of training/ and convert/ say they need the desktop.
+$(VENV)/.test-tools: $(STAMP)
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@
+
+test: setup test-deps $(VENV)/.test-tools $(TFLITE_VENV)/.installed
 	MOODCAM_TFLITE_VENV=$(abspath $(TFLITE_VENV)) $(PY) -m pytest -q
 
-lint: setup
+lint: setup $(VENV)/.test-tools
 	$(VENV)/bin/ruff check .
 
 # The daemon over the bundled clip with the shipped model, writing a mood log.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -13,6 +14,25 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# On a Pi `make test` installs the device role, which has no TensorFlow: the tests of training/
+# and convert/ cannot run there, and say so (skip reason, and a line under the summary for the
+# modules that cannot even be imported) rather than fail or pass unseen.
+DESKTOP = importlib.util.find_spec("keras") is not None
+DESKTOP_ONLY = (
+    "needs the desktop role (TensorFlow, which `make setup` installs off the Pi); "
+    "this machine has the device role"
+)
+desktop = pytest.mark.skipif(not DESKTOP, reason=DESKTOP_ONLY)
+DESKTOP_MODULES = ["test_callbacks.py", "test_compare.py", "test_distill.py", "test_models.py"]
+collect_ignore = [] if DESKTOP else DESKTOP_MODULES
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not DESKTOP:
+        terminalreporter.write_line(
+            f"not collected: {', '.join(DESKTOP_MODULES)}: {DESKTOP_ONLY}", yellow=True
+        )
 
 
 @pytest.fixture(scope="session")

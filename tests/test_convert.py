@@ -11,7 +11,9 @@ import pytest
 
 from moodcam.classifier import Classifier
 from moodcam.errors import ModelError
-from tests.conftest import random_faces, tiny_model
+from tests.conftest import desktop, random_faces, tiny_model
+
+pytestmark = desktop  # training/ and convert/ need TensorFlow
 
 CLASSES = ("angry", "happy", "sad", "neutral")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import constant_model, tiny_fer_csv, write_ferplus
+from tests.conftest import constant_model, desktop, tiny_fer_csv, write_ferplus
 
 # FER+ vote rows (FERPLUS_VOTE_COLUMNS order) for the tiny CSV's PublicTest faces.
 AGREE_HAPPY = [0, 10, 0, 0, 0, 0, 0, 0, 0, 0]
@@ -17,6 +17,7 @@ ANGER = [1, 0, 0, 0, 9, 0, 0, 0, 0, 0]
 NOT_A_FACE = [0, 0, 0, 0, 0, 0, 0, 0, 0, 10]
 
 
+@desktop
 @pytest.mark.parametrize("with_votes", [True, False])
 def test_accuracy_split_by_ferplus_agreement(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_votes: bool
@@ -94,6 +95,7 @@ def test_the_off_centre_condition_moves_and_rescales_the_face_reproducibly() -> 
     np.testing.assert_array_equal(again, moved)
 
 
+@desktop
 def test_a_model_of_other_classes_or_order_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -11,7 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.conftest import desktop
 from training import data as fer
+
+pytestmark = desktop  # training/ and convert/ need TensorFlow
 
 CLASSES = ("angry", "happy", "sad", "neutral")
 

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from moodcam.errors import ModelError
-from tests.conftest import random_faces, tiny_model
+from tests.conftest import desktop, random_faces, tiny_model
+
+pytestmark = desktop  # training/ and convert/ need TensorFlow
 
 CLASSES = ("angry", "happy", "sad", "neutral")
 ROOT = Path(__file__).resolve().parent.parent

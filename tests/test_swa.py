@@ -8,8 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import constant_model, random_faces, tiny_fer_csv, tiny_model, write_run_config
+from tests.conftest import (
+    constant_model,
+    desktop,
+    random_faces,
+    tiny_fer_csv,
+    tiny_model,
+    write_run_config,
+)
 from training.swa import average_weights, reestimate_batchnorm, snapshots
+
+pytestmark = desktop  # training/ and convert/ need TensorFlow
 
 
 def test_average_of_snapshots_is_the_elementwise_mean(tmp_path: Path) -> None:
