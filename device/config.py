@@ -11,6 +11,7 @@ import json
 import math
 import os
 import re
+import sys
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -21,7 +22,20 @@ from moodcam.errors import EXIT_CONFIG, MoodcamError
 from moodcam.labels import FER2013_CLASSES
 
 PACKAGE_MODELS = Path(__file__).resolve().parent.parent / "models"
-DEFAULT_MODEL = PACKAGE_MODELS / "moodcam.tflite"
+
+
+def default_model() -> Path:
+    """The shipped model: models/ beside the package in a checkout (an editable install), or
+    beside the venv where systemd/install.sh puts it (PREFIX/venv, PREFIX/models), so that
+    `moodcam classify` or `bench` without --config finds it on the Pi too."""
+    candidates = [
+        PACKAGE_MODELS / "moodcam.tflite",
+        Path(sys.prefix).parent / "models" / "moodcam.tflite",
+    ]
+    return next((p for p in candidates if p.is_file()), candidates[0])
+
+
+DEFAULT_MODEL = default_model()
 
 
 class ConfigError(MoodcamError):

@@ -196,6 +196,24 @@ def test_installed_config_is_valid_and_points_at_installed_paths(installed: Path
     assert "--config /etc/moodcam/moodcam.toml" in unit
 
 
+def test_without_a_config_the_installed_cli_finds_the_installed_model(
+    installed: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`moodcam classify` or `bench` without --config on the Pi: the package sits in the venv's
+    site-packages, where no models/ is; the model install.sh laid down beside the venv is the
+    default. (Off an install, the checkout's models/ stays the default.)"""
+    from moodcam import config
+
+    prefix = installed / "opt/moodcam"
+    assert (prefix / "venv").is_dir()  # the layout install.sh made (a venv without pip here)
+    monkeypatch.setattr(config, "PACKAGE_MODELS", tmp_path / "site-packages" / "models")
+    monkeypatch.setattr(config.sys, "prefix", str(prefix / "venv"))
+    assert config.default_model() == prefix / "models" / "moodcam.tflite"
+    assert config.default_model().is_file()
+    monkeypatch.setattr(config.sys, "prefix", str(tmp_path / "elsewhere" / "venv"))
+    assert config.default_model() == tmp_path / "site-packages" / "models" / "moodcam.tflite"
+
+
 def test_default_config_is_generated_from_the_schema() -> None:
     import importlib.util
 
