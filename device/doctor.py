@@ -111,7 +111,8 @@ def check_broker(cfg: Config, timeout: float) -> Check:
 
 def check_daemon(cfg: Config, timeout: float) -> Check | None:
     """What a running daemon reports about its camera: the retained ``P/D/health`` and
-    ``P/D/availability`` (see moodcam.daemon). None when MQTT is off or nothing was published."""
+    ``P/D/availability`` (see moodcam.daemon). None when MQTT is off; a skip when nothing could
+    be read."""
     if not cfg.mqtt.enabled:
         return None
     import json
@@ -128,7 +129,9 @@ def check_daemon(cfg: Config, timeout: float) -> Check | None:
         health = json.loads(got[f"{base}/health"])
         state, since, detail = health["camera"], float(health["since"]), health.get("detail", "")
     except (KeyError, ValueError, TypeError):
-        return None  # no daemon has published its health with this device id
+        return Check("daemon", None, f"no camera health on {base}/health: no daemon with this "
+                     "device id has published one, or the broker's ACL does not let this user "
+                     "read it (README, Threat model: the ACL)")  # fmt: skip
     online = got.get(f"{base}/availability") == b"online"
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(since))
     what = f"daemon {'online' if online else 'offline'}, camera {state.upper()} since {when}"

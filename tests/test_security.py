@@ -256,11 +256,12 @@ def test_exceptions_and_reprs_never_carry_the_password(tmp_path: Path) -> None:
 
 # --- (b) TLS, passwords and ACLs -------------------------------------------------------------------
 
-# cam1 writes only its own device's topics and Home Assistant discovery; it may read
-# homeassistant/status (discovery is re-sent when Home Assistant comes online).
+# cam1 writes only its own device's topics and Home Assistant discovery (README's ACL); it may
+# read its own topics (doctor reads its health back) and homeassistant/status (discovery is
+# re-sent when Home Assistant comes online).
 ACL = """\
 user cam1
-topic write moodcam/cam1/#
+topic readwrite moodcam/cam1/#
 topic write homeassistant/#
 topic read homeassistant/status
 
@@ -337,7 +338,13 @@ def test_tls_password_and_acl_keep_cam1_to_its_own_topics(tmp_path: Path, watche
             capture_output=True, text=True, cwd=ROOT, timeout=60,
         )  # fmt: skip
         assert plain.returncode == errors.EXIT_BROKER, plain.stdout
-        broker_log = broker.log()
+        broker_log = broker.log()  # (its last lines: before doctor adds its own)
+
+        # doctor, with cam1's credentials under that ACL, reads the health the run left.
+        doc = subprocess.run(moodcam_cmd("doctor", "--config", str(cfg), "--timeout", "3"),
+                             capture_output=True, text=True, cwd=ROOT, timeout=60)  # fmt: skip
+        daemon_lines = [ln for ln in doc.stdout.splitlines() if ln.split()[1:2] == ["daemon"]]
+        assert len(daemon_lines) == 1 and "camera OK since" in daemon_lines[0], doc.stdout
     # The broker's own word for it: the spoofed publishes, and moodcam's as cam2, were denied.
     assert "denied publish from spoofer" in broker_log.lower(), broker_log
     assert "denied publish from moodcam-cam2" in broker_log.lower(), broker_log
