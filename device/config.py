@@ -78,8 +78,8 @@ class SourceConfig:
         nonempty=True,
         doc="auto | picamera2 | camera index (0) | /dev/videoN or /dev/v4l/by-id/... | video file | URL | image folder",
     )
-    width: int = _opt(640, min=16, max=7680)
-    height: int = _opt(480, min=16, max=4320)
+    width: int = _opt(640, min=16, max=7680, doc="camera frame width asked for (files keep theirs)")
+    height: int = _opt(480, min=16, max=4320, doc="camera frame height asked for")
     fps: float = _opt(
         30.0,
         min=0.1,
@@ -107,8 +107,12 @@ class DetectorConfig:
     detect_width: int = _opt(
         320, min=64, max=7680, doc="frames are downscaled to this width for detection"
     )
-    scale_factor: float = _opt(1.2, min=1.01, max=2.0)
-    min_neighbors: int = _opt(4, min=1, max=50)
+    scale_factor: float = _opt(
+        1.2, min=1.01, max=2.0, doc="Haar scale step: smaller finds more sizes, more slowly"
+    )
+    min_neighbors: int = _opt(
+        4, min=1, max=50, doc="Haar overlapping hits a face needs: higher, fewer false faces"
+    )
     min_face: int = _opt(40, min=8, max=4000, doc="smallest face in full-frame pixels")
     redetect_every: int = _opt(
         10, min=1, max=1000, doc="full-frame detection every N frames; tracking between"
@@ -116,15 +120,19 @@ class DetectorConfig:
     search_margin: float = _opt(
         0.5, min=0.0, max=3.0, doc="search window around a tracked face, in face sizes"
     )
-    max_faces: int = _opt(5, min=1, max=50)
+    max_faces: int = _opt(5, min=1, max=50, doc="at most this many faces per frame (largest first)")
 
 
 @dataclass
 class ClassifierConfig:
-    model: str = _opt(str(DEFAULT_MODEL), nonempty=True)
+    model: str = _opt(str(DEFAULT_MODEL), nonempty=True, doc="int8 .tflite model")
     card: str = _opt("", doc="model card JSON; empty = the model path with .json")
-    runtime: str = _opt("auto", choices=("auto", "ai-edge-litert", "tflite-runtime", "tensorflow"))
-    threads: int = _opt(1, min=1, max=16)
+    runtime: str = _opt(
+        "auto",
+        choices=("auto", "ai-edge-litert", "tflite-runtime", "tensorflow"),
+        doc="TFLite interpreter; auto = the first of these that imports",
+    )
+    threads: int = _opt(1, min=1, max=16, doc="interpreter threads (one face is small: 1 is best)")
 
 
 @dataclass
@@ -150,8 +158,10 @@ class TrackerConfig:
 
 @dataclass
 class LogConfig:
-    enabled: bool = _opt(True)
-    path: str = _opt("mood.jsonl", nonempty=True)
+    enabled: bool = _opt(True, doc="write the mood log (JSON Lines)")
+    path: str = _opt(
+        "mood.jsonl", nonempty=True, doc="mood log file; relative = to the working folder"
+    )
     interval_s: float = _opt(
         10.0,
         min=0.0,
@@ -172,21 +182,27 @@ class LogConfig:
 
 @dataclass
 class MqttConfig:
-    enabled: bool = _opt(False)
+    enabled: bool = _opt(False, doc="publish moods over MQTT")
     url: str = _opt(
         "mqtt://localhost:1883", nonempty=True, doc="mqtt://[user@]host[:port] or mqtts://..."
     )
-    username: str = _opt("")
+    username: str = _opt("", doc="broker user when the URL names none (mqtt://user@host wins)")
     password_file: str = _opt("", doc="file holding the password (never the password itself)")
     ca_file: str = _opt("", doc="CA bundle for mqtts://; empty = system CAs")
-    cert_file: str = _opt("")
-    key_file: str = _opt("")
-    topic_prefix: str = _opt("moodcam", nonempty=True)
+    cert_file: str = _opt("", doc="client certificate for mqtts:// brokers that ask for one")
+    key_file: str = _opt("", doc="its private key")
+    topic_prefix: str = _opt("moodcam", nonempty=True, doc="topics are <prefix>/<device id>/...")
     discovery: bool = _opt(True, doc="publish Home Assistant discovery")
-    discovery_prefix: str = _opt("homeassistant", nonempty=True)
-    keepalive_s: int = _opt(30, min=5, max=3600)
+    discovery_prefix: str = _opt(
+        "homeassistant", nonempty=True, doc="Home Assistant's discovery prefix"
+    )
+    keepalive_s: int = _opt(
+        30, min=5, max=3600, doc="MQTT keepalive: a silent broker link is noticed after 1.5x this"
+    )
     queue_size: int = _opt(10000, min=1, max=10**7, doc="messages held while the broker is away")
-    reconnect_max_s: float = _opt(60.0, min=1.0, max=3600.0)
+    reconnect_max_s: float = _opt(
+        60.0, min=1.0, max=3600.0, doc="longest wait between broker reconnects (doubling from 1 s)"
+    )
     drain_s: float = _opt(
         5.0,
         min=0.0,
@@ -198,11 +214,15 @@ class MqttConfig:
 
 @dataclass
 class LedConfig:
-    enabled: bool = _opt(False)
-    mode: str = _opt("rgb", choices=("rgb", "per_mood"))
+    enabled: bool = _opt(False, doc="drive mood LEDs through gpiozero")
+    mode: str = _opt(
+        "rgb", choices=("rgb", "per_mood"), doc="one RGB LED, or one LED per mood (mood_pins)"
+    )
     rgb_pins: list = _opt([17, 27, 22], doc="BCM pins of the red, green and blue legs")
-    common_anode: bool = _opt(False)
-    mood_pins: dict = _opt({"angry": 5, "happy": 6, "sad": 13, "neutral": 19})
+    common_anode: bool = _opt(False, doc="LEDs wired to 3V3, the pin sinking the current")
+    mood_pins: dict = _opt(
+        {"angry": 5, "happy": 6, "sad": 13, "neutral": 19}, doc="per_mood: mood -> BCM pin"
+    )
     colors: dict = _opt(
         {
             "angry": "#ff0000",
@@ -210,24 +230,25 @@ class LedConfig:
             "sad": "#0040ff",
             "neutral": "#ffffff",
             "none": "#000000",
-        }
+        },
+        doc="rgb: mood -> #rrggbb; none = nobody in view",
     )
-    brightness: float = _opt(0.5, min=0.0, max=1.0)
+    brightness: float = _opt(0.5, min=0.0, max=1.0, doc="PWM duty at full colour, 0..1")
 
 
 @dataclass
 class StdoutConfig:
-    enabled: bool = _opt(True)
+    enabled: bool = _opt(True, doc="print mood changes to stdout (the journal under systemd)")
     every_frame: bool = _opt(False, doc="print every frame, not only mood changes")
 
 
 @dataclass
 class PlaylistConfig:
-    enabled: bool = _opt(False)
+    enabled: bool = _opt(False, doc="switch MPD playlists with the mood")
     host: str = _opt(
         "localhost", nonempty=True, doc="MPD host, or an absolute path to its unix socket"
     )
-    port: int = _opt(6600, min=1, max=65535)
+    port: int = _opt(6600, min=1, max=65535, doc="MPD port (ignored for a socket path)")
     password_file: str = _opt("", doc="file holding MPD's password, if it has one")
     playlists: dict = _opt(
         {"angry": "calm", "happy": "upbeat", "sad": "comfort", "neutral": "focus"},

@@ -469,3 +469,15 @@ def test_bad_flags_are_config_errors_too(tmp_path: Path) -> None:
     )
     assert proc.returncode == errors.EXIT_CONFIG and "Traceback" not in proc.stderr
     assert "command-line flags" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_every_key_has_a_documentation_line() -> None:
+    """README promises every key of /etc/moodcam/moodcam.toml with its default and a comment:
+    the comment is the key's doc in the schema (systemd/make_default_config.py renders it)."""
+    undocumented = [
+        f"[{name}] {f.name}"
+        for name in config.SECTIONS
+        for f in dataclasses.fields(getattr(config.Config(), name))
+        if not f.metadata.get("doc", "").strip()
+    ]
+    assert undocumented == []
