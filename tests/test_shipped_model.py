@@ -49,9 +49,11 @@ def test_model_file_is_at_most_1_mb():
     assert MODEL.stat().st_size <= 1_000_000
 
 
-def test_shipped_model_re_measured_on_privatetest_equals_its_card(shipped_privatetest):
+def test_shipped_model_re_measured_on_privatetest_equals_its_card(fer2013, shipped_privatetest):
     card, measured = shipped_privatetest
     claimed = card["metrics"]["PrivateTest"]["int8"]
+    # The same data the card was measured on, byte for byte (the file's digest as loaded).
+    assert fer2013.sha256 == card["training"]["data_sha256"], fer2013.source
     assert measured["n"] == claimed["n"] == 2590
     assert measured["accuracy"] == pytest.approx(claimed["accuracy"], abs=0.1)
     for label, value in claimed["per_class"].items():
