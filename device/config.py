@@ -197,7 +197,10 @@ class MqttConfig:
         "homeassistant", nonempty=True, doc="Home Assistant's discovery prefix"
     )
     keepalive_s: int = _opt(
-        30, min=5, max=3600, doc="MQTT keepalive: a silent broker link is noticed after 1.5x this"
+        30,
+        min=5,
+        max=3600,
+        doc="MQTT keepalive: a ping after this long without traffic; a dead link shows within 2x",
     )
     queue_size: int = _opt(10000, min=1, max=10**7, doc="messages held while the broker is away")
     reconnect_max_s: float = _opt(

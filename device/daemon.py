@@ -22,16 +22,20 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from moodcam.classifier import Classifier
 from moodcam.config import Config
 from moodcam.errors import EXIT_BROKER, EXIT_OK, EXIT_SINK, MoodcamError
+from moodcam.notify import Notifier
 from moodcam.preprocess import crop_face, prepare_face
 from moodcam.records import Frame, MoodUpdate
 from moodcam.sinks import Sink
+
+if TYPE_CHECKING:
+    from moodcam.sources import SourceError
 
 log = logging.getLogger("moodcam")
 
@@ -42,13 +46,10 @@ class SinkError(MoodcamError):
     exit_code = EXIT_SINK
 
 
-class StopRequested(Exception):
-    """Raised out of a reconnect wait when the daemon is asked to stop (SIGTERM, Ctrl-C)."""
-
-
-# How often a reconnect wait looks at the stop flag: a stop (systemd's TimeoutStopSec is 10 s)
-# must not wait out a backoff of up to [source] reconnect_max_s.
-STOP_POLL_S = 0.1
+class StopRequested(BaseException):
+    """Raised out of a source's wait when the daemon is asked to stop (SIGTERM, Ctrl-C).
+    A BaseException, like KeyboardInterrupt: a source's `except Exception` around a reconnect
+    attempt must not take a stop for a failed attempt."""
 
 
 @dataclass
@@ -111,9 +112,10 @@ class Pipeline:
             import cv2
 
             path = self.save_faces_dir / f"{self.frames:08d}_{box[0]}_{box[1]}.png"
-            try:
+            try:  # the folder again: a Pipeline built alone, or the folder removed mid-run
+                self.save_faces_dir.mkdir(parents=True, exist_ok=True)
                 saved = cv2.imwrite(str(path), face)
-            except cv2.error:
+            except (OSError, cv2.error):
                 saved = False
             if not saved and not self._save_failed:  # a full disk must not stop the sensor
                 log.warning("[debug] save_faces_dir: cannot write %s; later failures not logged",
@@ -219,6 +221,8 @@ class Daemon:
     ) -> None:
         self.cfg = cfg
         self.notifier = notifier
+        # Waits go through a notifier even outside systemd (then a no-op one that only sleeps).
+        self._notifier = notifier if notifier is not None else Notifier()
         self.stop = stop or threading.Event()
         self.summary = RunSummary()
         self.health: dict[str, Any] = {"camera": "starting", "since": time.time(), "detail": ""}
@@ -245,7 +249,7 @@ class Daemon:
         try:
             source = open_source(cfg.source, sleep=self.wait)
         except SourceError as e:
-            self._report_lost_at_start(str(e), clf.labels)
+            self._report_lost_at_start(e)
             raise
         log.info("source %s", getattr(source, "description", cfg.source.uri))
         try:
@@ -265,8 +269,8 @@ class Daemon:
             while not self.stop.is_set():
                 try:
                     frame = source.read()
-                except StopRequested:
-                    log.info("stopped while reconnecting the camera")
+                except StopRequested:  # asked to stop while the source was waiting
+                    log.info("stopped while waiting for the source")
                     break
                 if frame is None:
                     log.info("source ended after %d frames (%d undecodable, skipped)",
@@ -307,38 +311,38 @@ class Daemon:
             return EXIT_BROKER
         return EXIT_OK
 
-    def _report_lost_at_start(self, detail: str, labels: tuple[str, ...]) -> None:
-        """A camera that cannot be opened at start is `lost` too: the sinks that carry health
-        (MQTT, retained) are told before the exit 6, so the broker does not keep showing the
-        previous run's `ok`. A sink that cannot start here is logged; the camera's error is the
-        one the exit reports."""
-        try:
-            self._sinks = build_sinks(self.cfg, labels)
-        except MoodcamError as e:
-            log.error("cannot report the camera as lost: %s", e)
+    def _report_lost_at_start(self, error: SourceError) -> None:
+        """A camera that cannot be opened at start is `lost` too: with MQTT on, the retained
+        health says so before the exit 6, instead of the previous run's `ok`. One message from a
+        client of its own (moodcam.sinks.mqtt.publish_retained): no sinks are started for it,
+        and a service already running under this device id keeps its session. A missing or
+        unreadable file is no camera: nothing is published for it."""
+        if error.kind != "camera":
             return
+        self.health = {"camera": "lost", "since": round(time.time(), 3), "detail": str(error)}
+        if not self.cfg.mqtt.enabled:
+            return
+        import json
+
+        from moodcam.sinks.mqtt import publish_retained
+
+        topic = f"{self.cfg.mqtt.topic_prefix}/{self.cfg.device.id}/health"
+        payload = json.dumps(self.health, separators=(",", ":")).encode()
         try:
-            for sink in self._sinks:  # a sink that just started: its broker must hear it first
-                wait_connected = getattr(sink, "wait_connected", None)
-                if wait_connected is not None:
-                    wait_connected(self.cfg.mqtt.drain_s)
-            self.set_health("lost", detail)
-        finally:
-            close_sinks(self._sinks)
+            sent = publish_retained(self.cfg.mqtt, topic, payload, self.cfg.device.id,
+                                    timeout=self.cfg.mqtt.drain_s)  # fmt: skip
+        except ValueError as e:  # the broker settings (the run would have said so next)
+            sent, why = False, str(e)
+        else:
+            why = "broker not reached"
+        if not sent:
+            log.warning("camera lost at start; not reported on %s: %s", topic, why)
 
     def wait(self, seconds: float) -> None:
-        """The source's reconnect backoff: sleeps through the notifier, so systemd's watchdog
-        stays fed, in steps of STOP_POLL_S; raises StopRequested as soon as a stop is asked
-        (polled, not Event.wait: the signal handler sets the flag in this same thread)."""
-        deadline = time.monotonic() + max(0.0, seconds)
-        sleep = self.notifier.sleep if self.notifier is not None else time.sleep
-        while True:
-            if self.stop.is_set():
-                raise StopRequested
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            sleep(min(left, STOP_POLL_S))
+        """The source's reconnect backoff and real-time pacing: sleeps through the notifier, so
+        systemd's watchdog stays fed, and raises StopRequested as soon as a stop is asked."""
+        if self._notifier.sleep(seconds, should_stop=self.stop.is_set):
+            raise StopRequested
 
     def set_health(self, state: str, detail: str) -> None:
         """Record the camera's health and tell systemd and every sink that listens (see the

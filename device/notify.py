@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping, MutableMapping
 log = logging.getLogger(__name__)
 
 _ENV_KEYS = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
+STOP_POLL_S = 0.1  # how often Notifier.sleep looks at its should_stop
 
 
 class Notifier:
@@ -119,16 +120,26 @@ class Notifier:
         self._next_watchdog = now + self._wd_interval / 2
         return self.send("WATCHDOG=1")
 
-    def sleep(self, seconds: float) -> None:
+    def sleep(self, seconds: float, should_stop: Callable[[], bool] | None = None) -> bool:
         """time.sleep that keeps the watchdog fed: for waits longer than the watchdog interval.
 
         A camera reconnect backs off up to 30 s between attempts; pass this as the source's sleep
-        function so a deliberate wait is not mistaken for a hung loop.
+        function so a deliberate wait is not mistaken for a hung loop. `should_stop` is polled
+        every STOP_POLL_S and ends the wait early (a stop must not wait out a backoff; polled,
+        not an Event.wait, because the signal handler that sets the flag runs in this thread).
+        Returns True when the wait ended early for it.
         """
         deadline = self._clock() + max(0.0, seconds)
         self.watchdog()
-        while (left := deadline - self._clock()) > 0:
+        while True:
+            if should_stop is not None and should_stop():
+                return True
+            left = deadline - self._clock()
+            if left <= 0:
+                return False
             step = left if self._wd_interval is None else min(left, self._wd_interval / 4)
+            if should_stop is not None:
+                step = min(step, STOP_POLL_S)
             self._sleep(step)
             self.watchdog()
 

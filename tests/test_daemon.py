@@ -4,7 +4,9 @@ gpiozero's mock pins, systemd's notify socket, signals."""
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -291,3 +293,29 @@ def test_pipeline_on_a_lores_gray_frame(classifier):
     )
     update = pipe.process(Frame(image=image, t=0.0, index=0, gray=gray))
     assert len(update.faces) == 1 and iou(update.faces[0].box, box) > 0.5
+
+
+def test_face_crops_that_cannot_be_written_are_logged_once_and_the_pipeline_goes_on(
+    classifier, tmp_path, caplog
+):
+    """[debug] save_faces_dir removed mid-run (or turned into a file): every frame is still
+    classified, one warning says crops are not being written, and crops resume when it can."""
+    face = load_faces()[0][1]
+    box = (200, 120, 170, 170)
+    image = make_scene([(face, box)], seed=3)
+    crops = tmp_path / "crops"
+    pipe = Pipeline(FaceDetector(), classifier, MoodTracker(config.TrackerConfig(), classifier.labels),
+                    [], str(crops))  # fmt: skip
+    frame = lambda i: Frame(image=image, t=0.1 * i, index=i)  # noqa: E731
+    assert len(pipe.process(frame(0)).faces) == 1
+    assert len(list(crops.glob("*.png"))) == 1  # a Pipeline built alone makes its folder
+    shutil.rmtree(crops)
+    crops.write_text("now a file")  # no folder can be made here
+    with caplog.at_level(logging.WARNING, logger="moodcam"):
+        for i in range(1, 4):
+            assert len(pipe.process(frame(i)).faces) == 1
+    warnings = [r for r in caplog.records if "save_faces_dir" in r.getMessage()]
+    assert len(warnings) == 1 and str(crops) in warnings[0].getMessage()
+    crops.unlink()
+    pipe.process(frame(4))
+    assert len(list(crops.glob("*.png"))) == 1

@@ -607,31 +607,51 @@ def test_camera_missing_at_start_exit_6_and_lost_replaces_the_last_runs_health(
     mosquitto_bin: str, tmp_path: Path, faces_folder: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A run that ends `ok` leaves that health retained; the next start finds no camera: it
-    exits 6 and the retained health says `lost`, naming the device, not the last run's `ok`."""
+    exits 6 and the retained health says `lost`, naming the device, not the last run's `ok`.
+    It starts no sinks for that (no mood log is created) and does not disturb a service that
+    is connected under the same device id; a missing video file is no camera: nothing sent."""
     dev = "camnone"
+    log = tmp_path / "mood.jsonl"
     with Mosquitto(tmp_path / "broker") as broker:
         mqtt = {"enabled": True, "url": f"mqtt://127.0.0.1:{broker.port}", "keepalive_s": 5,
                 "reconnect_max_s": 1.0, "discovery": False}  # fmt: skip
         common = {"stdout": {"enabled": False}, "device": {"id": dev}, "mqtt": mqtt,
-                  "log": {"path": str(tmp_path / "mood.jsonl")}}  # fmt: skip
+                  "log": {"path": str(log)}}  # fmt: skip
         ok_run = write_toml(tmp_path / "ok.toml", {"source": {"uri": str(faces_folder)}, **common})
         assert cli.main(["run", "--config", str(ok_run)]) == EXIT_OK
         sub = Sub(broker.port, [f"moodcam/{dev}/health"]).wait_subscribed()
         assert json.loads(sub.wait_count("/health", 1)[0])["camera"] == "ok"
         sub.close()
+        log.unlink()
 
-        gone = write_toml(
-            tmp_path / "gone.toml", {"source": {"uri": "/dev/video-none-7"}, **common}
-        )
-        capsys.readouterr()
-        assert cli.main(["run", "--config", str(gone)]) == EXIT_SOURCE
-        err = capsys.readouterr().err
+        typo = write_toml(tmp_path / "typo.toml",
+                          {"source": {"uri": str(tmp_path / "typo.mp4")}, **common})  # fmt: skip
+        assert cli.main(["run", "--config", str(typo)]) == EXIT_SOURCE
         sub = Sub(broker.port, [f"moodcam/{dev}/health"]).wait_subscribed()
-        health = json.loads(sub.wait_count("/health", 1)[0])
+        assert json.loads(sub.wait_count("/health", 1)[0])["camera"] == "ok"  # untouched
         sub.close()
+
+        service = MqttSink(config.MqttConfig(**mqtt), config.DeviceConfig(id=dev), ("happy",))
+        try:
+            assert service.wait_connected(5)
+            gone = write_toml(
+                tmp_path / "gone.toml", {"source": {"uri": "/dev/video-none-7"}, **common}
+            )
+            capsys.readouterr()
+            assert cli.main(["run", "--config", str(gone)]) == EXIT_SOURCE
+            err = capsys.readouterr().err
+            sub = Sub(broker.port, [f"moodcam/{dev}/health"]).wait_subscribed()
+            health = json.loads(sub.wait_count("/health", 1)[0])
+            sub.close()
+            time.sleep(0.5)  # a takeover of the service's session would show by now
+            service_connects = service.stats["connects"]
+        finally:
+            service.close(timeout=2)
     lines = [ln for ln in err.splitlines() if ln.startswith("moodcam run:")]
     assert len(lines) == 1 and "/dev/video-none-7: no such camera" in lines[0], err
     assert health["camera"] == "lost" and "/dev/video-none-7" in health["detail"], health
+    assert not log.exists()  # no sink was started to say it
+    assert service_connects == 1  # the running service kept its session
 
 
 def test_live_camera_corrupt_frames_are_skipped_and_counted_without_reconnecting(

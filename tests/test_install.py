@@ -212,6 +212,10 @@ def test_without_a_config_the_installed_cli_finds_the_installed_model(
     assert config.default_model().is_file()
     monkeypatch.setattr(config.sys, "prefix", str(tmp_path / "elsewhere" / "venv"))
     assert config.default_model() == tmp_path / "site-packages" / "models" / "moodcam.tflite"
+    # ... and it is what the config's default is (both are computed when config is imported).
+    assert config.ClassifierConfig().model == str(config.DEFAULT_MODEL)
+    monkeypatch.undo()
+    assert config.default_model() == config.DEFAULT_MODEL
 
 
 def test_default_config_is_generated_from_the_schema() -> None:

@@ -49,11 +49,19 @@ def test_model_file_is_at_most_1_mb():
     assert MODEL.stat().st_size <= 1_000_000
 
 
-def test_shipped_model_re_measured_on_privatetest_equals_its_card(fer2013, shipped_privatetest):
+def test_the_data_here_is_the_file_the_card_was_measured_on(fer2013):
+    """The digest is of the file's bytes: only the same packaging (here the Kaggle CSV, gzipped
+    as shared/data holds it) can be compared; another (a plain CSV, the image folders) is not
+    wrong, just not this file, and the re-measure below still checks the figures on it."""
+    name = Path(fer2013.source).name
+    if name != CARD["training"]["data_file"]:
+        pytest.skip(f"FER2013 here is {name}, the card's is {CARD['training']['data_file']}")
+    assert fer2013.sha256 == CARD["training"]["data_sha256"], fer2013.source
+
+
+def test_shipped_model_re_measured_on_privatetest_equals_its_card(shipped_privatetest):
     card, measured = shipped_privatetest
     claimed = card["metrics"]["PrivateTest"]["int8"]
-    # The same data the card was measured on, byte for byte (the file's digest as loaded).
-    assert fer2013.sha256 == card["training"]["data_sha256"], fer2013.source
     assert measured["n"] == claimed["n"] == 2590
     assert measured["accuracy"] == pytest.approx(claimed["accuracy"], abs=0.1)
     for label, value in claimed["per_class"].items():

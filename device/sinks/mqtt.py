@@ -209,6 +209,30 @@ def probe_broker(cfg: MqttConfig, device_id: str, timeout: float = 5.0) -> str |
         client.loop_stop()
 
 
+def publish_retained(cfg: MqttConfig, topic: str, payload: bytes, device_id: str,
+                     timeout: float = 5.0) -> bool:  # fmt: skip
+    """Publish one retained QoS 1 message and disconnect; True once the broker acknowledged it.
+    For a daemon that stops before its sink exists (no camera at start): its own client id and
+    no last will, no `online`, no discovery, so a running daemon's session is left alone."""
+    address = parse_url(cfg.url)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"moodcam-{device_id}-start")
+    configure_auth_and_tls(client, cfg, address)
+    try:
+        client.connect(address.host, address.port, keepalive=10)
+    except (OSError, ssl.SSLError):
+        return False
+    client.loop_start()
+    try:
+        info = client.publish(topic, payload, qos=1, retain=True)
+        info.wait_for_publish(timeout)
+        return info.is_published()
+    except (RuntimeError, ValueError):
+        return False
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
 def read_retained(cfg: MqttConfig, topics: list[str], device_id: str,
                   timeout: float = 1.0) -> dict[str, bytes]:  # fmt: skip
     """The retained payloads of `topics` (topic -> payload; absent if none), for `moodcam
