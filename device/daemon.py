@@ -138,6 +138,11 @@ def prepare_faces_dir(cfg: Config) -> None:
         raise SinkError(f"{cfg.path}: [debug] save_faces_dir {folder}: {e.strerror or e}") from None
 
 
+def health_record(state: str, detail: str) -> dict[str, Any]:
+    """The camera health as the daemon keeps and publishes it (see the module docstring)."""
+    return {"camera": state, "since": round(time.time(), 3), "detail": detail}
+
+
 def build_sinks(cfg: Config, labels: tuple[str, ...]) -> list[Sink]:
     """Every sink the config enables, in a fixed order. A sink that cannot start raises SinkError."""
     sinks: list[Sink] = []
@@ -220,9 +225,8 @@ class Daemon:
         self, cfg: Config, notifier: Any = None, stop: threading.Event | None = None
     ) -> None:
         self.cfg = cfg
-        self.notifier = notifier
-        # Waits go through a notifier even outside systemd (then a no-op one that only sleeps).
-        self._notifier = notifier if notifier is not None else Notifier()
+        # Outside systemd a Notifier without a socket: its messages are no-ops, its sleep sleeps.
+        self.notifier = notifier if notifier is not None else Notifier()
         self.stop = stop or threading.Event()
         self.summary = RunSummary()
         self.health: dict[str, Any] = {"camera": "starting", "since": time.time(), "detail": ""}
@@ -280,15 +284,12 @@ class Daemon:
                 self._count(update)
                 if not ready:  # model loaded and the camera delivered a frame
                     description = getattr(source, "description", "")
-                    if self.notifier is not None:
-                        self.notifier.ready(f"watching {description}")
+                    self.notifier.ready(f"watching {description}")
                     self.set_health("ok", f"{description}: delivering frames")
                     ready = True
-                if self.notifier is not None:
-                    self.notifier.watchdog()
+                self.notifier.watchdog()
         finally:
-            if self.notifier is not None:
-                self.notifier.stopping()
+            self.notifier.stopping()
             close_sinks(sinks)
             self.summary.sinks = sink_stats(sinks)
             source.close()
@@ -319,14 +320,14 @@ class Daemon:
         unreadable file is no camera: nothing is published for it."""
         if error.kind != "camera":
             return
-        self.health = {"camera": "lost", "since": round(time.time(), 3), "detail": str(error)}
+        self.health = health_record("lost", str(error))
         if not self.cfg.mqtt.enabled:
             return
         import json
 
-        from moodcam.sinks.mqtt import publish_retained
+        from moodcam.sinks.mqtt import device_topic, publish_retained
 
-        topic = f"{self.cfg.mqtt.topic_prefix}/{self.cfg.device.id}/health"
+        topic = device_topic(self.cfg.mqtt, self.cfg.device.id, "health")
         payload = json.dumps(self.health, separators=(",", ":")).encode()
         try:
             sent = publish_retained(self.cfg.mqtt, topic, payload, self.cfg.device.id,
@@ -341,7 +342,7 @@ class Daemon:
     def wait(self, seconds: float) -> None:
         """The source's reconnect backoff and real-time pacing: sleeps through the notifier, so
         systemd's watchdog stays fed, and raises StopRequested as soon as a stop is asked."""
-        if self._notifier.sleep(seconds, should_stop=self.stop.is_set):
+        if self.notifier.sleep(seconds, should_stop=self.stop.is_set):
             raise StopRequested
 
     def set_health(self, state: str, detail: str) -> None:
@@ -350,10 +351,10 @@ class Daemon:
         previous = self.health["camera"]
         if state == previous:
             return
-        self.health = {"camera": state, "since": round(time.time(), 3), "detail": detail}
+        self.health = health_record(state, detail)
         log.log(logging.INFO if state == "ok" else logging.WARNING, "camera %s: %s", state, detail)
         # READY=1 already carried the first "ok" as its STATUS.
-        if self.notifier is not None and not (previous == "starting" and state == "ok"):
+        if not (previous == "starting" and state == "ok"):
             self.notifier.status(f"camera {state}: {detail}")
         for sink in self._sinks:
             set_health = getattr(sink, "set_health", None)

@@ -117,22 +117,23 @@ def check_daemon(cfg: Config, timeout: float) -> Check | None:
         return None
     import json
 
-    from moodcam.sinks.mqtt import read_retained
+    from moodcam.sinks.mqtt import device_topic, read_retained
 
-    base = f"{cfg.mqtt.topic_prefix}/{cfg.device.id}"
+    health_topic = device_topic(cfg.mqtt, cfg.device.id, "health")
+    availability_topic = device_topic(cfg.mqtt, cfg.device.id, "availability")
     try:
-        got = read_retained(cfg.mqtt, [f"{base}/health", f"{base}/availability"], cfg.device.id,
+        got = read_retained(cfg.mqtt, [health_topic, availability_topic], cfg.device.id,
                             timeout=min(timeout, 2.0))  # fmt: skip
     except ValueError:
         return None  # check_broker already said what is wrong with the settings
     try:
-        health = json.loads(got[f"{base}/health"])
+        health = json.loads(got[health_topic])
         state, since, detail = health["camera"], float(health["since"]), health.get("detail", "")
     except (KeyError, ValueError, TypeError):
-        return Check("daemon", None, f"no camera health on {base}/health: no daemon with this "
+        return Check("daemon", None, f"no camera health on {health_topic}: no daemon with this "
                      "device id has published one, or the broker's ACL does not let this user "
                      "read it (README, Threat model: the ACL)")  # fmt: skip
-    online = got.get(f"{base}/availability") == b"online"
+    online = got.get(availability_topic) == b"online"
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(since))
     what = f"daemon {'online' if online else 'offline'}, camera {state.upper()} since {when}"
     if state == "ok":

@@ -174,15 +174,22 @@ def connect_failure(address: BrokerAddress, err: BaseException | None) -> str:
     return f"broker unreachable at {address}" + (f": {why}" if why else "")
 
 
+def _side_client(cfg: MqttConfig, device_id: str, role: str) -> tuple[mqtt.Client, BrokerAddress]:
+    """A short-lived client beside the daemon's own session: the sink's credentials and TLS, its
+    own client id (moodcam-<id>-<role>) and no last will, so that session is left alone."""
+    address = parse_url(cfg.url)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"moodcam-{device_id}-{role}")
+    configure_auth_and_tls(client, cfg, address)
+    return client, address
+
+
 def probe_broker(cfg: MqttConfig, device_id: str, timeout: float = 5.0) -> str | None:
     """Connect once with the sink's credentials and TLS, publish nothing: None if it worked,
     else one line saying why (for `moodcam doctor`). Uses its own client id and no last will,
     so a running daemon's session and availability are left alone."""
     import threading
 
-    address = parse_url(cfg.url)
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"moodcam-{device_id}-doctor")
-    configure_auth_and_tls(client, cfg, address)
+    client, address = _side_client(cfg, device_id, "doctor")
     done = threading.Event()
     result: list[str | None] = ["no answer"]
 
@@ -209,14 +216,17 @@ def probe_broker(cfg: MqttConfig, device_id: str, timeout: float = 5.0) -> str |
         client.loop_stop()
 
 
+def device_topic(cfg: MqttConfig, device_id: str, leaf: str) -> str:
+    """``P/D/leaf``: one of the device's own topics (state, event, availability, health)."""
+    return f"{cfg.topic_prefix}/{device_id}/{leaf}"
+
+
 def publish_retained(cfg: MqttConfig, topic: str, payload: bytes, device_id: str,
                      timeout: float = 5.0) -> bool:  # fmt: skip
     """Publish one retained QoS 1 message and disconnect; True once the broker acknowledged it.
     For a daemon that stops before its sink exists (no camera at start): its own client id and
     no last will, no `online`, no discovery, so a running daemon's session is left alone."""
-    address = parse_url(cfg.url)
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"moodcam-{device_id}-start")
-    configure_auth_and_tls(client, cfg, address)
+    client, address = _side_client(cfg, device_id, "start")
     try:
         client.connect(address.host, address.port, keepalive=10)
     except (OSError, ssl.SSLError):
@@ -238,10 +248,7 @@ def read_retained(cfg: MqttConfig, topics: list[str], device_id: str,
     """The retained payloads of `topics` (topic -> payload; absent if none), for `moodcam
     doctor` to show what a running daemon reports (``P/D/health``, ``P/D/availability``).
     Connection problems are ``probe_broker``'s to report: here they just give ``{}``."""
-    address = parse_url(cfg.url)
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                         client_id=f"moodcam-{device_id}-doctor-read")  # fmt: skip
-    configure_auth_and_tls(client, cfg, address)
+    client, address = _side_client(cfg, device_id, "doctor-read")
     got: dict[str, bytes] = {}
     subscribed = threading.Event()
 
@@ -281,10 +288,9 @@ class MqttSink:
         self.device = device
         self.labels = tuple(labels)
         self.address = parse_url(cfg.url)
-        base = f"{cfg.topic_prefix}/{device.id}"
-        self.state_topic = f"{base}/state"
-        self.event_topic = f"{base}/event"
-        self.availability_topic = f"{base}/availability"
+        self.state_topic = device_topic(cfg, device.id, "state")
+        self.event_topic = device_topic(cfg, device.id, "event")
+        self.availability_topic = device_topic(cfg, device.id, "availability")
         self.status_topic = f"{cfg.discovery_prefix}/status"
 
         self._cond = threading.Condition()  # guards everything below; never held while in paho
@@ -304,7 +310,7 @@ class MqttSink:
         self._outage_logged = False
         self._stats = {"published": 0, "events": 0, "queued": 0, "dropped": 0, "connects": 0,
                        "connect_failures": 0}  # fmt: skip
-        self.health_topic = f"{base}/health"
+        self.health_topic = device_topic(cfg, device.id, "health")
 
         self._client = self._make_client()
         self._client.connect_async(self.address.host, self.address.port, keepalive=cfg.keepalive_s)
