@@ -41,7 +41,7 @@ MODEL ?=
 # What `make eval` scores (empty: the shipped model and the float model its card was converted from).
 EVAL_MODELS ?=
 
-.PHONY: setup test demo train finetune teachers distill wide-teacher distill-wide swa recover model baseline convert eval compare bench lint soak install uninstall security-report figures test-deps clean
+.PHONY: setup test demo train finetune teachers distill wide-teacher distill-wide swa recover stage model baseline convert eval compare bench lint soak install uninstall security-report figures test-deps clean
 
 setup: $(STAMP)
 
@@ -115,10 +115,17 @@ swa: setup
 	$(PY) -m training.swa $(KD2_RUN) --last 3 5 8 12
 
 # The shipped int8 model back in Keras, to train on or teach from (run folders may not outlive a
-# session; models/ is in git).
+# session; models/ is in git), and every kept stage (make stage) back into runs/<its name>.
 SHIPPED_RUN ?= runs/shipped
 recover: setup
 	$(PY) -m training.recover models/moodcam.tflite --out $(SHIPPED_RUN)
+	for m in models/stages/*.tflite; do [ -e "$$m" ] || continue; \
+	  $(PY) -m training.recover "$$m" --out "runs/$$(basename "$$m" .tflite)" || exit; done
+
+# A model of a recipe that does not fit one session (a teacher, an ensemble member), kept in git as
+# int8 for make recover: make stage RUN=runs/b1 -> models/stages/b1.tflite (PublicTest only).
+stage: setup
+	$(PY) -m convert.convert $(RUN)/best.keras --stage --out models/stages/$(notdir $(RUN)).tflite
 
 # The whole desktop recipe, each step resumable: phase 1, phase 2 and its variants, the distilled
 # student and its second schedule, the wide teacher and the student's last schedule, int8 model

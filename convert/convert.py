@@ -5,6 +5,13 @@
 Calibrates on real Training faces, evaluates float and int8 on the same PublicTest and
 PrivateTest faces, measures single-thread invoke latency, and writes the model, its card
 (models/moodcam.json) and a confusion-matrix PNG. Every number in the card comes from this run.
+
+    python -m convert.convert runs/b1/best.keras --stage --out models/stages/b1.tflite
+
+`--stage` keeps a model of an unfinished recipe instead (a teacher, an ensemble member): run
+folders do not always outlive a session, git does, and training/recover.py reads such a file back
+into Keras. Its card has the architecture, the run's settings and PublicTest alone: PrivateTest
+is not read for a model that is not shipped.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ from .quantize import to_int8_tflite
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE_DIR = ROOT / ".cache"
+SHIPPED = ROOT / "models" / "moodcam.tflite"
 
 PREPROCESSING = {
     "face_size": FACE_SIZE,
@@ -178,6 +186,64 @@ def teacher_summaries(run_cfg: dict) -> list[dict]:
     return out
 
 
+def provenance(
+    model: Any,
+    base: Any,
+    keras_model: Path,
+    classes: tuple[str, ...],
+    faces: fer.FaceSet,
+    cleaned: fer.FaceSet,
+    splits: tuple[str, str],
+    calibration_faces: int,
+) -> dict[str, Any]:
+    """The card's architecture and training sections: what `model` is (`base`, or `base` with
+    the flip average) and how `keras_model`'s run trained it on `faces`."""
+    from training.models import macs
+
+    run_dir = keras_model.parent
+    run_cfg = _read_json(run_dir / "config.json")
+    choose, report = splits
+
+    return {
+        "architecture": {
+            # train's --arch (training/models.py ARCHS), the name training/recover.py builds: the
+            # Keras model's own name is the family's ("edge" for edge_small too).
+            "name": run_cfg.get("arch", model.name),
+            "params": int(base.count_params()),
+            # The flip average runs the network twice per face.
+            "macs": macs(base) * (2 if model is not base else 1),
+        },
+        "training": {
+            "data_file": Path(faces.source).name,
+            "data_sha256": faces.sha256,
+            "splits": {"train": "Training", "choose": choose, "report": report},
+            "rows_dropped_from_training": run_cfg.get("dropped_from_training", cleaned.dropped),
+            "rows_dropped_reasons": {
+                rule: fer.DROP_REASONS[rule]
+                for rule in run_cfg.get("dropped_from_training", cleaned.dropped)
+            },
+            "faces_per_class": dict(zip(classes, run_cfg.get("train_counts", []), strict=False)),
+            "run": model_summary(run_dir),
+            # A second phase (--init) starts from an earlier run's model: that run's settings too.
+            **(
+                {"init_run": model_summary(Path(run_cfg["init"]).parent)}
+                if run_cfg.get("init")
+                else {}
+            ),
+            # Distilled from an ensemble (training/distill.py): the teachers and their runs.
+            **({"teachers": teacher_summaries(run_cfg)} if run_cfg.get("teacher") else {}),
+            "best_epoch": _read_json(run_dir / "state.json").get("best_epoch"),
+            # swa.keras (training/swa.py): the weights are an average of the last epochs.
+            **(
+                {"weight_average": json.loads((run_dir / "swa.json").read_text())}
+                if keras_model.name == "swa.keras" and (run_dir / "swa.json").is_file()
+                else {}
+            ),
+            "calibration_faces": calibration_faces,
+        },
+    }
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m convert.convert", description=__doc__.splitlines()[0]
@@ -185,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "keras_model", type=Path, help="trained .keras model (its run folder's config.json is read)"
     )
-    p.add_argument("--out", type=Path, default=ROOT / "models" / "moodcam.tflite")
+    p.add_argument("--out", type=Path, default=SHIPPED)
     p.add_argument("--data")
     p.add_argument("--calibration-faces", type=int, default=1000)
     p.add_argument("--latency-repeats", type=int, default=2000)
@@ -195,6 +261,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["auto", "on", "off"],
         default="auto",
         help="average with the mirrored face inside the model (auto: choose on PublicTest)",
+    )
+    p.add_argument(
+        "--stage",
+        action="store_true",
+        help="keep an intermediate model for training/recover.py (PublicTest only, no PrivateTest,"
+        " no peer; --out must name another file than the shipped model)",
     )
     p.add_argument(
         "--flip-min-gain",
@@ -219,14 +291,18 @@ def source_model(card: dict[str, Any]) -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.stage and args.out.resolve() == SHIPPED.resolve():
+        parser.error(f"--stage does not replace the shipped model; give --out, not {args.out}")
+    if args.stage and args.flip_average == "on":
+        parser.error("--stage keeps the plain model (training/recover.py reads no flip average)")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
     run_dir = args.keras_model.parent
     run_cfg = _read_json(run_dir / "config.json")
     classes = parse_class_list(run_cfg.get("classes", "angry,happy,sad,neutral"))
-    state = _read_json(run_dir / "state.json")
 
     try:
         faces = fer.load_fer2013(fer.find_fer2013(fer.data_dir(args.data)), cache_dir=CACHE_DIR)
@@ -255,11 +331,46 @@ def main(argv: list[str] | None = None) -> int:
 
     choose, report = fer.protocol_splits(faces)  # PublicTest, PrivateTest in the CSV
     base = keras.models.load_model(args.keras_model, compile=False)
-    from training.models import macs, with_flip_average
+    from training.models import with_flip_average
 
     print(
         f"converting {args.keras_model} ({base.count_params()} params) with {len(calibration)} calibration faces"
     )
+    command = "python -m convert.convert " + " ".join(
+        shlex.quote(a) for a in (argv or sys.argv[1:])
+    )
+    if args.stage:
+        card = write_model(base, classes, calibration, args.out, margin)
+        x, yt, agree = sets[choose]
+        f = metrics(yt, predict_keras(base, x), classes, agree)
+        q = metrics(yt, predict_tflite(args.out, x), classes, agree)
+        print(f"{choose}: float {f['accuracy']:.2f}%  int8 {q['accuracy']:.2f}%  ({len(yt)} faces)")
+        card |= provenance(
+            base,
+            base,
+            args.keras_model,
+            classes,
+            faces,
+            cleaned,
+            (choose, report),
+            len(calibration),
+        )
+        card |= {
+            "stage": "an intermediate model kept for training/recover.py, not shipped: "
+            f"{report} not read",
+            "metrics": {
+                choose: {
+                    "float": f,
+                    "int8": q,
+                    "int8_minus_float": round(q["accuracy"] - f["accuracy"], 2),
+                }
+            },
+            "command": command,
+            "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        }
+        write_card(card, args.out.with_suffix(".json"))
+        print(f"wrote {args.out} ({card['model_bytes']} bytes), {args.out.with_suffix('.json')}")
+        return 0
     # Plain, or averaged with the mirrored face: chosen by int8 accuracy on PublicTest.
     candidates = {"plain": base, "flip_average": with_flip_average(base)}
     if args.flip_average != "auto":
@@ -334,40 +445,10 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "note": "measured by convert on the converting machine; `make bench` measures it against the peer",
     }
+    card |= provenance(
+        model, base, args.keras_model, classes, faces, cleaned, (choose, report), len(calibration)
+    )
     card |= {
-        "architecture": {
-            "name": model.name,
-            "params": int(base.count_params()),
-            "macs": macs(base) * (2 if chosen == "flip_average" else 1),
-        },
-        "training": {
-            "data_file": Path(faces.source).name,
-            "data_sha256": faces.sha256,
-            "splits": {"train": "Training", "choose": choose, "report": report},
-            "rows_dropped_from_training": run_cfg.get("dropped_from_training", cleaned.dropped),
-            "rows_dropped_reasons": {
-                rule: fer.DROP_REASONS[rule]
-                for rule in run_cfg.get("dropped_from_training", cleaned.dropped)
-            },
-            "faces_per_class": dict(zip(classes, run_cfg.get("train_counts", []), strict=False)),
-            "run": model_summary(run_dir),
-            # A second phase (--init) starts from an earlier run's model: that run's settings too.
-            **(
-                {"init_run": model_summary(Path(run_cfg["init"]).parent)}
-                if run_cfg.get("init")
-                else {}
-            ),
-            # Distilled from an ensemble (training/distill.py): the teachers and their runs.
-            **({"teachers": teacher_summaries(run_cfg)} if run_cfg.get("teacher") else {}),
-            "best_epoch": state.get("best_epoch"),
-            # swa.keras (training/swa.py): the weights are an average of the last epochs.
-            **(
-                {"weight_average": json.loads((run_dir / "swa.json").read_text())}
-                if args.keras_model.name == "swa.keras" and (run_dir / "swa.json").is_file()
-                else {}
-            ),
-            "calibration_faces": len(calibration),
-        },
         "metrics": evaluation,
         "headline": {
             # The key keeps the CSV's split name; `split` says which faces it was measured on.
@@ -390,8 +471,7 @@ def main(argv: list[str] | None = None) -> int:
             "accuracy": conditions,
         },
         "latency": latency,
-        "command": "python -m convert.convert "
-        + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
+        "command": command,
         "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
     }
     write_card(card, args.out.with_suffix(".json"))

@@ -140,3 +140,69 @@ def test_an_out_that_cannot_be_a_folder_stops_before_any_work(tmp_path: Path, ca
     assert main([str(tmp_path / "m.tflite"), "--out", str(blocker)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: --out {blocker}:")
+
+
+@pytest.fixture(scope="module")
+def stage_run(tmp_path_factory):
+    """A FER2013 CSV of three splits and a one-epoch edge_small run trained on it."""
+    import training.train
+    from tests.conftest import pixels, write_csv
+
+    root = tmp_path_factory.mktemp("stage")
+    fer_labels = (0, 3, 4, 6)  # angry, happy, sad, neutral
+    rows = [[fer_labels[i % 4], pixels(i), "Training"] for i in range(64)]
+    rows += [[fer_labels[i % 4], pixels(1000 + i), "PublicTest"] for i in range(12)]
+    rows += [[fer_labels[i % 4], pixels(2000 + i), "PrivateTest"] for i in range(12)]
+    csv_path = write_csv(root / "fer2013.csv", rows)
+    run = root / "run"
+    assert training.train.main(["--data", str(csv_path), "--arch", "edge_small", "--epochs", "1",
+                                "--batch", "16", "--ferplus", "off", "--augment", "off",
+                                "--out", str(run)]) == 0  # fmt: skip
+    return csv_path, run
+
+
+def test_a_stage_model_has_publictest_alone_and_recovers(stage_run, tmp_path, monkeypatch):
+    """`convert --stage` keeps an unshipped model for a later session: its card has the run and
+    PublicTest, PrivateTest is never evaluated, and training.recover reads it back."""
+    import convert.convert
+    from training.recover import main as recover_main
+
+    csv_path, run = stage_run
+    real_eval_sets = convert.convert.eval_sets
+
+    def public_only(*args, **kwargs):
+        sets = real_eval_sets(*args, **kwargs)
+        return {k: v for k, v in sets.items() if k != "PrivateTest"}  # reading it is a KeyError
+
+    def no_peer(*args, **kwargs):
+        raise AssertionError("a stage model is not compared with the peer")
+
+    monkeypatch.setattr(convert.convert, "eval_sets", public_only)
+    monkeypatch.setattr(convert.convert, "peer_metrics", no_peer)
+    monkeypatch.setattr(convert.convert, "CACHE_DIR", tmp_path / "cache")
+    out = tmp_path / "stages" / "b1.tflite"
+    assert convert.convert.main([str(run / "best.keras"), "--stage", "--data", str(csv_path),
+                                 "--out", str(out), "--calibration-faces", "16"]) == 0  # fmt: skip
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert set(card["metrics"]) == {"PublicTest"}
+    assert card["metrics"]["PublicTest"]["int8"]["n"] == 12
+    assert "headline" not in card and "peer" not in card and "PrivateTest" in card["stage"]
+    assert card["architecture"]["name"] == "edge_small"
+    assert card["training"]["run"]["augment"] == "off"
+
+    recovered = tmp_path / "recovered"
+    assert recover_main([str(out), "--out", str(recovered), "--data", str(csv_path),
+                         "--bn-faces", "32"]) == 0  # fmt: skip
+    report = json.loads((recovered / "recover.json").read_text())
+    assert report["card_int8_accuracy"] == card["metrics"]["PublicTest"]["int8"]["accuracy"]
+    assert json.loads((recovered / "config.json").read_text())["arch"] == "edge_small"
+
+
+@pytest.mark.parametrize("extra", [[], ["--flip-average", "on", "--out", "x.tflite"]])
+def test_a_stage_model_never_replaces_the_shipped_one(extra, capsys):
+    import convert.convert
+
+    with pytest.raises(SystemExit) as stop:
+        convert.convert.main(["runs/x/best.keras", "--stage", *extra])
+    assert stop.value.code == 2
+    assert "--stage" in capsys.readouterr().err
