@@ -92,6 +92,7 @@ class MpdServer:
             f'port "{self.port}"',
             'auto_update "no"',
             'zeroconf_enabled "no"',  # no Avahi announcements from a test
+            'log_level "verbose"',  # every client command, for a failing test's report
             'audio_output {\n  type "null"\n  name "null"\n  mixer_type "software"\n}',
         ]
         if password:

@@ -179,6 +179,9 @@ def mpd_server(tmp_path: Path) -> Iterator[MpdServer]:
         pytest.skip(INSTALL_HINT)
     with MpdServer(tmp_path / "mpd", SONGS, seconds=30) as server:
         yield server
+        # pytest shows a test's captured output only when it fails: then MPD's side of it too
+        # (a test client once timed out waiting for MPD on a loaded CI machine).
+        print(f"mpd log {server.log_path}:\n{server.log()}")
 
 
 def playing_other(server: MpdServer, volume: int = 37) -> None:
