@@ -110,16 +110,20 @@ def parse_mpd_address(text: str, default_port: int = 6600) -> tuple[str, int]:
 
 def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     """Run the consumer until `stop` is set, SIGTERM/SIGINT, or `--max-runtime`; exit status."""
-    cfg = config_mod.load(args.config)
+    from moodcam.cli import apply_flags
+
+    if args.device_id is not None and not args.mqtt:
+        raise UsageError("--device-id only applies with --mqtt")
+    # --mqtt and --device-id are checked as `moodcam run` checks them: a bad URL or device id
+    # (one with an MQTT wildcard would follow other devices) is a ConfigError naming the flag.
+    cfg = apply_flags(config_mod.load(args.config), args)
     pcfg = dataclasses.replace(cfg.playlist, enabled=True)
     if args.mpd:
         host, port = parse_mpd_address(args.mpd, pcfg.port)
         pcfg = dataclasses.replace(pcfg, host=host, port=port)
-    if args.device_id is not None and not args.mqtt:
-        raise UsageError("--device-id only applies with --mqtt")
-    mqtt_cfg = dataclasses.replace(cfg.mqtt, url=args.mqtt or cfg.mqtt.url)
+    mqtt_cfg = cfg.mqtt
     if args.mqtt:
-        _mqtt_settings(mqtt_cfg)  # a bad URL or password file: say so before starting anything
+        _mqtt_settings(mqtt_cfg)  # a password file it cannot read: say so before starting anything
     stop = stop or threading.Event()
     _stop_on_signals(stop)
     deadline = None if args.max_runtime is None else time.monotonic() + args.max_runtime
@@ -302,14 +306,16 @@ def _follow_log(
 
 
 def _mqtt_settings(cfg: config_mod.MqttConfig) -> tuple[Any, str | None]:
-    """(broker address, password or None); UsageError for a bad URL or password file."""
+    """(broker address, password or None). A password file it cannot read is a SinkError, as
+    for `moodcam run`'s MQTT sink (the URL was checked with the config)."""
+    from moodcam.daemon import SinkError
     from moodcam.sinks.mqtt import parse_url, read_password
 
     try:
         address = parse_url(cfg.url)
         password = read_password(cfg.password_file) if cfg.password_file else None  # fail early
     except ValueError as e:
-        raise UsageError(str(e)) from None
+        raise SinkError(f"[mqtt] {e}") from None
     return address, password
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from moodcam.config import ConfigError, LogConfig, PlaylistConfig
+from moodcam.daemon import SinkError
 from moodcam.playlist_cli import LogFollower, UsageError, parse_mpd_address, run
 from moodcam.records import MoodUpdate
 from moodcam.sinks.moodlog import MoodLogWriter
@@ -584,8 +585,15 @@ def test_cli_usage_errors(tmp_path: Path) -> None:
             parse_mpd_address(bad)
     with pytest.raises(UsageError, match="--device-id only applies with --mqtt"):
         run(cli_args(device_id="cam1", log=str(tmp_path / "x")))
-    with pytest.raises(UsageError, match="bad MQTT URL"):
+    # --mqtt and --device-id: the checks and exit statuses of `moodcam run`.
+    with pytest.raises(ConfigError, match="command-line flags: \\[mqtt\\] url: bad MQTT URL"):
         run(cli_args(mqtt="http://broker"))
+    with pytest.raises(ConfigError, match="\\[device\\] id: 'cam/\\+' must be non-empty"):
+        run(cli_args(mqtt="mqtt://127.0.0.1:1", device_id="cam/+"))
+    pw = tmp_path / "mqtt.toml"
+    pw.write_text(f'[mqtt]\npassword_file = "{tmp_path / "no-password"}"\n')
+    with pytest.raises(SinkError, match=r"MQTT password_file .*no-password: cannot read it"):
+        run(cli_args(config=str(pw), mqtt="mqtt://user@127.0.0.1:1"))
     with pytest.raises(ConfigError, match="no such config file"):
         run(cli_args(config=str(tmp_path / "none.toml")))
 
