@@ -26,6 +26,8 @@ Reconnection (live sources): when a read fails the source releases the device an
 sleeping 0.5, 1, 2, 4 ... s between attempts (doubling, capped at `cfg.reconnect_max_s`), for at
 most `RECONNECT_ATTEMPTS` attempts (8: about 90 s with the default 30 s cap); the first attempt
 that delivers a frame resumes the stream, otherwise `read()` raises SourceError(kind="camera").
+A network stream silent for STREAM_TIMEOUT_MS fails its open or read (open_capture), so a
+stalled IP camera enters this path instead of blocking in FFmpeg for 30 s.
 The sleep function and the attempt count are constructor parameters, so this is testable.
 
 Health: a live source calls `on_health(state, detail)` (an attribute the daemon sets; None = no
@@ -64,6 +66,11 @@ IMAGE_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pnm"}
 )
 STREAM_SCHEMES = ("http", "https", "rtsp", "rtsps")
+# FFmpeg waits 30 s for a silent network stream, per open and per read: as long as the watchdog
+# (WatchdogSec=30) and three times what systemd gives a stop (TimeoutStopSec=10), after which it
+# kills the daemon with its unsent MQTT messages. A stream that says nothing for this long fails
+# instead, into the reconnect backoff, whose waits feed the watchdog and hear a stop.
+STREAM_TIMEOUT_MS = 5000
 RECONNECT_ATTEMPTS = 8
 RECONNECT_FIRST_S = 0.5
 # A file source gives up after this many consecutive undecodable frames (a broken tail).
@@ -212,13 +219,23 @@ def _valid_image(img: Any) -> bool:
 # --------------------------------------------------------------------------- OpenCV live
 
 
+def open_capture(target: int | str) -> Any:
+    """cv2.VideoCapture of a camera or stream; a network stream's open and reads give up after
+    STREAM_TIMEOUT_MS of silence."""
+    if isinstance(target, str) and urlsplit(target).scheme.lower() in STREAM_SCHEMES:
+        timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS,
+                    cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS]  # fmt: skip
+        return cv2.VideoCapture(target, cv2.CAP_FFMPEG, timeouts)
+    return cv2.VideoCapture(target)
+
+
 class CaptureSource(Source):
     """A camera (index or device path) or network stream through OpenCV VideoCapture; live."""
 
     live = True
 
     def __init__(self, target: int | str, cfg: SourceConfig, *, description: str | None = None,
-                 capture_factory: Callable[..., Any] = cv2.VideoCapture, clock: Clock = time.time,
+                 capture_factory: Callable[..., Any] = open_capture, clock: Clock = time.time,
                  sleep: Sleep = time.sleep,
                  reconnect_attempts: int = RECONNECT_ATTEMPTS) -> None:  # fmt: skip
         self.cfg = cfg

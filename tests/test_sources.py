@@ -6,9 +6,11 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,6 +22,7 @@ from demo.scenes import FaceMotion, load_faces, make_clip, make_scene, write_cli
 from moodcam.config import SourceConfig
 from moodcam.sources import (
     MAX_CONSECUTIVE_BAD_FRAMES,
+    STREAM_TIMEOUT_MS,
     CaptureSource,
     FolderSource,
     LoopingSource,
@@ -267,6 +270,97 @@ def test_missing_cameras_and_streams() -> None:
         open_source(SourceConfig(uri="rtsp://user:s3cret@127.0.0.1:9/live"))
     assert e.value.kind == "camera" and "127.0.0.1:9" in str(e.value)
     assert "s3cret" not in str(e.value)
+
+
+class StreamServer:
+    """A TCP server on 127.0.0.1 that serves each of its first `streams` connections `frames`
+    MJPEG frames over HTTP (multipart/x-mixed-replace, as IP cameras do) and then says nothing,
+    keeping it open: a camera that stalls. Later connections it accepts and never answers."""
+
+    def __init__(self, frames: int = 0, streams: int = 0) -> None:
+        self.frames, self.streams = frames, streams
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.connections: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        jpg = cv2.imencode(".jpg", np.full((120, 160, 3), 128, np.uint8))[1].tobytes()
+        part = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpg)
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:  # closed
+                return
+            self.connections.append(conn)
+            if len(self.connections) <= self.streams:
+                conn.recv(65536)  # the request
+                conn.sendall(b"HTTP/1.0 200 OK\r\n"
+                             b"Content-Type: multipart/x-mixed-replace; boundary=frame\r\n\r\n")  # fmt: skip
+                for _ in range(self.frames):
+                    conn.sendall(part + jpg + b"\r\n")
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.connections:
+            conn.close()
+
+
+def in_thread(fn: Any, bound_s: float) -> Any:
+    """fn() run in a thread; fails if it has not returned within `bound_s` (a liveness bound
+    far above the stream timeout, not a speed check: FFmpeg's own wait is 30 s)."""
+    result: list[Any] = []
+
+    def run() -> None:
+        try:
+            result.append(fn())
+        except BaseException as e:  # handed to the test
+            result.append(e)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(bound_s)
+    assert not worker.is_alive(), f"still blocked after {bound_s} s"
+    return result[0]
+
+
+def test_a_silent_stream_fails_to_open_instead_of_hanging() -> None:
+    server = StreamServer()
+    try:
+        uri = f"rtsp://127.0.0.1:{server.port}/live"
+        got = in_thread(lambda: open_source(SourceConfig(uri=uri)), 4 * STREAM_TIMEOUT_MS / 1000)
+    finally:
+        server.close()
+    assert isinstance(got, SourceError) and got.kind == "camera"
+    assert f"127.0.0.1:{server.port}" in str(got) and "cannot open stream" in str(got)
+
+
+def test_a_stream_that_stalls_reconnects_and_is_reported_lost() -> None:
+    server = StreamServer(frames=20, streams=2)
+    clock = FakeClock()
+    health: list[str] = []
+    try:
+        src = CaptureSource(f"http://127.0.0.1:{server.port}/video.mjpg", SourceConfig(),
+                            clock=clock, sleep=clock.sleep, reconnect_attempts=1)  # fmt: skip
+        src.on_health = lambda state, detail: health.append(state)
+
+        def read_until_lost() -> tuple[int, Any]:
+            n = 0
+            try:
+                while src.read() is not None:
+                    n += 1
+            except SourceError as e:
+                return n, e
+            return n, None
+
+        # A stall, a reconnect that brings the frames back, a stall, a reconnect to silence.
+        n, error = in_thread(read_until_lost, 8 * STREAM_TIMEOUT_MS / 1000)
+        src.close()
+    finally:
+        server.close()
+    assert n == 40 and len(server.connections) == 3
+    assert isinstance(error, SourceError) and error.kind == "camera"
+    assert health == ["degraded", "ok", "degraded", "lost"]
 
 
 def test_backoff_delays() -> None:
