@@ -41,7 +41,7 @@ MODEL ?=
 # What `make eval` scores (empty: the shipped model and the float model its card was converted from).
 EVAL_MODELS ?=
 
-.PHONY: setup test demo train finetune teachers distill wide-teacher distill-wide swa recover stage member model baseline convert eval compare bench lint soak install uninstall security-report figures test-deps clean
+.PHONY: setup test demo train finetune teachers distill wide-teacher distill-wide swa recover stage model baseline convert eval compare bench lint soak install uninstall security-report figures test-deps clean
 
 setup: $(STAMP)
 
@@ -117,28 +117,15 @@ swa: setup
 # The shipped int8 model back in Keras, to train on or teach from (run folders may not outlive a
 # session; models/ is in git), and every kept stage (make stage) back into runs/<its name>.
 SHIPPED_RUN ?= runs/shipped
-STAGES ?= models/stages
-STAGE_RUNS = $(patsubst $(STAGES)/%.tflite,runs/%,$(wildcard $(STAGES)/*.tflite))
 recover: setup
 	$(PY) -m training.recover models/moodcam.tflite --out $(SHIPPED_RUN)
-	for m in $(STAGES)/*.tflite; do [ -e "$$m" ] || continue; \
+	for m in models/stages/*.tflite; do [ -e "$$m" ] || continue; \
 	  $(PY) -m training.recover "$$m" --out "runs/$$(basename "$$m" .tflite)" || exit; done
 
 # A model of a recipe that does not fit one session (a teacher, an ensemble member), kept in git as
 # int8 for make recover: make stage RUN=runs/b1 -> models/stages/b1.tflite (PublicTest only).
 stage: setup
-	$(PY) -m convert.convert $(RUN)/best.keras --stage --out $(STAGES)/$(notdir $(RUN)).tflite
-
-# A stronger teacher, one member per session: an edge network trained from scratch (born again)
-# with the shipped model and every other kept member (after make recover) as its online teacher.
-# make member MEMBER=runs/b1 MEMBER_SEED=14 is how models/stages/b1 was made.
-MEMBER ?= runs/b2
-MEMBER_SEED ?= 15
-MEMBER_EPOCHS ?= 65
-member: setup
-	$(KD_ONLINE) --teacher $(SHIPPED_RUN)/best.keras \
-	  $(foreach r,$(filter-out $(MEMBER),$(STAGE_RUNS)),--teacher $(r)/best.keras) \
-	  --lr 2e-3 --warmup 2 --mixup 0.2 --epochs $(MEMBER_EPOCHS) --seed $(MEMBER_SEED) --out $(MEMBER)
+	$(PY) -m convert.convert $(RUN)/best.keras --stage --out models/stages/$(notdir $(RUN)).tflite
 
 # The whole desktop recipe, each step resumable: phase 1, phase 2 and its variants, the distilled
 # student and its second schedule, the wide teacher and the student's last schedule, int8 model
