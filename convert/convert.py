@@ -186,6 +186,17 @@ def teacher_summaries(run_cfg: dict) -> list[dict]:
     return out
 
 
+def float_and_int8(
+    model: Any, tflite: Any, split: str, sets: dict[str, tuple], classes: tuple[str, ...]
+) -> dict[str, Any]:
+    """`model` (Keras) and its int8 `tflite` (path or Classifier) on the same faces of `split`."""
+    x, yt, agree = sets[split]
+    f = metrics(yt, predict_keras(model, x), classes, agree)
+    q = metrics(yt, predict_tflite(tflite, x), classes, agree)
+    print(f"{split}: float {f['accuracy']:.2f}%  int8 {q['accuracy']:.2f}%  ({len(yt)} faces)")
+    return {"float": f, "int8": q, "int8_minus_float": round(q["accuracy"] - f["accuracy"], 2)}
+
+
 def provenance(
     model: Any,
     base: Any,
@@ -341,10 +352,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.stage:
         card = write_model(base, classes, calibration, args.out, margin)
-        x, yt, agree = sets[choose]
-        f = metrics(yt, predict_keras(base, x), classes, agree)
-        q = metrics(yt, predict_tflite(args.out, x), classes, agree)
-        print(f"{choose}: float {f['accuracy']:.2f}%  int8 {q['accuracy']:.2f}%  ({len(yt)} faces)")
         card |= provenance(
             base,
             base,
@@ -358,13 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         card |= {
             "stage": "an intermediate model kept for training/recover.py, not shipped: "
             f"{report} not read",
-            "metrics": {
-                choose: {
-                    "float": f,
-                    "int8": q,
-                    "int8_minus_float": round(q["accuracy"] - f["accuracy"], 2),
-                }
-            },
+            "metrics": {choose: float_and_int8(base, args.out, choose, sets, classes)},
             "command": command,
             "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         }
@@ -403,7 +404,6 @@ def main(argv: list[str] | None = None) -> int:
     from moodcam.classifier import Classifier
 
     clf = Classifier(args.out)  # the shipped bytes, loaded once for every figure below
-    evaluation: dict[str, Any] = {}
     try:
         peer = {
             s: {k: v for k, v in r.items() if k != "confusion"}
@@ -412,16 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, subprocess.CalledProcessError) as e:  # the peer needs PyPI; the card does not
         print(f"warning: peer not evaluated: {e}", file=sys.stderr)
         peer = {}
-    for split in (choose, report):
-        x, yt, split_agree = sets[split]
-        f = metrics(yt, predict_keras(model, x), classes, split_agree)
-        q = metrics(yt, predict_tflite(clf, x), classes, split_agree)
-        evaluation[split] = {
-            "float": f,
-            "int8": q,
-            "int8_minus_float": round(q["accuracy"] - f["accuracy"], 2),
-        }
-        print(f"{split}: float {f['accuracy']:.2f}%  int8 {q['accuracy']:.2f}%  ({len(yt)} faces)")
+    evaluation = {s: float_and_int8(model, clf, s, sets, classes) for s in (choose, report)}
 
     # Ordinary camera conditions on the reported split, ours and the peer's, side by side.
     x, yt, _ = sets[report]

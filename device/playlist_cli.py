@@ -121,9 +121,8 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     if args.mpd:
         host, port = parse_mpd_address(args.mpd, pcfg.port)
         pcfg = dataclasses.replace(pcfg, host=host, port=port)
-    mqtt_cfg = cfg.mqtt
     if args.mqtt:
-        _mqtt_settings(mqtt_cfg)  # a password file it cannot read: say so before starting anything
+        _mqtt_settings(cfg.mqtt)  # a password file it cannot read: say so before starting anything
     stop = stop or threading.Event()
     _stop_on_signals(stop)
     deadline = None if args.max_runtime is None else time.monotonic() + args.max_runtime
@@ -131,7 +130,7 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     sink = PlaylistSink(pcfg)
     try:
         if args.mqtt:
-            _follow_mqtt(mqtt_cfg, args.device_id or cfg.device.id, sink, stop, deadline)
+            _follow_mqtt(cfg.mqtt, args.device_id or cfg.device.id, sink, stop, deadline)
         else:
             _follow_log(Path(args.log or cfg.log.path), sink, stop, deadline)
     finally:

@@ -219,10 +219,15 @@ def _valid_image(img: Any) -> bool:
 # --------------------------------------------------------------------------- OpenCV live
 
 
+def is_stream(uri: str) -> bool:
+    """A network stream's URL (STREAM_SCHEMES), as opposed to a camera, file or folder."""
+    return urlsplit(uri).scheme.lower() in STREAM_SCHEMES
+
+
 def open_capture(target: int | str) -> Any:
     """cv2.VideoCapture of a camera or stream; a network stream's open and reads give up after
     STREAM_TIMEOUT_MS of silence."""
-    if isinstance(target, str) and urlsplit(target).scheme.lower() in STREAM_SCHEMES:
+    if isinstance(target, str) and is_stream(target):
         timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS,
                     cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS]  # fmt: skip
         return cv2.VideoCapture(target, cv2.CAP_FFMPEG, timeouts)
@@ -728,7 +733,7 @@ def open_source(cfg: SourceConfig, *, lores_width: int = DEFAULT_LORES_WIDTH,
             raise SourceError(f"{uri}: cannot open the camera ({e.strerror})", "camera") from None
         if node:
             return CaptureSource(uri, cfg, sleep=sleep)
-    if urlsplit(uri).scheme.lower() in STREAM_SCHEMES:
+    if is_stream(uri):
         return CaptureSource(uri, cfg, sleep=sleep)
     if not uri:
         raise SourceError("[source] uri is empty", "missing")
