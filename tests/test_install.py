@@ -75,10 +75,15 @@ def installed(tmp_path: Path) -> Path:
 # --- the script itself -----------------------------------------------------------------------
 
 
-def test_shellcheck_clean() -> None:
+# The installer, and the two CI scripts beside it (.ci/trixie runs only by hand, so nothing else
+# would notice it rot).
+@pytest.mark.parametrize("script", [SCRIPT, ROOT / ".ci" / "run", ROOT / ".ci" / "trixie"],
+                         ids=lambda p: p.name)  # fmt: skip
+def test_shellcheck_clean(script: Path) -> None:
     if shutil.which("shellcheck") is None:
         pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
-    r = subprocess.run(["shellcheck", str(SCRIPT)], capture_output=True, text=True)
+    assert os.access(script, os.X_OK), f"{script} is not executable"
+    r = subprocess.run(["shellcheck", str(script)], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
 
 
