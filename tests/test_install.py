@@ -75,9 +75,9 @@ def installed(tmp_path: Path) -> Path:
 # --- the script itself -----------------------------------------------------------------------
 
 
-# The installer, and the two CI scripts beside it (.ci/trixie runs only by hand, so nothing else
-# would notice it rot).
-@pytest.mark.parametrize("script", [SCRIPT, ROOT / ".ci" / "run", ROOT / ".ci" / "trixie"],
+# The installer, and the CI scripts beside it (.ci/trixie and .ci/arm64 run only by hand, so
+# nothing else would notice them rot).
+@pytest.mark.parametrize("script", [SCRIPT, *(ROOT / ".ci" / n for n in ("run", "trixie", "arm64"))],
                          ids=lambda p: p.name)  # fmt: skip
 def test_shellcheck_clean(script: Path) -> None:
     if shutil.which("shellcheck") is None:
