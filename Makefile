@@ -115,12 +115,15 @@ swa: setup
 	$(PY) -m training.swa $(KD2_RUN) --last 3 5 8 12
 
 # The shipped int8 model back in Keras, to train on or teach from (run folders may not outlive a
-# session; models/ is in git), and every kept stage (make stage) back into runs/<its name>.
+# session; models/ is in git), and every kept stage (make stage) back into runs/<its name> unless
+# that run is still there (its own best.keras, which the int8 copy only approximates).
 SHIPPED_RUN ?= runs/shipped
 recover: setup
 	$(PY) -m training.recover models/moodcam.tflite --out $(SHIPPED_RUN)
 	for m in models/stages/*.tflite; do [ -e "$$m" ] || continue; \
-	  $(PY) -m training.recover "$$m" --out "runs/$$(basename "$$m" .tflite)" || exit; done
+	  run="runs/$$(basename "$$m" .tflite)"; \
+	  if [ -e "$$run/best.keras" ]; then echo "$$run/best.keras exists: kept (the run's own model, which its int8 stage only approximates; delete it to recover the stage)"; continue; fi; \
+	  $(PY) -m training.recover "$$m" --out "$$run" || exit; done
 
 # A model of a recipe that does not fit one session (a teacher, an ensemble member), kept in git as
 # int8 for make recover: make stage RUN=runs/b1 -> models/stages/b1.tflite (PublicTest only).
