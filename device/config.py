@@ -377,31 +377,13 @@ def _is_pin(v: Any) -> bool:
 
 
 def _check_mqtt_url(p: str, url: str) -> None:
-    """The shape of [mqtt] url, checked at start (the sink parses it again when it connects).
-
-    Never echoes a URL that carries a password: this message goes to the journal."""
-    from urllib.parse import urlsplit
-
-    def bad(why: str) -> ConfigError:
-        return ConfigError(
-            f"{p}: [mqtt] url: bad MQTT URL: {why} (expected mqtt://[user@]host[:port] or mqtts://...)"
-        )
+    """[mqtt] url, checked at start by the parser the sink uses (moodcam.urls)."""
+    from moodcam.urls import parse_mqtt_url
 
     try:
-        parts = urlsplit(url.strip())
-        port = parts.port
+        parse_mqtt_url(url)
     except ValueError as e:
-        raise bad(f"not a URL ({e})") from None
-    if parts.password is not None:
-        raise bad("put the password in [mqtt] password_file, not in the URL")
-    if parts.scheme.lower() not in ("mqtt", "mqtts"):
-        raise bad(f"scheme must be mqtt or mqtts, not {parts.scheme or 'none'!r}")
-    if not parts.hostname:
-        raise bad("no host")
-    if port == 0:
-        raise bad("port 0")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise bad("unexpected path or query")
+        raise ConfigError(f"{p}: [mqtt] url: {e}") from None
 
 
 def _check_cross(cfg: Config) -> None:

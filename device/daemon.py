@@ -301,7 +301,7 @@ class Daemon:
         if lost and not getattr(source, "live", False):
             # A file run is a batch job: its result is incomplete, so its status must say so (a
             # live camera's daemon keeps going through outages and counts what it dropped).
-            from moodcam.sinks.mqtt import redact_url
+            from moodcam.urls import redact_url
 
             log.error(
                 "MQTT: %d mood event(s) of this run were not delivered to %s; exit status %d",

@@ -97,7 +97,8 @@ def check_gpio(cfg: Config) -> Check:
 def check_broker(cfg: Config, timeout: float) -> Check:
     if not cfg.mqtt.enabled:
         return Check("broker", None, "MQTT disabled in [mqtt]")
-    from moodcam.sinks.mqtt import probe_broker, redact_url
+    from moodcam.sinks.mqtt import probe_broker
+    from moodcam.urls import redact_url
 
     try:
         error = probe_broker(cfg.mqtt, cfg.device.id, timeout)

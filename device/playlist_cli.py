@@ -38,6 +38,7 @@ from moodcam import config as config_mod
 from moodcam.errors import EXIT_OK, EXIT_USAGE, InputError, MoodcamError
 from moodcam.records import MoodUpdate
 from moodcam.sinks.playlist import PlaylistSink
+from moodcam.urls import BrokerAddress
 
 log = logging.getLogger("moodcam.playlist")
 
@@ -121,16 +122,15 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     if args.mpd:
         host, port = parse_mpd_address(args.mpd, pcfg.port)
         pcfg = dataclasses.replace(pcfg, host=host, port=port)
-    if args.mqtt:
-        _mqtt_settings(cfg.mqtt)  # a password file it cannot read: say so before starting anything
+    address = _mqtt_address(cfg.mqtt) if args.mqtt else None
     stop = stop or threading.Event()
     _stop_on_signals(stop)
     deadline = None if args.max_runtime is None else time.monotonic() + args.max_runtime
 
     sink = PlaylistSink(pcfg)
     try:
-        if args.mqtt:
-            _follow_mqtt(cfg.mqtt, args.device_id or cfg.device.id, sink, stop, deadline)
+        if address is not None:
+            _follow_mqtt(cfg.mqtt, address, args.device_id or cfg.device.id, sink, stop, deadline)
         else:
             _follow_log(Path(args.log or cfg.log.path), sink, stop, deadline)
     finally:
@@ -304,22 +304,26 @@ def _follow_log(
 # --- MQTT ------------------------------------------------------------------------------------
 
 
-def _mqtt_settings(cfg: config_mod.MqttConfig) -> tuple[Any, str | None]:
-    """(broker address, password or None). A password file it cannot read is a SinkError, as
-    for `moodcam run`'s MQTT sink (the URL was checked with the config)."""
+def _mqtt_address(cfg: config_mod.MqttConfig) -> BrokerAddress:
+    """The broker's address. The password file is read once here only to fail before anything
+    starts: one it cannot read is a SinkError, as for `moodcam run`'s MQTT sink (the URL itself
+    was checked with the config)."""
     from moodcam.daemon import SinkError
-    from moodcam.sinks.mqtt import parse_url, read_password
+    from moodcam.sinks.mqtt import read_password
+    from moodcam.urls import parse_mqtt_url
 
     try:
-        address = parse_url(cfg.url)
-        password = read_password(cfg.password_file) if cfg.password_file else None  # fail early
+        address = parse_mqtt_url(cfg.url)
+        if cfg.password_file:
+            read_password(cfg.password_file)
     except ValueError as e:
         raise SinkError(f"[mqtt] {e}") from None
-    return address, password
+    return address
 
 
 def _follow_mqtt(
     cfg: config_mod.MqttConfig,
+    address: BrokerAddress,
     device_id: str,
     sink: PlaylistSink,
     stop: threading.Event,
@@ -327,9 +331,9 @@ def _follow_mqtt(
 ) -> None:
     import paho.mqtt.client as mqtt
 
-    from moodcam.sinks.mqtt import configure_auth_and_tls, redact_url
+    from moodcam.sinks.mqtt import configure_auth_and_tls
+    from moodcam.urls import redact_url
 
-    address, _ = _mqtt_settings(cfg)
     base = f"{cfg.topic_prefix}/{device_id}"
     event_topic, state_topic = f"{base}/event", f"{base}/state"
     seen_event = threading.Event()

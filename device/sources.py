@@ -51,7 +51,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
@@ -59,6 +59,7 @@ import numpy as np
 from moodcam.config import SourceConfig
 from moodcam.errors import EXIT_SOURCE, MoodcamError
 from moodcam.records import Frame
+from moodcam.urls import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -143,18 +144,6 @@ def backoff_delays(max_s: float, attempts: int = RECONNECT_ATTEMPTS,
                    first_s: float = RECONNECT_FIRST_S) -> list[float]:  # fmt: skip
     """The waits before each reconnect attempt: doubling from first_s, capped at max_s."""
     return [min(first_s * 2**k, max_s) for k in range(attempts)]
-
-
-def redact_url(url: str) -> str:
-    """A URL safe for logs: any password in it replaced by ***."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
-    netloc = f"{parts.username}:***@{host}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def _reconnect(description: str, attempt: Callable[[], Any], max_s: float, attempts: int,

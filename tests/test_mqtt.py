@@ -22,7 +22,8 @@ import pytest
 
 from moodcam.config import DeviceConfig, MqttConfig
 from moodcam.records import FaceResult, MoodUpdate
-from moodcam.sinks.mqtt import MqttSink, parse_url
+from moodcam.sinks.mqtt import MqttSink
+from moodcam.urls import parse_mqtt_url
 from tests.mosquitto import INSTALL_HINT, Mosquitto, find_mosquitto, free_port, make_pki
 from tests.servers import wait_until
 
@@ -524,11 +525,11 @@ def test_bad_url_is_one_clear_line(url: str, fragment: str, device: DeviceConfig
 
 
 def test_url_defaults() -> None:
-    a = parse_url("mqtt://broker")
+    a = parse_mqtt_url("mqtt://broker")
     assert (a.tls, a.host, a.port, a.username) == (False, "broker", 1883, "")
-    b = parse_url("mqtts://bob@10.0.0.2")
+    b = parse_mqtt_url("mqtts://bob@10.0.0.2")
     assert (b.tls, b.host, b.port, b.username) == (True, "10.0.0.2", 8883, "bob")
-    assert parse_url("mqtt://[::1]:1999").port == 1999
+    assert parse_mqtt_url("mqtt://[::1]:1999").port == 1999
 
 
 def test_password_from_file_never_logged(mosquitto_bin, tmp_path, make_sink, device, caplog):

@@ -223,14 +223,15 @@ def test_password_never_in_cmdline_logs_mood_log_or_doctor(tmp_path: Path, watch
 def test_exceptions_and_reprs_never_carry_the_password(tmp_path: Path) -> None:
     from moodcam import config
     from moodcam.config import DeviceConfig, MqttConfig
-    from moodcam.sinks.mqtt import MqttSink, parse_url
+    from moodcam.sinks.mqtt import MqttSink
+    from moodcam.urls import parse_mqtt_url
 
     # A password typed into the URL is refused, by the config and by the sink, without echo.
     for url in (f"mqtt://cam1:{SECRET}@broker", f"mqtts://cam1:{SECRET}@broker:8883"):
         with pytest.raises(config.ConfigError) as cerr:
             config.from_dict({"mqtt": {"url": url}}, "c.toml")
         with pytest.raises(ValueError) as verr:
-            parse_url(url)
+            parse_mqtt_url(url)
         for e in (cerr.value, verr.value):
             assert SECRET not in str(e) and SECRET not in repr(e.args)
     # Unreadable or TLS-broken setups name the file, never its contents.

@@ -53,77 +53,22 @@ import collections
 import contextlib
 import json
 import logging
-import re
 import ssl
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 
 from moodcam.config import DeviceConfig, MqttConfig
 from moodcam.credentials import read_password_file
 from moodcam.records import MoodUpdate
+from moodcam.urls import BrokerAddress, parse_mqtt_url, redact_url
 
 log = logging.getLogger("moodcam.mqtt")
 
 INFLIGHT = 32  # events handed to paho but not yet acknowledged (bounds paho's own queue)
-DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
-
-
-@dataclass(frozen=True)
-class BrokerAddress:
-    """A parsed broker URL. Holds no password: that only ever comes from a file."""
-
-    tls: bool
-    host: str
-    port: int
-    username: str  # from the URL; "" if none
-
-    def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password replaced by ``***`` (for messages)."""
-    return re.sub(r"(//[^/@:]*):[^/@]*@", r"\1:***@", url)
-
-
-def parse_url(url: str) -> BrokerAddress:
-    """Parse ``mqtt://[user@]host[:port]`` or ``mqtts://...``; ValueError with one line if bad."""
-
-    def bad(why: str) -> ValueError:
-        return ValueError(
-            f"bad MQTT URL {redact_url(url)!r}: {why} "
-            "(expected mqtt://[user@]host[:port] or mqtts://[user@]host[:port])"
-        )
-
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port  # raises ValueError for a non-number or out-of-range port
-    except ValueError as e:
-        raise bad(str(e)) from None
-    scheme = parts.scheme.lower()
-    if scheme not in DEFAULT_PORTS:
-        raise bad(f"scheme must be mqtt or mqtts, not {parts.scheme or 'none'!r}")
-    if parts.password is not None:
-        # A password in a URL ends up in shell history, ps output and config files.
-        raise bad("put the password in [mqtt] password_file, not in the URL")
-    if not parts.hostname:
-        raise bad("no host")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise bad("unexpected path or query")
-    if port == 0:
-        raise bad("port 0")
-    return BrokerAddress(
-        tls=scheme == "mqtts",
-        host=parts.hostname,
-        port=port or DEFAULT_PORTS[scheme],
-        username=unquote(parts.username or ""),
-    )
 
 
 def read_password(path: str) -> str:
@@ -177,7 +122,7 @@ def connect_failure(address: BrokerAddress, err: BaseException | None) -> str:
 def _side_client(cfg: MqttConfig, device_id: str, role: str) -> tuple[mqtt.Client, BrokerAddress]:
     """A short-lived client beside the daemon's own session: the sink's credentials and TLS, its
     own client id (moodcam-<id>-<role>) and no last will, so that session is left alone."""
-    address = parse_url(cfg.url)
+    address = parse_mqtt_url(cfg.url)
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"moodcam-{device_id}-{role}")
     configure_auth_and_tls(client, cfg, address)
     return client, address
@@ -287,7 +232,7 @@ class MqttSink:
         self.cfg = cfg
         self.device = device
         self.labels = tuple(labels)
-        self.address = parse_url(cfg.url)
+        self.address = parse_mqtt_url(cfg.url)
         self.state_topic = device_topic(cfg, device.id, "state")
         self.event_topic = device_topic(cfg, device.id, "event")
         self.availability_topic = device_topic(cfg, device.id, "availability")

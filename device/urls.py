@@ -1,0 +1,76 @@
+"""URLs in moodcam's settings: the MQTT broker's, parsed and checked in one place (config
+validation at start, the MQTT sink, `moodcam playlist --mqtt`), and any URL made safe for logs.
+
+A password never belongs in a URL here: it ends up in shell history, ps output and config files,
+so it comes from a password file instead, and a URL that carries one is refused without being
+echoed. Messages carry the URL with its password part replaced by ``***``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+MQTT_DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    """A parsed broker URL. Holds no password: that only ever comes from a file."""
+
+    tls: bool
+    host: str
+    port: int
+    username: str  # from the URL; "" if none
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def redact_url(url: str) -> str:
+    """`url` with everything between the user name and the last ``@`` of its network location
+    (what urllib calls the password) replaced by ``***``; other URLs unchanged. Never fails:
+    it is used in messages about URLs that did not parse."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unbalanced "[" in the host; say nothing of what follows "//"
+        head, sep, _ = url.partition("//")
+        return head + sep + "***" if sep else url
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    netloc = f"{userinfo.partition(':')[0]}:***@{hostport}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def parse_mqtt_url(url: str) -> BrokerAddress:
+    """``mqtt://[user@]host[:port]`` or ``mqtts://...``; ValueError with one line if bad."""
+
+    def bad(why: str) -> ValueError:
+        return ValueError(
+            f"bad MQTT URL {redact_url(url)!r}: {why} "
+            "(expected mqtt://[user@]host[:port] or mqtts://[user@]host[:port])"
+        )
+
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port  # raises ValueError for a non-number or out-of-range port
+    except ValueError as e:
+        raise bad(f"not a URL ({e})") from None
+    scheme = parts.scheme.lower()
+    if parts.password is not None:
+        raise bad("put the password in [mqtt] password_file, not in the URL")
+    if scheme not in MQTT_DEFAULT_PORTS:
+        raise bad(f"scheme must be mqtt or mqtts, not {parts.scheme or 'none'!r}")
+    if not parts.hostname:
+        raise bad("no host")
+    if port == 0:
+        raise bad("port 0")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise bad("unexpected path or query")
+    return BrokerAddress(
+        tls=scheme == "mqtts",
+        host=parts.hostname,
+        port=port or MQTT_DEFAULT_PORTS[scheme],
+        username=unquote(parts.username or ""),
+    )
