@@ -157,12 +157,16 @@ def run_summary(run_cfg: dict) -> dict:
     return {k: run_cfg[k] for k in run_keys() if k in run_cfg}
 
 
-def model_summary(run: Path) -> dict:
+def settings_summary(run_cfg: dict) -> dict:
     """A run's settings for the card, and for a model read back from an int8 file
     (training/recover.py) which file that was: its settings are those of the run that made it."""
-    cfg = _read_json(run / "config.json")
-    recovered = {"recovered_from": cfg["recovered_from"]} if "recovered_from" in cfg else {}
-    return {**run_summary(cfg), **recovered}
+    recovered = {"recovered_from": run_cfg["recovered_from"]} if "recovered_from" in run_cfg else {}
+    return {**run_summary(run_cfg), **recovered}
+
+
+def model_summary(run: Path) -> dict:
+    """settings_summary of the run in folder `run` (its config.json)."""
+    return settings_summary(_read_json(run / "config.json"))
 
 
 def teacher_summaries(run_cfg: dict) -> list[dict]:
@@ -201,6 +205,7 @@ def provenance(
     model: Any,
     base: Any,
     keras_model: Path,
+    run_cfg: dict,
     classes: tuple[str, ...],
     faces: fer.FaceSet,
     cleaned: fer.FaceSet,
@@ -208,11 +213,10 @@ def provenance(
     calibration_faces: int,
 ) -> dict[str, Any]:
     """The card's architecture and training sections: what `model` is (`base`, or `base` with
-    the flip average) and how `keras_model`'s run trained it on `faces`."""
+    the flip average) and how `keras_model`'s run (settings `run_cfg`) trained it on `faces`."""
     from training.models import macs
 
     run_dir = keras_model.parent
-    run_cfg = _read_json(run_dir / "config.json")
     choose, report = splits
 
     return {
@@ -234,7 +238,7 @@ def provenance(
                 for rule in run_cfg.get("dropped_from_training", cleaned.dropped)
             },
             "faces_per_class": dict(zip(classes, run_cfg.get("train_counts", []), strict=False)),
-            "run": model_summary(run_dir),
+            "run": settings_summary(run_cfg),
             # A second phase (--init) starts from an earlier run's model: that run's settings too.
             **(
                 {"init_run": model_summary(Path(run_cfg["init"]).parent)}
@@ -347,21 +351,19 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"converting {args.keras_model} ({base.count_params()} params) with {len(calibration)} calibration faces"
     )
+
+    def card_provenance(model: Any) -> dict[str, Any]:
+        return provenance(
+            model, base, args.keras_model, run_cfg, classes, faces, cleaned, (choose, report),
+            len(calibration),
+        )  # fmt: skip
+
     command = "python -m convert.convert " + " ".join(
         shlex.quote(a) for a in (argv or sys.argv[1:])
     )
     if args.stage:
         card = write_model(base, classes, calibration, args.out, margin)
-        card |= provenance(
-            base,
-            base,
-            args.keras_model,
-            classes,
-            faces,
-            cleaned,
-            (choose, report),
-            len(calibration),
-        )
+        card |= card_provenance(base)
         card |= {
             "stage": "an intermediate model kept for training/recover.py, not shipped: "
             f"{report} not read",
@@ -436,9 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "note": "measured by convert on the converting machine; `make bench` measures it against the peer",
     }
-    card |= provenance(
-        model, base, args.keras_model, classes, faces, cleaned, (choose, report), len(calibration)
-    )
+    card |= card_provenance(model)
     card |= {
         "metrics": evaluation,
         "headline": {
