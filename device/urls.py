@@ -2,8 +2,8 @@
 validation at start, the MQTT sink, `moodcam playlist --mqtt`), and any URL made safe for logs.
 
 A password never belongs in a URL here: it ends up in shell history, ps output and config files,
-so it comes from a password file instead, and a URL that carries one is refused without being
-echoed. Messages carry the URL with its password part replaced by ``***``.
+so it comes from a password file instead, and a URL that carries one is refused. Messages show
+a URL with its password part replaced by ``***``, never the password.
 """
 
 from __future__ import annotations
