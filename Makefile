@@ -41,7 +41,7 @@ MODEL ?=
 # What `make eval` scores (empty: the shipped model and the float model its card was converted from).
 EVAL_MODELS ?=
 
-.PHONY: setup test demo train finetune teachers distill wide-teacher distill-wide swa recover stage model baseline convert eval compare bench lint soak install uninstall security-report figures test-deps clean
+.PHONY: setup test demo train finetune teachers distill wide-teacher distill-wide distill-hr swa recover stage model baseline convert eval compare bench lint soak install uninstall security-report figures test-deps clean
 
 setup: $(STAMP)
 
@@ -110,6 +110,17 @@ wide-teacher: setup
 distill-wide: setup
 	$(KD_ONLINE) --teacher $(WIDE_RUN)-ft/best.keras --init $(KD2_RUN)/best.keras \
 	  --lr 5e-4 --warmup 1 --epochs 20 --mixup 0.2 --out $(KD3_RUN)
+
+# The edge_hr student (runs/rules16.md): distill-wide's settings, taught online by the shipped
+# model (make recover puts it in runs/shipped) and edge_hr's phase 2, starting from the latter.
+# Edge_hr's phase 1 and 2 are make train/finetune with ARCH_NAME=edge_hr (models/stages/s15-hr*).
+HR_FT_RUN ?= runs/s15-hr-ft
+HR_KD_RUN ?= runs/s17-hr-okd
+distill-hr: setup
+	$(PY) -m training.train --arch edge_hr --augment light --teacher-mode online \
+	  --teacher-weight 0.8 --teacher-temperature 1 --teacher $(SHIPPED_RUN)/best.keras \
+	  --teacher $(HR_FT_RUN)/best.keras --init $(HR_FT_RUN)/best.keras \
+	  --lr 5e-4 --warmup 1 --epochs 20 --mixup 0.2 --out $(HR_KD_RUN)
 
 swa: setup
 	$(PY) -m training.swa $(KD2_RUN) --last 3 5 8 12
