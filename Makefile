@@ -30,9 +30,12 @@ KD2_RUN ?= $(RUN)-okd2
 WIDE_RUN ?= runs/teacher-w
 WIDE_EPOCHS ?= 60
 KD3_RUN ?= $(RUN)-okdw
-# Online distillation as every student here runs it; the teachers are added per step.
-KD_ONLINE := $(PY) -m training.train --arch $(ARCH_NAME) --augment light --teacher-mode online \
+# Online distillation as every student here runs it; the teachers are added per step. Expanded
+# when used, so that a target's own ARCH_NAME (distill-hr's) applies.
+KD_ONLINE = $(PY) -m training.train --arch $(ARCH_NAME) --augment light --teacher-mode online \
   --teacher-weight 0.8 --teacher-temperature 1
+# The last student schedule (distill-wide, distill-hr): half the rate, mixup, 20 epochs.
+KD_LAST := --lr 5e-4 --warmup 1 --epochs 20 --mixup 0.2
 KD := $(KD_ONLINE) $(foreach t,$(TEACHER_RUNS),--teacher $(t)/best.keras)
 # What `make convert` ships unless MODEL= says: the first of the wide teacher's student's best
 # epoch, the student's weight average (make swa writes it only when it beat the best epoch on
@@ -109,18 +112,17 @@ wide-teacher: setup
 
 distill-wide: setup
 	$(KD_ONLINE) --teacher $(WIDE_RUN)-ft/best.keras --init $(KD2_RUN)/best.keras \
-	  --lr 5e-4 --warmup 1 --epochs 20 --mixup 0.2 --out $(KD3_RUN)
+	  $(KD_LAST) --out $(KD3_RUN)
 
 # The edge_hr student (runs/rules16.md): distill-wide's settings, taught online by the shipped
 # model (make recover puts it in runs/shipped) and edge_hr's phase 2, starting from the latter.
 # Edge_hr's phase 1 and 2 are make train/finetune with ARCH_NAME=edge_hr (models/stages/s15-hr*).
 HR_FT_RUN ?= runs/s15-hr-ft
 HR_KD_RUN ?= runs/s17-hr-okd
+distill-hr: override ARCH_NAME = edge_hr
 distill-hr: setup
-	$(PY) -m training.train --arch edge_hr --augment light --teacher-mode online \
-	  --teacher-weight 0.8 --teacher-temperature 1 --teacher $(SHIPPED_RUN)/best.keras \
-	  --teacher $(HR_FT_RUN)/best.keras --init $(HR_FT_RUN)/best.keras \
-	  --lr 5e-4 --warmup 1 --epochs 20 --mixup 0.2 --out $(HR_KD_RUN)
+	$(KD_ONLINE) --teacher $(SHIPPED_RUN)/best.keras --teacher $(HR_FT_RUN)/best.keras \
+	  --init $(HR_FT_RUN)/best.keras $(KD_LAST) --out $(HR_KD_RUN)
 
 swa: setup
 	$(PY) -m training.swa $(KD2_RUN) --last 3 5 8 12
