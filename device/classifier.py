@@ -31,8 +31,18 @@ class Classifier:
         if not self.model_path.is_file():
             raise ModelError(f"{self.model_path}: model file not found")
         self.card = load_card(self.card_path)
-        self.interpreter, self.runtime = load_interpreter(str(self.model_path), threads, runtime)
-        check_model_matches(self.card, self.interpreter, self.model_path, self.card_path)
+        # Read once: the bytes the card's digest is checked against are the bytes that run, even
+        # if an upgrade replaces the file while the daemon starts.
+        try:
+            model_bytes = self.model_path.read_bytes()
+        except OSError as e:
+            raise ModelError(f"{self.model_path}: cannot read the model ({e.strerror})") from None
+        self.interpreter, self.runtime = load_interpreter(
+            str(self.model_path), threads, runtime, model_content=model_bytes
+        )
+        check_model_matches(
+            self.card, self.interpreter, self.model_path, self.card_path, model_bytes
+        )
         self.labels: tuple[str, ...] = tuple(self.card["labels"])
         inp = self.interpreter.get_input_details()[0]
         out = self.interpreter.get_output_details()[0]

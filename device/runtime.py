@@ -32,11 +32,24 @@ def interpreter_class(preferred: str = "auto") -> tuple[str, type]:
     )
 
 
-def load_interpreter(model_path: str, threads: int = 1, preferred: str = "auto") -> tuple[Any, str]:
-    """Load and allocate a model; bad files raise ModelError naming the file."""
+def load_interpreter(
+    model_path: str,
+    threads: int = 1,
+    preferred: str = "auto",
+    model_content: bytes | None = None,
+) -> tuple[Any, str]:
+    """Load and allocate a model; bad files raise ModelError naming the file.
+
+    With `model_content` (the file's bytes, already read) the model is built from those bytes and
+    `model_path` only names it in messages."""
     name, cls = interpreter_class(preferred)
+    source = (
+        {"model_path": str(model_path)}
+        if model_content is None
+        else {"model_content": model_content}
+    )
     try:
-        interp = cls(model_path=str(model_path), num_threads=threads)
+        interp = cls(**source, num_threads=threads)
         interp.allocate_tensors()
     except (ValueError, RuntimeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__

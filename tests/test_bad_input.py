@@ -395,6 +395,31 @@ def test_a_card_without_a_digest_still_loads_its_model(tmp_path: Path) -> None:
     assert Classifier(model).labels == tuple(card["labels"])
 
 
+def test_the_digest_checked_is_that_of_the_bytes_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upgrade that replaces the model while the daemon starts must not make the card's digest
+    check read other bytes than the interpreter runs: the file is read once."""
+    import moodcam.classifier as classifier
+
+    model = tmp_path / "m.tflite"
+    model.write_bytes(MODEL.read_bytes())
+    shutil.copy(CARD, model.with_suffix(".json"))
+    real_load = classifier.load_interpreter
+
+    def load_then_replace(*args: object, **kwargs: object) -> object:
+        loaded = real_load(*args, **kwargs)
+        replacement = tmp_path / "new.tflite"
+        replacement.write_bytes(MODEL.read_bytes() + b"upgrade")
+        os.replace(replacement, model)  # as an installer would, after the interpreter is built
+        return loaded
+
+    monkeypatch.setattr(classifier, "load_interpreter", load_then_replace)
+    clf = classifier.Classifier(model)
+    assert clf.labels == tuple(json.loads(CARD.read_text())["labels"])
+    assert model.read_bytes().endswith(b"upgrade")  # the file did change under it
+
+
 @pytest.mark.parametrize("name", ["truncated", "wrong-shape"])
 def test_doctor_names_the_bad_model(
     models: dict[str, tuple[Path, str]], tmp_path: Path, name: str
