@@ -420,6 +420,30 @@ def test_the_digest_checked_is_that_of_the_bytes_loaded(
     assert model.read_bytes().endswith(b"upgrade")  # the file did change under it
 
 
+def test_an_unreadable_model_is_a_model_error_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model file that exists but cannot be read (root reads through modes, so the read itself
+    is made to fail) is refused as a model error naming the file, not a traceback."""
+    from moodcam.classifier import Classifier
+    from moodcam.errors import ModelError
+
+    model = tmp_path / "m.tflite"
+    model.write_bytes(MODEL.read_bytes())
+    shutil.copy(CARD, model.with_suffix(".json"))
+    real_read = Path.read_bytes
+
+    def failing_read(self: Path) -> bytes:
+        if self == model:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", failing_read)
+    with pytest.raises(ModelError) as refused:
+        Classifier(model)
+    assert str(refused.value) == f"{model}: cannot read the model (Permission denied)"
+
+
 @pytest.mark.parametrize("name", ["truncated", "wrong-shape"])
 def test_doctor_names_the_bad_model(
     models: dict[str, tuple[Path, str]], tmp_path: Path, name: str
