@@ -36,7 +36,9 @@ class Classifier:
         try:
             model_bytes = self.model_path.read_bytes()
         except OSError as e:
-            raise ModelError(f"{self.model_path}: cannot read the model ({e.strerror or e})") from None
+            raise ModelError(
+                f"{self.model_path}: cannot read the model ({e.strerror or e})"
+            ) from None
         self.interpreter, self.runtime = load_interpreter(
             str(self.model_path), threads, runtime, model_content=model_bytes
         )
