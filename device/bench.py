@@ -83,10 +83,26 @@ def bench_invoke(
     return result
 
 
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The processor's name as Linux reports it (x86: `model name`; a Pi: `Model`, the board),
+    so figures from two hosts of one architecture are not mistaken for a change of code."""
+    try:
+        text = cpuinfo.read_text(errors="replace")
+    except OSError:
+        return platform.processor() or "unknown"
+    for key in ("model name", "Model", "Hardware"):
+        for line in text.splitlines():
+            name, _, value = line.partition(":")
+            if name.strip() == key and value.strip():
+                return value.strip()
+    return platform.processor() or "unknown"
+
+
 def machine() -> dict[str, Any]:
     """Where a figure was measured (written beside every benchmark result)."""
     return {
         "machine": platform.machine(),
+        "cpu": cpu_model(),
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
