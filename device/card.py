@@ -73,12 +73,12 @@ def check_model_matches(
     interpreter: Any,
     model_path: Path,
     card_path: Path,
-    model_bytes: bytes | None = None,
+    model_bytes: bytes,
 ) -> None:
     """Raise ModelError naming both files when the model's tensors or labels differ from the card.
 
     `model_bytes`, the bytes the interpreter was built from, are what the card's digest is checked
-    against (read from `model_path` when not given)."""
+    against."""
     inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
     where = f"{model_path} does not match its card {card_path}"
     if len(inputs) != 1 or len(outputs) != 1:
@@ -107,8 +107,7 @@ def check_model_matches(
     # a model retrained with the labels in another order would otherwise answer under wrong names.
     want = card.get("model_sha256")
     if want is not None:
-        data = model_path.read_bytes() if model_bytes is None else model_bytes
-        got = hashlib.sha256(data).hexdigest()
+        got = hashlib.sha256(model_bytes).hexdigest()
         if got != want:
             raise ModelError(
                 f"{where}: its sha256 is {got[:12]}..., the card was written for {str(want)[:12]}... "

@@ -11,6 +11,10 @@ from moodcam.errors import ModelError
 from moodcam.preprocess import prepare_face
 from moodcam.runtime import load_interpreter
 
+# Far above any face model a Pi runs (the shipped one is under a megabyte), far below what would
+# exhaust a Pi's memory when a wrong file is named: the file is read whole before it is parsed.
+MAX_MODEL_BYTES = 64 * 2**20
+
 
 class Classifier:
     """Loads a model and its card, checks one against the other, scores faces.
@@ -34,6 +38,12 @@ class Classifier:
         # Read once: the bytes the card's digest is checked against are the bytes that run, even
         # if an upgrade replaces the file while the daemon starts.
         try:
+            size = self.model_path.stat().st_size
+            if size > MAX_MODEL_BYTES:
+                raise ModelError(
+                    f"{self.model_path}: {size} bytes is not a face model for this device "
+                    f"(at most {MAX_MODEL_BYTES} bytes)"
+                )
             model_bytes = self.model_path.read_bytes()
         except OSError as e:
             raise ModelError(

@@ -444,6 +444,26 @@ def test_an_unreadable_model_is_a_model_error_naming_it(
     assert str(refused.value) == f"{model}: cannot read the model (Permission denied)"
 
 
+def test_a_giant_file_named_as_the_model_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    """The model is read whole before it is parsed: a wrong file of gigabytes must be refused by
+    its size, not read into a Pi's memory (a sparse file: no disk is used)."""
+    from moodcam.classifier import MAX_MODEL_BYTES
+
+    model = tmp_path / "huge.tflite"
+    with open(model, "wb") as f:
+        f.truncate(4 * 2**30)
+    shutil.copy(CARD, model.with_suffix(".json"))
+    face = str(sorted(FACES.glob("*.png"))[0])
+    proc = moodcam("classify", "--no-detect", "--model", str(model), face)
+    assert proc.returncode == errors.EXIT_MODEL, proc.stderr
+    lines = error_lines(proc)
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].endswith(
+        f"{model}: {4 * 2**30} bytes is not a face model for this device "
+        f"(at most {MAX_MODEL_BYTES} bytes)"
+    ), lines[0]
+
+
 @pytest.mark.parametrize("name", ["truncated", "wrong-shape"])
 def test_doctor_names_the_bad_model(
     models: dict[str, tuple[Path, str]], tmp_path: Path, name: str
