@@ -73,7 +73,14 @@ def bench_invoke(
                 peer.invoke(peer_t)
                 theirs.append(time.perf_counter() - t0)
     result: dict[str, Any] = {
-        "moodcam": _summary(ours) | {"model": str(clf.model_path), "runtime": clf.runtime}
+        "moodcam": _summary(ours)
+        | {
+            "model": str(clf.model_path),
+            "runtime": clf.runtime,
+            # Kernels change between releases (the peer's invoke moves more than ours across
+            # ai-edge-litert versions), so a ratio is only comparable with its version beside it.
+            "runtime_version": runtime_version(clf.runtime),
+        }
     }
     if peer:
         result["peer"] = _summary(theirs) | {"model": "fer 25.10.3 emotion_model_quantized.tflite"}
@@ -81,6 +88,16 @@ def bench_invoke(
             result["moodcam"]["median_ms"] / result["peer"]["median_ms"], 3
         )
     return result
+
+
+def runtime_version(runtime: str) -> str:
+    """The installed version of a TFLite runtime (its name in moodcam.runtime is its PyPI name)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(runtime)
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import cv2
@@ -73,6 +74,7 @@ def test_bench_writes_invoke_and_pipeline_figures(tmp_path: Path) -> None:
     ours = results["invoke"]["moodcam"]
     assert ours["runs"] == 2 * 50 and ours["median_ms"] > 0
     assert ours["model"].endswith("moodcam.tflite")
+    assert ours["runtime_version"] == version(ours["runtime"])  # its PyPI name
     assert "peer" not in results["invoke"]  # none given: no ratio invented
     pipe = results["pipeline"]
     for kind in ("fast", "naive"):
