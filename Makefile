@@ -44,7 +44,7 @@ MODEL ?=
 # What `make eval` scores (empty: the shipped model and the float model its card was converted from).
 EVAL_MODELS ?=
 
-.PHONY: setup test demo train finetune teachers distill wide-teacher distill-wide distill-hr swa recover stage model baseline convert eval compare bench lint soak install uninstall security-report figures test-deps clean
+.PHONY: setup test demo bench-scenes train finetune teachers distill wide-teacher distill-wide distill-hr swa recover stage model baseline convert eval compare bench lint soak install uninstall security-report figures test-deps clean
 
 setup: $(STAMP)
 
@@ -175,6 +175,13 @@ bench: setup
 	$(PY) bench/report_bench.py --days 365 --out bench/report.json
 	$(PY) -m bench.stop_latency --out bench/stop.json
 	$(PY) -m convert.figures
+
+# Camera-like scenes from FER2013 faces through moodcam, full-frame Haar and the peer's pipeline
+# (bench/scenes.py). Tune with SPLIT=PublicTest; the report is PrivateTest, once per shipped change.
+SPLIT ?= PrivateTest
+SCENES_OUT ?= bench/scenes.json
+bench-scenes: setup
+	$(PY) -m bench.scenes --split $(SPLIT) --out $(SCENES_OUT) $(SCENES_ARGS)
 
 # 30 minutes (plus 1 minute warm-up) of the daemon at full speed with every sink on.
 soak: setup test-deps

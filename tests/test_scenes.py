@@ -1,0 +1,114 @@
+"""The scene benchmark's machinery (bench/scene_gen.py, bench/scenes.py): scenes, matching, the
+figures it derives, and a short run end to end. Its figures live in bench/scenes.json, not here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench import scene_gen as gen
+from bench import scenes
+
+
+@pytest.fixture(scope="module")
+def pool(fer2013):
+    return gen.pool_of(fer2013, "PublicTest")
+
+
+def test_pool_is_the_four_classes_of_one_split(pool):
+    assert pool.split == "PublicTest"
+    assert set(np.unique(pool.labels)) == {0, 1, 2, 3}
+    assert pool.images.shape[1:] == (48, 48)
+    # FER2013's PublicTest has 2,622 faces of the four classes; the one near-blank goes.
+    assert 2500 < len(pool.labels) <= 2622
+
+
+def test_stills_are_reproducible_and_inside_the_rules(pool):
+    a, b = gen.still(pool, 7), gen.still(pool, 7)
+    assert np.array_equal(a.image, b.image) and a.faces == b.faces
+    assert not np.array_equal(gen.still(pool, 8).image, a.image)
+    counts = []
+    for i in range(60):
+        s = gen.still(pool, i)
+        assert s.image.shape == (gen.FRAME_H, gen.FRAME_W, 3) and s.image.dtype == np.uint8
+        counts.append(len(s.faces))
+        for f in s.faces:
+            x, y, w, h = f.box
+            assert w == h and gen.MIN_FACE <= w <= gen.MAX_FACE
+            assert 0 <= x <= gen.FRAME_W - w and 0 <= y <= gen.FRAME_H - h
+            assert f.label == int(pool.labels[f.face])
+        if len(s.faces) == 2:
+            assert not gen._near(s.faces[0].box, s.faces[1].box, gap=0.0)
+    assert {0, 1, 2} <= set(counts)  # no face, one and two faces all occur
+
+
+def test_segment_changes_expression_and_tracks_visibility(pool):
+    seg = next(s for s in (gen.segment(pool, j) for j in range(20)) if s.change_t and s.faces[0])
+    assert len(seg.frames) == round(gen.SEGMENT_S * gen.FPS)
+    first = seg.faces[0][0].label
+    assert seg.new_label is not None and seg.new_label != first
+    # Before the fade's midpoint the first face has its old class, after it the new one.
+    after = [f[0].label for i, f in enumerate(seg.faces) if f and seg.t(i) >= seg.change_t + 0.1]
+    before = [f[0].label for i, f in enumerate(seg.faces) if f and seg.t(i) < seg.change_t - 0.1]
+    assert before and set(before) == {first}
+    assert after and seg.new_label in after
+    for faces in seg.faces:
+        for f in faces:
+            assert gen.visible_share(f.box) >= gen.VISIBLE
+
+
+def test_assign_takes_best_overlaps_once_and_counts_false_faces():
+    truth = [(100, 100, 100, 100), (300, 100, 60, 60)]
+    found = [(305, 100, 60, 60), (102, 98, 100, 100), (104, 104, 96, 96), (500, 400, 50, 50)]
+    assert scenes.assign(truth, found) == [1, 0]
+    # (104, 104, 96, 96) overlaps a face (a duplicate, not a false face); (500, 400) overlaps none.
+    assert scenes.false_faces(truth, found) == 1
+    assert scenes.assign(truth, [(160, 160, 100, 100)]) == [None, None]
+
+
+def test_peer_mood_is_the_mode_with_ties_to_the_latest():
+    from collections import deque
+
+    assert scenes._peer_mood(deque()) is None
+    assert scenes._peer_mood(deque([1, 1, 2])) == 1
+    assert scenes._peer_mood(deque([1, 2, 2, 1])) == 1  # tie: 1 was seen last
+    assert scenes._peer_mood(deque([1, 2, 1, 2])) == 2
+
+
+def _seg(moods: list[int | None], truth: list[int], change_t: float | None, fps: float = 10.0):
+    frames = [
+        {"truth": [{"size": 100, "label": t}], "m": {"mood": m, "label": [t]}}
+        for m, t in zip(moods, truth, strict=True)
+    ]
+    return {"fps": fps, "change_t": change_t, "frames": frames}
+
+
+def test_delay_is_to_the_frame_from_which_the_mood_stays_right():
+    # Truth turns from 0 to 1 at 0.5 s; the mood says 1 from 0.8 s, slips at 0.9 s, stays from 1.0 s.
+    moods = [0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 1]
+    truth = [0] * 5 + [1] * 7
+    seg = _seg(moods, truth, 0.5)
+    assert scenes._delay(seg, "m") == pytest.approx(0.5)
+    assert scenes._delay(_seg([0] * 12, truth, 0.5), "m") is None
+    summary = scenes._delay_summary([seg, _seg([0] * 12, truth, 0.5)], "m")
+    assert summary["changes"] == 2 and summary["reached"] == 1
+
+
+def test_flicker_counts_changes_on_steady_segments_only():
+    steady = _seg([None, 0, 1, 0, 0, 0, 0, 0, 0, 0], [0] * 10, None)  # 2 changes in 1 s
+    changing = _seg([0, 1, 0, 1, 0, 1, 0, 1, 0, 1], [0] * 10, 0.5)
+    assert scenes._flicker([steady, changing], "m") == pytest.approx(120.0)
+
+
+def test_a_short_run_end_to_end(pool):
+    """Every pipeline over a few stills and one segment: the figures' structure and counts."""
+    result = scenes.run("PublicTest", stills=6, segments=1, configs={"shipped": ""}, workers=1)
+    st, vid = result["stills"], result["video"]
+    assert st["stills"] == 6 and st["faces"] == sum(len(gen.still(pool, i).faces) for i in range(6))
+    for name in ("shipped", "haar", "peer"):
+        assert name in st["recall"]["all"] and name in vid["recall"]["all"]
+        assert name in st["false_faces_per_1000"] and name in vid["ms_median"]
+    assert vid["frames"] == round(gen.SEGMENT_S * gen.FPS)
+    assert vid["recall_frames"] == len(range(0, vid["frames"], scenes.HAAR_EVERY))
+    assert set(vid["smoothed_mood"]) == {"shipped", "peer"}
+    assert result["configs"]["shipped"]["detector"]["min_face"] == 40
