@@ -154,7 +154,14 @@ class Moodcam:
 _W: dict[str, Any] = {}
 
 
-def _init(split: str, seed: int, configs: dict[str, str], peer_path: str, data: str | None) -> None:
+def _init(
+    split: str,
+    seed: int,
+    configs: dict[str, str],
+    peer_path: str,
+    data: str | None,
+    baselines: bool = True,
+) -> None:
     import cv2
 
     from moodcam import config as mconfig
@@ -170,6 +177,7 @@ def _init(split: str, seed: int, configs: dict[str, str], peer_path: str, data: 
     _W["labels"] = clf.labels
     _W["peer"] = Peer(peer_path, clf.labels)
     _W["haar_min"] = first.detector.min_face
+    _W["baselines"] = baselines
 
 
 def _haar(gray: np.ndarray) -> list:
@@ -205,6 +213,8 @@ def run_still(i: int) -> dict[str, Any]:
             "false": false_faces(truth, boxes),
         }
         rec["ms"][name] = dt * 1000
+    if not _W["baselines"]:
+        return rec
     boxes, dt = _timed(_haar, gray)
     rec["haar"] = {
         "found": [j is not None for j in assign(truth, boxes)],
@@ -254,9 +264,10 @@ def run_segment(j: int) -> dict[str, Any]:
             boxes = [f.box for f in update.faces]
             m = assign(truth, boxes)
             probs = [np.array([f.scores[k] for k in _W["labels"]]) for f in update.faces]
+            labels = [_W["labels"].index(f.label) for f in update.faces]
             fr[name] = {
                 "found": [k is not None for k in m],
-                "label": [int(np.argmax(probs[k])) if k is not None else None for k in m],
+                "label": [labels[k] if k is not None else None for k in m],
                 "false": false_faces(truth, boxes),
                 "mood": None if update.mood is None else _W["labels"].index(update.mood),
                 # For replaying the tracker offline while tuning it (bench/scenes.py --dump).
@@ -266,6 +277,9 @@ def run_segment(j: int) -> dict[str, Any]:
                 ],
             }
             fr["ms"][name] = dt * 1000
+        frames.append(fr)
+        if not _W["baselines"]:
+            continue
         gray = to_gray(image)
         if i % HAAR_EVERY == 0:
             boxes, dt = _timed(_haar, gray)
@@ -287,7 +301,6 @@ def run_segment(j: int) -> dict[str, Any]:
             "false": false_faces(truth, boxes),
             "mood": _peer_mood(history),
         }
-        frames.append(fr)
     return {
         "j": j,
         "fps": seg.fps,
@@ -375,14 +388,16 @@ def _dominant_truth(fr: dict) -> int | None:
 
 
 def _delay(seg: dict, name: str) -> float | None:
-    """Seconds from the change to the frame from which the mood stays right (None: never)."""
+    """Seconds from the change to the frame from which the mood stays right (None: never), over
+    the frames the face is present on."""
     frames, t0 = seg["frames"], seg["change_t"]
     start = None
     for i, fr in enumerate(frames):
         t = i / seg["fps"]
-        if t < t0:
+        truth = _dominant_truth(fr)
+        if t < t0 or truth is None:
             continue
-        right = fr[name]["mood"] is not None and fr[name]["mood"] == _dominant_truth(fr)
+        right = fr[name]["mood"] == truth
         if right and start is None:
             start = t
         elif not right:
@@ -469,13 +484,16 @@ def _largest_found_label(fr: dict, name: str) -> int | None:
 
 
 def _delay_summary(segs: list[dict], name: str) -> dict[str, Any]:
-    """Delay after a change the pipeline itself sees clearly: its per-frame label of the changed
-    face is right on most frames after the change (a model error is not a smoothing delay)."""
+    """Delay after a change the pipeline itself sees clearly: the changed face is the one the mood
+    should follow at the segment's end, and the pipeline's per-frame label of it is right on most
+    frames after the change that show it (a model error is not a smoothing delay)."""
     delays = []
     for s in segs:
-        if s["change_t"] is None:
+        if s["change_t"] is None or _dominant_truth(s["frames"][-1]) != s["new_label"]:
             continue
-        after = [fr for i, fr in enumerate(s["frames"]) if i / s["fps"] >= s["change_t"]]
+        after = [
+            fr for i, fr in enumerate(s["frames"]) if i / s["fps"] >= s["change_t"] and fr["truth"]
+        ]
         raw = [_largest_found_label(fr, name) == _dominant_truth(fr) for fr in after]
         if not raw or sum(raw) <= len(raw) / 2:
             continue
@@ -497,10 +515,11 @@ def _finite(v: float) -> float | None:
 
 
 def _flicker(segs: list[dict], name: str) -> float | None:
-    """Mood changes per minute on steady segments, after the first mood."""
+    """Mood changes per minute on a steady face: segments with one face, present in every frame,
+    whose expression does not change; counted after the first mood."""
     changes, seconds = 0, 0.0
     for s in segs:
-        if s["change_t"] is not None or not any(fr["truth"] for fr in s["frames"]):
+        if s["change_t"] is not None or any(len(fr["truth"]) != 1 for fr in s["frames"]):
             continue
         moods = [fr[name]["mood"] for fr in s["frames"]]
         seen = [m for m in moods if m is not None]
@@ -521,15 +540,20 @@ def run(
     workers: int = 2,
     data: str | None = None,
     dump: str | None = None,
+    baselines_from: str | None = None,
 ) -> dict[str, Any]:
     """Build the scenes, run every pipeline on them (in `workers` processes of one thread each),
-    and return the figures."""
+    and return the figures.
+
+    `baselines_from`: for tuning only, take full-frame Haar's and the peer's records from an
+    earlier run's dump of the same scenes instead of running them again (their timings are then
+    not from this run, and the output says so)."""
     import multiprocessing as mp
 
     from moodcam.bench import machine
     from training.evaluate import peer_model
 
-    args = (split, seed, configs, str(peer_model()), data)
+    args = (split, seed, configs, str(peer_model()), data, baselines_from is None)
     names = list(configs)
     t0 = time.time()
     if workers > 1:
@@ -540,6 +564,8 @@ def run(
         _init(*args)
         srecs = [run_still(i) for i in range(stills)]
         vrecs = [run_segment(j) for j in range(segments)]
+    if baselines_from:
+        _merge_baselines(srecs, vrecs, json.loads(Path(baselines_from).read_text()))
     if dump:
         Path(dump).write_text(json.dumps({"stills": srecs, "segments": vrecs}))
     from moodcam import config as mconfig
@@ -554,13 +580,31 @@ def run(
             n: {"file": p or "(defaults)", "detector": vars(c.detector), "tracker": vars(c.tracker)}
             for (n, p), c in zip(configs.items(), cfgs.values(), strict=True)
         },
+        "haar_every": HAAR_EVERY,
         "threads_per_worker": 1,
         "workers": workers,
         "seconds": round(time.time() - t0, 1),
+        "baselines_from": baselines_from,
         "machine": machine(),
         "stills": still_figures(srecs, names),
         "video": video_figures(vrecs, names),
     }
+
+
+def _merge_baselines(srecs: list[dict], vrecs: list[dict], old: dict) -> None:
+    """Copy full-frame Haar's and the peer's records (and timings) from an earlier dump."""
+    if len(old["stills"]) < len(srecs) or len(old["segments"]) < len(vrecs):
+        raise SystemExit("--baselines-from: that dump has fewer scenes than this run")
+    for new, prev in zip(srecs, old["stills"], strict=False):
+        for key in ("haar", "peer"):
+            new[key] = prev[key]
+            new["ms"][key] = prev["ms"][key]
+    for seg, prev in zip(vrecs, old["segments"], strict=False):
+        for fr, pf in zip(seg["frames"], prev["frames"], strict=True):
+            for key in ("haar", "peer"):
+                if key in pf:
+                    fr[key] = pf[key]
+                    fr["ms"][key] = pf["ms"][key]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -585,13 +629,20 @@ def main(argv: list[str] | None = None) -> int:
         help="a moodcam configuration to run (repeatable); default: shipped=(defaults)",
     )
     p.add_argument("--data", help="FER2013 folder (default $MOODCAM_DATA or ../shared/data)")
+    p.add_argument(
+        "--baselines-from",
+        metavar="DUMP",
+        help="tuning only: reuse Haar's and the peer's records from an earlier --dump",
+    )
     p.add_argument("--dump", help="also write every per-frame record here (for offline tuning)")
     p.add_argument("--out", help="write the figures here (default: print them)")
     a = p.parse_args(argv)
     configs = dict(c.split("=", 1) for c in a.config) if a.config else {"shipped": ""}
     if a.stills < 1 or a.segments < 1:
         p.error("--stills and --segments must be at least 1")
-    result = run(a.split, a.stills, a.segments, configs, a.seed, a.workers, a.data, a.dump)
+    result = run(
+        a.split, a.stills, a.segments, configs, a.seed, a.workers, a.data, a.dump, a.baselines_from
+    )
     text = json.dumps(result, indent=2) + "\n"
     if a.out:
         Path(a.out).write_text(text)

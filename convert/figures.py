@@ -108,6 +108,7 @@ def render(card: dict, bench: dict, security: str = "", extra: dict | None = Non
         lines += ["", f"Pipeline on 640x480 frames, one thread: {pipe['fast']['fps']} frames/s end to end "
                   f"vs naive {pipe['naive']['fps']} frames/s ({pipe['speedup']}x); face recall "
                   f"{pipe['fast']['recall']} % vs {pipe['naive']['recall']} %."]  # fmt: skip
+    lines += scene_lines(extra.get("scenes", {}))
     soak = extra.get("soak", {})
     if "rss_growth_mb" in soak:
         lines += ["", f"Soak (`make soak`: the daemon over the looping clip with log, MQTT, LEDs and MPD on): "
@@ -143,8 +144,97 @@ def render(card: dict, bench: dict, security: str = "", extra: dict | None = Non
     return "\n".join([*lines, "", END])
 
 
+def _cell(v: object, unit: str = "") -> str:
+    return "" if v is None else f"{v}{unit}"
+
+
+def scene_lines(sc: dict) -> list[str]:
+    """The scene benchmark's table (bench/scenes.json, `make bench-scenes`)."""
+    if not sc.get("stills"):
+        return []
+    names = list(sc["configs"])
+    heads = [f"moodcam ({n})" for n in names] + ["full-frame Haar", "peer (fer)"]
+    cols = [*names, "haar", "peer"]
+    st, vid = sc["stills"], sc["video"]
+
+    def row(label: str, values: dict, unit: str = " %") -> str:
+        return f"| {label} | " + " | ".join(_cell(values.get(c), unit) for c in cols) + " |"
+
+    def buckets(part: dict) -> list[str]:
+        return [
+            row(f"recall, faces {b} px ({r['faces']})", r)
+            for b, r in part["recall"].items()
+            if b != "all"
+        ]
+
+    def paired(p: dict) -> str:
+        return f"{p['only_moodcam_right']} / {p['only_peer_right']} (McNemar p {p['mcnemar_p']})"
+
+    mood, delay, w = vid["smoothed_mood"], vid["delay"], sc["frame"]
+    lines = [
+        "",
+        f"Camera-like scenes ({sc['split']} faces composed into {w[0]}x{w[1]} frames, "
+        f"`bench/scene_gen.py`, seed {sc['seed']}; `make bench-scenes`, `bench/scenes.json`, "
+        f"{where(sc.get('machine', {}))}, one thread per pipeline). Settings: "
+        + "; ".join(f"{n}: {sc['configs'][n]['file']}" for n in names)
+        + ".",
+        "",
+        "| scenes | " + " | ".join(heads) + " |",
+        "|---|" + "---|" * len(cols),
+        row(f"stills ({st['stills']}, {st['faces']} faces): recall", st["recall"]["all"]),
+        *buckets(st),
+        row("stills: false faces per 1,000", st["false_faces_per_1000"], ""),
+        row("stills: accuracy on found faces", st["accuracy_on_found"]),
+        "| stills: faces both found, right only for moodcam / only for the peer | "
+        + " | ".join(paired(st["paired_vs_peer"][n]) for n in names)
+        + " | | |",
+        row(
+            f"video ({vid['segments']} segments, {vid['frames']} frames at {vid['fps']:g} fps): "
+            f"recall on every {sc.get('haar_every', 3)}rd frame",
+            vid["recall"]["all"],
+        ),
+        *buckets(vid),
+        row("video: false faces per 1,000 frames", vid["false_faces_per_1000"], ""),
+        row("video: per-frame accuracy on found faces", vid["per_frame_accuracy_on_found"]),
+        row(
+            "video: smoothed mood right (1 s after a start or change)",
+            {n: m["mood_right"] for n, m in mood.items()},
+        ),
+        row(
+            "video: per-frame label right, same frames",
+            {n: m["per_frame_label_right"] for n, m in mood.items()},
+        ),
+        row(
+            "video: smoothed mood right at a segment's end",
+            {n: m["mood_right_at_end"] for n, m in mood.items()},
+        ),
+        row(
+            "video: delay to the right mood after a change, median / p90",
+            {
+                n: f"{_cell(d.get('median_s'))} / {_cell(d.get('p90_s'), '') or 'not reached'} s "
+                f"({d.get('reached')} of {d.get('changes')} reached)"
+                for n, d in delay.items()
+            },
+            "",
+        ),
+        row("video: mood changes per minute on a steady face", vid["flicker_per_min"], ""),
+        row(
+            "video: ms/frame, mean (median)",
+            {n: f"{vid['ms_mean'][n]} ({vid['ms_median'][n]})" for n in vid["ms_mean"]},
+            "",
+        ),
+        row(
+            "video: speed against full-frame Haar",
+            {n: f"{v}x" for n, v in vid["speedup_vs_haar"].items()},
+            "",
+        ),
+    ]
+    return lines
+
+
 def extras() -> dict:
     return {
+        "scenes": _load(ROOT / "bench" / "scenes.json"),
         "soak": _load(ROOT / "bench" / "soak.json"),
         "mockpin": _load(ROOT / "bench" / "mockpin_memory.json"),
         "report": _load(ROOT / "bench" / "report.json"),

@@ -80,7 +80,7 @@ def _seg(moods: list[int | None], truth: list[int], change_t: float | None, fps:
         {"truth": [{"size": 100, "label": t}], "m": {"mood": m, "label": [t]}}
         for m, t in zip(moods, truth, strict=True)
     ]
-    return {"fps": fps, "change_t": change_t, "frames": frames}
+    return {"fps": fps, "change_t": change_t, "new_label": truth[-1], "frames": frames}
 
 
 def test_delay_is_to_the_frame_from_which_the_mood_stays_right():
@@ -92,12 +92,19 @@ def test_delay_is_to_the_frame_from_which_the_mood_stays_right():
     assert scenes._delay(_seg([0] * 12, truth, 0.5), "m") is None
     summary = scenes._delay_summary([seg, _seg([0] * 12, truth, 0.5)], "m")
     assert summary["changes"] == 2 and summary["reached"] == 1
+    assert summary["median_s"] is None  # one of two never reached: the median is not finite
+    # A face that walks out after its change is no delay to measure: its mood has nothing to follow.
+    gone = _seg(moods, truth, 0.5)
+    gone["frames"][-1]["truth"] = []
+    assert scenes._delay_summary([gone], "m") == {"changes": 0}
 
 
-def test_flicker_counts_changes_on_steady_segments_only():
+def test_flicker_counts_changes_on_a_steady_face_only():
     steady = _seg([None, 0, 1, 0, 0, 0, 0, 0, 0, 0], [0] * 10, None)  # 2 changes in 1 s
     changing = _seg([0, 1, 0, 1, 0, 1, 0, 1, 0, 1], [0] * 10, 0.5)
-    assert scenes._flicker([steady, changing], "m") == pytest.approx(120.0)
+    leaving = _seg([0, 1, 0, 1, 0, 1, 0, 1, 0, 1], [0] * 10, None)
+    leaving["frames"][-1]["truth"] = []  # the face walks out: not a steady face
+    assert scenes._flicker([steady, changing, leaving], "m") == pytest.approx(120.0)
 
 
 def test_a_short_run_end_to_end(pool):
