@@ -12,7 +12,8 @@ and the frame time. It
    `s += alpha * (p - s)` with `alpha = 1 - exp(-dt / smoothing_s)` and `dt` the real time since
    the track was last seen. A constant input therefore decays identically at 5 fps and at 30 fps
    (`smoothing_s = 0` turns smoothing off).
-3. **Labels each face with hysteresis.** A track's first label is its smoothed argmax once it has
+3. **Labels each track with hysteresis** (the label the mood is made of; each face in the update
+   keeps its own frame's label, the argmax of its scores). A track's first label is its smoothed argmax once it has
    been seen for `hold_s`. After that its label switches to another class only when that class's
    smoothed probability has led the current label's by more than `hysteresis`, continuously, for
    `hold_s` (a lead that lapses restarts the clock). Noise that alternates frame to frame cannot
@@ -171,11 +172,15 @@ class MoodTracker:
                 self._observe(track, t, box, p)
             self._update_label(track, t)
             seen.add(track.id)
-            k = track.label if track.label >= 0 else int(np.argmax(p))
+            # A face's label is what this frame shows (its scores' argmax); the smoothing and the
+            # hysteresis make the mood. Measured on camera-like scenes (bench/scenes.py), a
+            # face's smoothed, held label was wrong more often than its own frame's: it lags every
+            # change, and the same face gives nearly the same scores frame after frame, so
+            # averaging does not undo a mistake.
             faces.append(
                 FaceResult(
                     box=box,
-                    label=self.labels[k],
+                    label=self.labels[int(np.argmax(p))],
                     scores=dict(zip(self.labels, p.tolist(), strict=True)),
                     track_id=track.id,
                 )

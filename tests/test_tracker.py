@@ -153,14 +153,15 @@ def test_hold_must_pass_in_full_and_a_lapse_restarts_it() -> None:
     # Exactly hold_s after the lead began (1.6 + 0.5) is enough: the boundary counts.
 
 
-def test_first_label_waits_for_hold_and_faces_fall_back_to_raw_argmax() -> None:
+def test_first_label_waits_for_hold_and_faces_carry_their_frames_label() -> None:
     tr = MoodTracker(exact(hold_s=0.5), LABELS)
     seq = [p(happy=0.6, sad=0.4), p(happy=0.4, sad=0.6)] * 3
     ups = run(tr, clock(10, 0.6), lambda i, t: [(BOX, seq[i])])
     for u, raw in zip(ups[:5], ["happy", "sad"] * 3, strict=False):
         assert u.mood is None and not u.changed
-        assert u.faces[0].label == raw  # no track label yet: this frame's argmax
+        assert u.faces[0].label == raw  # this frame's argmax
     assert ups[5].mood == "sad" and ups[5].changed  # seen for 0.5 s: labelled at t = 0.5
+    assert ups[5].faces[0].label == "sad"
 
 
 def test_first_label_is_the_smoothed_argmax_not_the_raw_one() -> None:
@@ -168,8 +169,9 @@ def test_first_label_is_the_smoothed_argmax_not_the_raw_one() -> None:
     ups = run(tr, clock(10, 0.3), lambda i, t: [(BOX, HAPPY)])
     u = tr.update(0.3, [(BOX, SAD)])  # one sad frame when the label is due
     assert [x.mood for x in ups] == [None] * 3
-    assert u.mood == "happy" and u.faces[0].label == "happy"
-    assert u.faces[0].scores["sad"] == pytest.approx(0.85)  # scores stay this frame's raw ones
+    assert u.mood == "happy"  # the mood is the smoothed argmax ...
+    # ... while the face says what this frame shows, its label its own scores' argmax.
+    assert u.faces[0].label == "sad" and u.faces[0].scores["sad"] == pytest.approx(0.85)
 
 
 def test_hold_zero_labels_at_once() -> None:
