@@ -24,7 +24,8 @@ out through an edge (15 %) or towards or away from the camera (20 %). In 70 % of
 first face changes expression once, at 1.0-1.6 s: its crop cross-fades over `FADE_S` to another
 face of another class (FER2013 has no sequences of one person, so a change of face stands for a
 change of expression); the other segments are steady, for counting flicker. A face counts as
-present in a frame while at least `VISIBLE` of it is inside the frame.
+present in a frame (recall counts it) while at least `VISIBLE` of it is inside the frame; a
+detection of a face less visible than that is neither a hit nor a false face.
 """
 
 from __future__ import annotations
@@ -93,9 +94,23 @@ def pool_of(faces: Any, split: str) -> FacePool:
 
 @dataclass
 class TruthFace:
-    box: Box
+    box: Box  # may reach past the frame's edges (a face walking in or out)
     label: int  # index into DEFAULT_CLASSES
     face: int  # index into the pool
+    visible: float = 1.0  # the share of the box inside the frame
+
+    @property
+    def required(self) -> bool:
+        """Present enough to be found: recall counts it (a detection of a face less visible is
+        not counted either way, and is no false face)."""
+        return self.visible >= VISIBLE
+
+    @property
+    def in_frame(self) -> Box:
+        """The box clipped to the frame."""
+        x, y, w, h = self.box
+        x0, y0 = max(x, 0), max(y, 0)
+        return x0, y0, max(0, min(x + w, FRAME_W) - x0), max(0, min(y + h, FRAME_H) - y0)
 
 
 @dataclass
@@ -110,7 +125,7 @@ class Scene:
 
 @dataclass
 class Segment:
-    """One video segment: frames, and per frame the faces present (at least VISIBLE inside)."""
+    """One video segment: frames, and per frame the faces in it (any part inside the frame)."""
 
     index: int
     frames: list[np.ndarray] = field(default_factory=list)
@@ -317,8 +332,9 @@ def segment(pool: FacePool, j: int, seed: int = 0) -> Segment:
                 if w >= 0.5:
                     face, label = change_face, int(pool.labels[change_face])
             paste_face(img, pixels, box)  # type: ignore[arg-type]
-            if visible_share(box) >= VISIBLE:  # type: ignore[arg-type]
-                present.append(TruthFace(box, label, face))  # type: ignore[arg-type]
+            visible = visible_share(box)  # type: ignore[arg-type]
+            if visible > 0:
+                present.append(TruthFace(box, label, face, round(visible, 3)))  # type: ignore[arg-type]
         seg.frames.append(_camera(img, gain, noise, 0.0, quality, rng))
         seg.faces.append(present)
     seg.conditions = {

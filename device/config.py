@@ -105,17 +105,23 @@ class DetectorConfig:
         "", doc="Haar cascade XML; empty = OpenCV's haarcascade_frontalface_default.xml"
     )
     detect_width: int = _opt(
-        320, min=64, max=7680, doc="frames are downscaled to this width for detection"
+        640, min=64, max=7680, doc="frames wider than this are downscaled to it for detection"
     )
     scale_factor: float = _opt(
-        1.2, min=1.01, max=2.0, doc="Haar scale step: smaller finds more sizes, more slowly"
+        1.1, min=1.01, max=2.0, doc="Haar scale step: smaller finds more sizes, more slowly"
     )
     min_neighbors: int = _opt(
-        4, min=1, max=50, doc="Haar overlapping hits a face needs: higher, fewer false faces"
+        5, min=1, max=50, doc="Haar overlapping hits a face needs: higher, fewer false faces"
     )
     min_face: int = _opt(40, min=8, max=4000, doc="smallest face in full-frame pixels")
     redetect_every: int = _opt(
         10, min=1, max=1000, doc="full-frame detection every N frames; tracking between"
+    )
+    lost_frames: int = _opt(
+        3,
+        min=0,
+        max=100,
+        doc="a tracked face not found is searched for again this many frames before a full detection",
     )
     search_margin: float = _opt(
         0.5, min=0.0, max=3.0, doc="search window around a tracked face, in face sizes"

@@ -251,7 +251,7 @@ class Daemon:
         detector = FaceDetector(cfg.detector)
         prepare_faces_dir(cfg)
         try:
-            source = open_source(cfg.source, sleep=self.wait)
+            source = open_source(cfg.source, sleep=self.wait, lores_width=cfg.detector.detect_width)
         except SourceError as e:
             self._report_lost_at_start(e)
             raise

@@ -56,7 +56,7 @@ from urllib.parse import urlsplit
 import cv2
 import numpy as np
 
-from moodcam.config import SourceConfig
+from moodcam.config import DetectorConfig, SourceConfig
 from moodcam.errors import EXIT_SOURCE, MoodcamError
 from moodcam.records import Frame
 from moodcam.urls import redact_url
@@ -77,8 +77,8 @@ RECONNECT_FIRST_S = 0.5
 # A file source gives up after this many consecutive undecodable frames (a broken tail).
 MAX_CONSECUTIVE_BAD_FRAMES = 50
 # picamera2's lores stream width by default: the detector's default detect_width, so the Y plane
-# is the detection image as is.
-DEFAULT_LORES_WIDTH = 320
+# is the detection image as is (the daemon passes the configured one).
+DEFAULT_LORES_WIDTH = DetectorConfig().detect_width
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]

@@ -66,8 +66,13 @@ def random_faces(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (n, 48, 48), dtype=np.uint8)
 
 
+# A clutter background on which full-frame Haar (1.1, 5), the detector's full detection, finds
+# no false face (seeds 2, 5 and 9 each hold one): the scenes below are about the pipeline.
+CLEAN_SEED = 6
+
+
 def confident_scenes(classifier, box: tuple[int, int, int, int],
-                     seed: int = 5) -> dict[str, tuple[np.ndarray, np.ndarray]]:  # fmt: skip
+                     seed: int = CLEAN_SEED) -> dict[str, tuple[np.ndarray, np.ndarray]]:  # fmt: skip
     """label -> (face, scene) for the bundled fixture faces that, pasted into a scene at `box`,
     the detector finds there and `classifier` labels with a score above 0.5 (the first face per
     label). Tests that need two moods pick from this, so they check the pipeline's timing and

@@ -25,7 +25,7 @@ from moodcam.detector import FaceDetector
 from moodcam.records import Frame, MoodUpdate
 from moodcam.sinks.moodlog import MoodLogWriter
 from moodcam.tracker import MoodTracker
-from tests.conftest import confident_scenes
+from tests.conftest import CLEAN_SEED, confident_scenes
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "moodcam.tflite"
@@ -65,7 +65,7 @@ def two_mood_clip(classifier, tmp_path_factory):
     frames, boxes = [], []
     for face in (face_a, face_b):
         clip = make_clip(
-            [FaceMotion(face, box, (box[0] + 20, box[1] + 6, 170, 170))], SEGMENT, seed=5, fps=FPS
+            [FaceMotion(face, box, (box[0] + 20, box[1] + 6, 170, 170))], SEGMENT, seed=CLEAN_SEED, fps=FPS
         )
         frames += clip.frames
         boxes += clip.boxes

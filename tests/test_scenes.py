@@ -54,7 +54,24 @@ def test_segment_changes_expression_and_tracks_visibility(pool):
     assert after and seg.new_label in after
     for faces in seg.faces:
         for f in faces:
-            assert gen.visible_share(f.box) >= gen.VISIBLE
+            assert 0 < f.visible == pytest.approx(gen.visible_share(f.box), abs=1e-3)
+            assert f.required == (f.visible >= gen.VISIBLE)
+            x, y, w, h = f.in_frame
+            assert x >= 0 and y >= 0 and x + w <= gen.FRAME_W and y + h <= gen.FRAME_H
+
+
+def test_a_face_walking_out_is_neither_found_nor_false(pool):
+    """A segment with a face leaving through an edge: once less than VISIBLE of it is inside,
+    recall stops counting it, and a detection on what is left of it is not a false face."""
+    seg = next(
+        s
+        for s in (gen.segment(pool, j) for j in range(60))
+        if s.conditions["motion"] == ["leave"]
+    )
+    partial = [f for faces in seg.faces for f in faces if not f.required]
+    assert partial, "the face should be partly out of the frame at the end"
+    f = partial[0]
+    assert scenes.false_faces([f.in_frame], [f.in_frame]) == 0
 
 
 def test_assign_takes_best_overlaps_once_and_counts_false_faces():
