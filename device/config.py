@@ -117,6 +117,12 @@ class DetectorConfig:
     redetect_every: int = _opt(
         10, min=1, max=1000, doc="full-frame detection every N frames; tracking between"
     )
+    idle_every: int = _opt(
+        3,
+        min=1,
+        max=1000,
+        doc="with no face tracked, a full-frame detection every N frames (a face walking in waits at most N)",
+    )
     lost_frames: int = _opt(
         3,
         min=0,

@@ -1,14 +1,22 @@
-"""Fast face detection: OpenCV's Haar cascade on a downscaled frame, plus tracking in between.
+"""Fast face detection: OpenCV's Haar cascade every few frames, tracking in between.
 
 A full-frame Haar pass is the expensive part of the pipeline on a Pi. `FaceDetector` runs it on
-a frame downscaled to `detect_width`, and only every `redetect_every` frames; in between it
-searches a small window around each tracked face (`search_margin` face sizes on every side,
-shifted by the face's last motion) with the cascade's scale range bounded near the tracked size.
-A tracked face not found in its window is dropped and the next frame gets a full detection, so a
-face is never lost for more than one frame because of tracking; a new face shows up at the next
-full detection (at most `redetect_every` frames later). A full detection keeps a tracked face it
-missed if the face's window search still finds it (the downscaled pass can miss a face the cascade
-finds at another scale), so re-detecting never drops a face that is still there.
+the frame (downscaled to `detect_width` when wider) only every `redetect_every` frames; in between
+it searches a small window around each tracked face (`search_margin` face sizes on every side,
+shifted by the face's last motion) with the cascade's scale range bounded near the tracked size;
+with nobody tracked it runs the full pass every `idle_every` frames. A tracked face its window search
+misses is still reported for `COAST_FRAMES` frame(s) and searched for, in a window that widens with
+every miss, for `lost_frames` frames; then it is dropped and the next frame gets a full detection.
+A new face shows up at the next full detection (at most `redetect_every` frames later while
+others are tracked, `idle_every` when nobody is). A full
+detection keeps a tracked face it missed if the face's window search still finds it (Haar is not
+scale-invariant: a face found at one scale can be missed at another), so re-detecting never drops
+a face that is still there.
+
+The settings were chosen on camera-like scenes (bench/scenes.py, PublicTest faces): any
+downscaling of a 640x480 frame before the full pass, or a coarser scale step, gave up recall on
+small faces against full-frame Haar, so the full pass is full-frame Haar's own (1.1, 5) and the
+speed comes from running it rarely.
 
 `naive_detect` is the baseline it is measured against: full resolution, scaleFactor 1.1,
 minNeighbors 5, minSize 50, every frame (what the `fer` package does).
@@ -116,13 +124,15 @@ def naive_detect(gray: np.ndarray, cascade: cv2.CascadeClassifier | None = None,
 
 @dataclass
 class DetectorStats:
-    """Counters for the benchmark. `frames` = detect() calls = full_detections + tracking_frames.
+    """Counters for the benchmark. `frames` = detect() calls = full_detections + tracking_frames
+    + idle_frames (nobody tracked, no full detection due).
     A tracking frame searches one window per tracked face; a full detection also searches the
     window of any tracked face its downscaled pass missed. `window_searches` counts both."""
 
     frames: int = 0
     full_detections: int = 0
     tracking_frames: int = 0
+    idle_frames: int = 0
     window_searches: int = 0
     tracks_lost: int = 0  # window searches that did not find their face
     tracks_dropped: int = 0  # tracks given up after `lost_frames` misses (a full detection follows)
@@ -199,11 +209,14 @@ class FaceDetector:
         self.stats.frames += 1
         self.last = CallInfo()
 
-        full = self._force_full or not self._tracks or self._since_full >= self.cfg.redetect_every
-        if full:
+        every = self.cfg.redetect_every if self._tracks else self.cfg.idle_every
+        if self._force_full or self._since_full >= every:
             self._full_detection(view)
-        else:
+        elif self._tracks:
             self._track(view)
+        else:  # nobody tracked: an empty room costs one full pass per idle_every frames
+            self.stats.idle_frames += 1
+            self._since_full += 1
         return [t.box for t in self._tracks if t.missed <= COAST_FRAMES]
 
     # ------------------------------------------------------------------ full detection
