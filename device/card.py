@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from moodcam.errors import ModelError
+from moodcam.files import FileRefused, read_text
 from moodcam.labels import FER2013_CLASSES
 
 CARD_VERSION = 1
@@ -28,11 +29,13 @@ def card_path_for(model_path: str | Path) -> Path:
 def load_card(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     try:
-        card = json.loads(path.read_text(encoding="utf-8"))
+        card = json.loads(read_text(path, "a model card"))
     except FileNotFoundError:
         raise ModelError(
             f"{path}: model card not found (convert/ writes it beside the model)"
         ) from None
+    except FileRefused as e:  # /dev/zero, a FIFO, a folder: never read
+        raise ModelError(f"{path}: {e}") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ModelError(f"{path}: not a readable model card: {e}") from None
     if not isinstance(card, dict):

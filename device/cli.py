@@ -20,12 +20,12 @@ import numpy as np
 
 from moodcam import __version__
 from moodcam.errors import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, InputError, MoodcamError
+from moodcam.files import MAX_IMAGE_BYTES, FileRefused, read_regular
 
 # Larger than any camera sensor (the Pi's are 12 MP), small enough for a Pi's RAM. OpenCV's own
 # limit is 2**30 pixels: a 1 MB PNG of zeros can claim 30000x30000 and take 2.7 GB to decode.
 # OpenCV reads this variable once, when cv2 is imported: so here, before anything imports it.
 MAX_IMAGE_PIXELS = 8192 * 8192
-MAX_IMAGE_BYTES = 512 * 2**20  # an uncompressed 64 MP BGR TIFF is 192 MiB
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_IMAGE_PIXELS))
 
 DEMO_CLIP = Path(__file__).resolve().parent.parent / "demo" / "clip.mp4"
@@ -186,18 +186,12 @@ def read_image(path: str) -> np.ndarray:
     import cv2
 
     try:
-        st = os.stat(path)
         # /dev/zero or a FIFO would be read forever; a multi-gigabyte file is no photo.
-        if not stat.S_ISREG(st.st_mode):
-            raise InputError(
-                f"{path}: "
-                + ("no such image file" if stat.S_ISDIR(st.st_mode) else "not a regular file")
-            )
-        if st.st_size > MAX_IMAGE_BYTES:
-            raise InputError(f"{path}: file too large for an image ({st.st_size >> 20} MiB)")
-        data = np.fromfile(path, dtype=np.uint8)
-    except (FileNotFoundError, IsADirectoryError):
+        data = np.frombuffer(read_regular(path, MAX_IMAGE_BYTES, "an image"), np.uint8)
+    except FileNotFoundError:
         raise InputError(f"{path}: no such image file") from None
+    except FileRefused as e:
+        raise InputError(f"{path}: {e}") from None
     except OSError as e:
         raise InputError(f"{path}: cannot read: {e.strerror or e}") from None
     if data.size == 0:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from moodcam.errors import EXIT_CONFIG, MoodcamError
+from moodcam.files import FileRefused, read_text
 from moodcam.labels import FER2013_CLASSES
 
 PACKAGE_MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -444,9 +445,11 @@ def load(path: str | os.PathLike | None) -> Config:
         return from_dict({})
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_text(path, "a config file"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
+    except FileRefused as e:  # /dev/zero, a FIFO, a folder: never read
+        raise ConfigError(f"{path}: {e}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: cannot read: {e}") from None
     except tomllib.TOMLDecodeError as e:

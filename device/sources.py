@@ -58,6 +58,7 @@ import numpy as np
 
 from moodcam.config import SourceConfig
 from moodcam.errors import EXIT_SOURCE, MoodcamError
+from moodcam.files import MAX_IMAGE_BYTES, FileRefused, opencv_path, read_regular, shown
 from moodcam.records import Frame
 from moodcam.urls import redact_url
 
@@ -244,6 +245,11 @@ class CaptureSource(Source):
         self._closed = False
         self.skipped = 0
         self._is_camera = isinstance(target, int) or str(target).startswith("/dev/")
+        if isinstance(target, str):
+            try:
+                opencv_path(target)
+            except FileRefused as e:
+                raise SourceError(f"{shown(self.description)}: {e}", "camera") from None
         self._cap = self._open()
         if self._cap is None:
             what = (
@@ -331,7 +337,11 @@ class VideoFileSource(Source):
             raise SourceError(f"{self.path}: no such file", "missing")
         if not os.access(self.path, os.R_OK):
             raise SourceError(f"{self.path}: cannot read (permission denied)", "unreadable")
-        self._cap = capture_factory(str(self.path))
+        try:
+            target = opencv_path(self.path)
+        except FileRefused as e:
+            raise SourceError(f"{shown(self.path)}: {e}", "unreadable") from None
+        self._cap = capture_factory(target)
         if not self._cap.isOpened():
             self._cap.release()
             raise SourceError(f"{self.path}: cannot decode as video", "unreadable")
@@ -453,13 +463,19 @@ class FolderSource(Source):
             index = self._pos
             self._pos += 1
             p = self.files[index]
+            why = "cannot read as an image"
             try:
-                img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+                # Decoded from bytes, not cv2.imread(name): a name that is not UTF-8 (copied from
+                # a camera's FAT card) crashes imread, and bytes let any name through.
+                img = cv2.imdecode(np.frombuffer(read_regular(p, MAX_IMAGE_BYTES, "an image"), np.uint8),
+                                   cv2.IMREAD_COLOR)  # fmt: skip
+            except (OSError, FileRefused) as e:  # replaced since listed, or a giant file
+                img, why = None, f"cannot read ({e.strerror if isinstance(e, OSError) else e})"
             except cv2.error:  # over OpenCV's pixel limit, or a header it chokes on
                 img = None
             if not _valid_image(img):
                 self.skipped += 1
-                log.warning("%s: cannot read as an image; skipped", p)
+                log.warning("%s: %s; skipped", shown(p), why)
                 continue
             t = index / self.cfg.fps
             self._pacer.wait_for(t)

@@ -168,8 +168,8 @@ def test_classify_refuses_devices_fifos_and_giant_files(tmp_path: Path) -> None:
     proc = moodcam("classify", "--no-detect", "/dev/zero", str(fifo), str(giant), good)
     assert proc.returncode == errors.EXIT_INPUT and len(proc.stdout.splitlines()) == 1
     lines = error_lines(proc)
-    assert "moodcam classify: /dev/zero: not a regular file" in lines
-    assert f"moodcam classify: {fifo}: not a regular file" in lines
+    assert "moodcam classify: /dev/zero: not a regular file (a device)" in lines
+    assert f"moodcam classify: {fifo}: not a regular file (a FIFO)" in lines
     assert f"moodcam classify: {giant}: file too large for an image (1024 MiB)" in lines
 
 

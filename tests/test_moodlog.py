@@ -465,7 +465,7 @@ def test_a_path_that_can_never_be_the_log_is_refused_at_start(tmp_path: Path) ->
 
 
 def test_reader_refuses_a_folder_with_input_error(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match=f"{tmp_path}: cannot read the mood log: Is a directory"):
+    with pytest.raises(InputError, match=f"{tmp_path}: cannot read the mood log: is a folder"):
         list(iter_records(tmp_path))
 
 

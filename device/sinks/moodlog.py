@@ -35,6 +35,7 @@ from typing import Any
 
 from moodcam.config import LogConfig
 from moodcam.errors import InputError
+from moodcam.files import FileRefused, check_regular
 from moodcam.records import MoodUpdate
 
 log = logging.getLogger("moodcam.log")
@@ -368,15 +369,22 @@ class RecordIter(Iterator[dict[str, Any]]):
     def _run(self) -> Iterator[dict[str, Any]]:
         for p in self.files:
             try:
+                # Checked before open: /dev/zero would be one endless line, a FIFO never ends.
+                check_regular(p)
                 f = open(p, "rb")  # noqa: SIM115  (closed by the with below)
             except FileNotFoundError:
                 continue  # rotated away since it was listed
-            except OSError as e:  # a folder, or a log of mode 0640 read by another user
+            except FileRefused as e:
+                raise InputError(f"{p}: cannot read the mood log: {e}") from None
+            except OSError as e:  # a log of mode 0640 read by another user
                 raise _unreadable(p, e) from None
             with f:
                 try:
-                    for raw in f:
-                        rec = _parse_line(raw)
+                    for raw in _lines(f):
+                        if raw is None:  # torn, or longer than any line of ours
+                            self.skipped += 1
+                            continue
+                        rec = _parse_record(raw)
                         if rec is None:
                             self.skipped += 1
                             continue
@@ -431,14 +439,45 @@ def _finite(x: Any) -> Any:
     return x
 
 
-def _parse_line(raw: bytes) -> dict[str, Any] | None:
-    if not raw.endswith(b"\n") or len(raw) > _MAX_LINE:
+def _lines(f: Any, chunk: int = 1 << 20) -> Iterator[bytes | None]:
+    """The complete lines of binary file `f` without their newline; None for a line longer
+    than _MAX_LINE (a binary file named as the log: memory stays bounded, where iterating the
+    file would hold a whole line of /dev/zero-like data) and for a torn tail with no newline."""
+    tail = b""
+    overlong = False
+    while data := f.read(chunk):
+        parts = data.split(b"\n")
+        if len(parts) == 1:  # no newline in this chunk
+            if not overlong:
+                tail += data
+                if len(tail) > _MAX_LINE:
+                    overlong, tail = True, b""
+            continue
+        first = tail + parts[0] if not overlong else None
+        yield None if overlong or (first is not None and len(first) > _MAX_LINE) else first
+        overlong = False
+        yield from parts[1:-1]
+        tail = parts[-1]
+        if len(tail) > _MAX_LINE:
+            overlong, tail = True, b""
+    if tail or overlong:
+        yield None
+
+
+def _parse_record(raw: bytes) -> dict[str, Any] | None:
+    """A line's record (newline already cut off); None if it is not a JSON object."""
+    if len(raw) > _MAX_LINE:
         return None
     try:
         rec = json.loads(raw)  # UnicodeDecodeError and JSONDecodeError are both ValueError
     except ValueError:
         return None
     return rec if isinstance(rec, dict) else None
+
+
+def _parse_line(raw: bytes) -> dict[str, Any] | None:
+    """A whole line's record (with its newline); None if torn or not a JSON object."""
+    return _parse_record(raw[:-1]) if raw.endswith(b"\n") else None
 
 
 def _rfind_newline(fd: int, end: int, chunk: int = 65536) -> int:

@@ -1,0 +1,144 @@
+"""Inputs from outside, as issue 27 found them: each case crashed, hung, ate memory or answered
+wrongly before. Every command here runs as a user runs it (a subprocess) and must end with one
+line naming what and where, a distinct exit status, and no traceback or signal death."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from moodcam import errors
+
+ROOT = Path(__file__).resolve().parent.parent
+FACES = ROOT / "tests" / "fixtures" / "faces"
+MODEL = ROOT / "models" / "moodcam.tflite"
+CARD = ROOT / "models" / "moodcam.json"
+CLIP = ROOT / "demo" / "clip.mp4"
+NOT_UTF8 = os.fsdecode(b"face\xff.png")  # a name from a camera's FAT card
+SHOWN = "face\\xff.png"  # how messages print it
+
+
+def moodcam(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "moodcam.cli", *args],
+        capture_output=True,
+        text=True,
+        errors="backslashreplace",
+        cwd=cwd,
+        timeout=timeout,
+    )
+    assert proc.returncode >= 0, f"killed by signal {-proc.returncode}: {proc.stderr[-2000:]}"
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def error_lines(proc: subprocess.CompletedProcess[str]) -> list[str]:
+    return [ln for ln in proc.stderr.splitlines() if ln.startswith("moodcam ")]
+
+
+def face() -> Path:
+    return sorted(FACES.glob("*.png"))[0]
+
+
+# --- 1. names that are not UTF-8 ------------------------------------------------------------
+
+
+def test_a_video_name_that_is_not_utf8_is_refused_not_a_segfault(tmp_path: Path) -> None:
+    clip = tmp_path / os.fsdecode(b"clip\xff.mp4")
+    shutil.copy(CLIP, clip)
+    for extra in (("run", "--no-log"), ("doctor", "--timeout", "2")):
+        proc = moodcam(extra[0], "--source", str(clip), *extra[1:], cwd=tmp_path)
+        assert proc.returncode == errors.EXIT_SOURCE, proc.stderr
+        assert "clip\\xff.mp4: its name is not valid UTF-8" in proc.stderr + proc.stdout
+
+
+def test_a_folder_with_a_name_that_is_not_utf8_reads_every_image(tmp_path: Path) -> None:
+    """The folder run reads the file by its bytes, so the image is used, not lost."""
+    folder = tmp_path / "stills"
+    folder.mkdir()
+    shutil.copy(face(), folder / "a.png")
+    shutil.copy(face(), folder / NOT_UTF8)
+    summary = tmp_path / "summary.json"
+    proc = moodcam("run", "--source", str(folder), "--no-log", "--quiet",
+                   "--summary-json", str(summary), cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(summary.read_text())["frames"] == 2
+    assert json.loads(summary.read_text())["skipped"] == 0
+
+
+# --- 3. special and huge files as config, card, model, report input -------------------------
+
+
+@pytest.fixture
+def fifo(tmp_path: Path) -> Path:
+    path = tmp_path / "pipe"
+    os.mkfifo(path)
+    return path
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "fifo"])
+@pytest.mark.parametrize(
+    ("args", "status"),
+    [
+        (("run", "--config", "{}"), errors.EXIT_CONFIG),
+        (("classify", "--no-detect", "--card", "{}", "FACE"), errors.EXIT_MODEL),
+        (("classify", "--no-detect", "--model", "{}", "FACE"), errors.EXIT_MODEL),
+        (("report", "{}"), errors.EXIT_INPUT),
+    ],
+)
+def test_special_files_are_refused_by_kind_before_a_byte_is_read(
+    special: str, args: tuple[str, ...], status: int, fifo: Path, tmp_path: Path
+) -> None:
+    """/dev/zero used to be read until MemoryError (2-3 GB); a FIFO would block for ever."""
+    path = str(fifo) if special == "fifo" else special
+    argv = [a.replace("{}", path).replace("FACE", str(face())) for a in args]
+    proc = moodcam(*argv, cwd=tmp_path, timeout=60)
+    assert proc.returncode == status, proc.stderr
+    lines = error_lines(proc)
+    assert len(lines) == 1, proc.stderr
+    kind = "(a FIFO)" if special == "fifo" else "(a device)"
+    assert f"{path}: " in lines[0] and f"not a regular file {kind}" in lines[0], lines[0]
+
+
+def test_a_huge_config_is_refused_by_size(tmp_path: Path) -> None:
+    big = tmp_path / "big.toml"
+    with open(big, "wb") as f:
+        f.truncate(2**31)  # sparse
+    proc = moodcam("doctor", "--config", str(big), cwd=tmp_path)
+    assert proc.returncode == errors.EXIT_CONFIG, proc.stderr
+    assert error_lines(proc) == [
+        f"moodcam doctor: {big}: file too large for a config file (2048 MiB)"
+    ]
+
+
+def test_a_mood_log_line_longer_than_any_record_is_skipped_in_bounded_memory() -> None:
+    from moodcam.sinks import moodlog
+
+    data = b'{"v": 1}\n' + b"x" * (3 * moodlog._MAX_LINE) + b'\n{"v": 2}\n{"v": 3'
+    lines = list(moodlog._lines(io.BytesIO(data), chunk=4096))
+    assert lines == [b'{"v": 1}', None, b'{"v": 2}', None]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=80).map(lambda b: b.replace(b"a", b"\n")), st.integers(1, 40),
+       st.integers(4, 30))  # fmt: skip
+def test_log_lines_are_split_as_bytes_split_them(data: bytes, chunk: int, limit: int) -> None:
+    from moodcam.sinks import moodlog
+
+    parts = data.split(b"\n")
+    want = [p if len(p) <= limit else None for p in parts[:-1]]
+    want += [None] if parts[-1] else []
+    old, moodlog._MAX_LINE = moodlog._MAX_LINE, limit
+    try:
+        assert list(moodlog._lines(io.BytesIO(data), chunk=chunk)) == want
+    finally:
+        moodlog._MAX_LINE = old
