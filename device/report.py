@@ -69,6 +69,13 @@ FORMATS = ("text", "csv", "json", "fhir", "png")
 DEFAULT_MAX_GAP_S = 60.0
 MEDIA_TIME_LIMIT = 1e9  # 2001-09-09T01:46:40Z: no live record is older, no video is longer
 NONE = "none"  # the key of time without a face (mood null)
+# Dates a report can ask for: a live record is after MEDIA_TIME_LIMIT (2001-09-09), and a Pi's
+# clock does not run to the next century. Outside these, a date is a typo.
+FIRST_DATE, LAST_DATE = date(2000, 1, 1), date(2099, 12, 31)
+# Longest periods: ten years of daily rows, one year of PNG strips (18 KiB of grid and a strip of
+# the chart per day; a longer chart is unreadable anyway).
+MAX_DAYS = 3660
+MAX_PNG_DAYS = 366
 SLOT_S = 300  # resolution of the PNG timeline (5 minutes)
 # Every label a model card may use (labels.parse_class_list), plus null; fixes the PNG grid width.
 _MOOD_INDEX: dict[str | None, int] = {None: 0} | {m: i + 1 for i, m in enumerate(FER2013_CLASSES)}
@@ -235,7 +242,7 @@ class Report:
     first: date | None  # the period, inclusive local dates; None when there is no data at all
     last: date | None
     records: int = 0  # lines the reader parsed
-    used: int = 0  # records on the calendar (valid, wall-clock time)
+    used: int = 0  # records on the calendar (valid, wall-clock time) within the period
     torn: int = 0  # lines the reader skipped: torn, not JSON, not an object
     invalid: int = 0  # JSON objects that are not a valid v1 record
     media_time: int = 0
@@ -293,7 +300,7 @@ def summarize(
     grid: dict[date, array] | None = {} if timeline else None
     fer = set(FER2013_CLASSES)
 
-    invalid = media = steps_back = gaps = used = 0
+    invalid = media = steps_back = gaps = used = calendar = newer = 0
     b_start = b_end = 0.0  # the current local hour [b_start, b_end), cached: lines come in order
     b_stats = Stats()
     b_date, b_sod = date.min, 0
@@ -324,11 +331,16 @@ def summarize(
             or (aro is not None and (type(aro) not in _NUM or aro - aro != 0))
         ):
             invalid += 1
+            v = rec.get("v")
+            if type(v) is int and v > SCHEMA_VERSION:  # written by a newer moodcam
+                newer = max(newer, v)
             continue
         if t < MEDIA_TIME_LIMIT:
             media += 1
             continue
-        used += 1
+        calendar += 1
+        if lo <= t < hi:  # "used": in the period asked for, not merely read
+            used += 1
         if have_prev:
             dt = t - p_t
             if dt < 0:
@@ -374,7 +386,12 @@ def summarize(
         p_t, p_mood, p_val, p_aro, have_prev = t, mood, val, aro, True
     b_stats.add(lg, vw, vs1, vs2, aw, as1, as2)
 
-    if used == 0 and media > 0:
+    if calendar == 0 and newer:
+        raise InputError(
+            f"{path}: its records are of mood log schema v{newer}, newer than this moodcam reads "
+            f"(v{SCHEMA_VERSION}): report with the moodcam that wrote them, or upgrade"
+        )
+    if calendar == 0 and media > 0:
         raise InputError(
             f"{path}: all {media} records have media time (t < 1e9: written while reading a "
             "video file, seconds into the file rather than dates); a calendar report needs a "
@@ -397,7 +414,7 @@ def summarize(
         gaps=gaps,
         grid=grid,
     )
-    _finish(rep, buckets)
+    _finish(rep, buckets, png=timeline)
     return rep
 
 
@@ -422,13 +439,15 @@ def _grid_add(grid: dict[date, array], day: date, sod: float, d: float, mi: int)
         d -= part
 
 
-def _finish(rep: Report, buckets: dict[tuple[date, int], Stats]) -> None:
+def _finish(rep: Report, buckets: dict[tuple[date, int], Stats], png: bool = False) -> None:
     """Merge the hour buckets into days, hours of day and totals over the period."""
     seen = [k[0] for k, s in buckets.items() if s.logged > 0 or s.changes]
     first = rep.first or (min(seen) if seen else rep.last)
     last = rep.last or (max(seen) if seen else rep.first)
     if first is not None and last is not None and last < first:
         last = first  # e.g. --from after the last data: one empty day, not a negative period
+    if first is not None and last is not None:
+        check_period(first, last, png)
     rep.first, rep.last = first, last
     present = {m for s in buckets.values() for m in s.secs if m is not None}
     rep.moods = [
@@ -495,10 +514,28 @@ def parse_zone(name: str) -> ZoneInfo:
 
 
 def parse_date(text: str) -> date:
+    """A --from/--to date; only dates a mood log can hold (see FIRST_DATE), so that a mistyped
+    year is a usage error rather than a period of centuries (or an OverflowError at 9999-12-31)."""
     try:
-        return date.fromisoformat(text)
+        d = date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+    if not FIRST_DATE <= d <= LAST_DATE:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is outside {FIRST_DATE}..{LAST_DATE}, the dates a mood log can hold"
+        )
+    return d
+
+
+def check_period(first: date, last: date, png: bool) -> None:
+    """ReportError unless first..last is at most `max_days` days: every day in the period is a
+    row (and a PNG strip), so a period of decades would cost minutes and gigabytes for nothing."""
+    days, most = (last - first).days + 1, MAX_PNG_DAYS if png else MAX_DAYS
+    if days > most:
+        raise ReportError(
+            f"the period {first}..{last} is {days} days; {'a PNG chart' if png else 'a report'} "
+            f"covers at most {most} (choose fewer with --from and --to)"
+        )
 
 
 def _iso(epoch: float, tz: tzinfo) -> str:
@@ -979,6 +1016,8 @@ def run(args: argparse.Namespace) -> int:
         max_gap = max(DEFAULT_MAX_GAP_S, 2 * cfg.log.interval_s) if cfg else DEFAULT_MAX_GAP_S
     if args.format == "png" and not args.out:
         raise ReportError("--format png needs --out FILE")
+    if first and last:  # before reading the log; a period from the data is checked after
+        check_period(first, last, png=args.format == "png")
 
     rep = summarize(
         path,

@@ -142,3 +142,73 @@ def test_log_lines_are_split_as_bytes_split_them(data: bytes, chunk: int, limit:
         assert list(moodlog._lines(io.BytesIO(data), chunk=chunk)) == want
     finally:
         moodlog._MAX_LINE = old
+
+
+# --- 2. report periods are bounded ----------------------------------------------------------
+
+
+def limited(gib: float) -> None:
+    """preexec_fn: the child may use `gib` of address space (a Pi's memory, roughly)."""
+    import resource
+
+    limit = int(gib * 2**30)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+@pytest.fixture
+def small_log(tmp_path: Path) -> Path:
+    """Ten minutes of 1 Hz lines on 2024-03-05 (UTC)."""
+    log = tmp_path / "mood.jsonl"
+    t0 = 1709625600  # 2024-03-05T08:00:00Z
+    line = {"faces": [], "mood": "happy", "valence": 0.5, "arousal": 0.1, "v": 1}
+    log.write_text("".join(json.dumps({"t": t0 + i, **line}) + "\n" for i in range(600)))
+    return log
+
+
+def report(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "moodcam.cli", "report", *args, "--tz", "UTC"],
+        capture_output=True, text=True, cwd=cwd, timeout=60,
+        preexec_fn=lambda: limited(1.5),
+    )  # fmt: skip
+    assert proc.returncode >= 0 and "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+@pytest.mark.parametrize(
+    ("args", "why"),
+    [
+        (("--to", "9999-12-31"), "'9999-12-31' is outside 2000-01-01..2099-12-31"),
+        (("--from", "1900-01-01", "--format", "png", "--out", "x.png"), "'1900-01-01' is outside"),
+        (("--from", "2000-01-01"), "is 8831 days; a report covers at most 3660"),
+        (("--from", "2016-12-01", "--format", "png", "--out", "x.png"),
+         "is 2652 days; a PNG chart covers at most 366"),
+        (("--from", "2020-01-01", "--to", "2031-01-01"), "is 4019 days; a report"),
+    ],
+)  # fmt: skip
+def test_a_mistyped_year_is_a_usage_error_not_gigabytes(
+    small_log: Path, args: tuple[str, ...], why: str
+) -> None:
+    """--from 1900 grew past 1.8 GB for a PNG; --to 9999-12-31 was an OverflowError."""
+    proc = report(str(small_log), *args, cwd=small_log.parent)
+    assert proc.returncode == errors.EXIT_USAGE, proc.stderr
+    assert why in proc.stderr.splitlines()[-1], proc.stderr
+    assert not (small_log.parent / "x.png").exists()
+
+
+def test_the_records_used_are_those_in_the_period(small_log: Path) -> None:
+    proc = report(str(small_log), "--from", "2024-03-06", "--format", "json", cwd=small_log.parent)
+    assert proc.returncode == 0, proc.stderr
+    lines = json.loads(proc.stdout)["lines"]
+    assert (lines["records"], lines["used"]) == (600, 0)
+
+
+def test_a_log_of_a_newer_schema_says_so(tmp_path: Path) -> None:
+    log = tmp_path / "mood.jsonl"
+    log.write_text('{"t": 1709625600, "faces": [], "mood": null, "v": 2}\n' * 3)
+    proc = report(str(log), cwd=tmp_path)
+    assert proc.returncode == errors.EXIT_INPUT, proc.stderr
+    assert error_lines(proc) == [
+        f"moodcam report: {log}: its records are of mood log schema v2, newer than this moodcam "
+        "reads (v1): report with the moodcam that wrote them, or upgrade"
+    ]
