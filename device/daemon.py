@@ -190,6 +190,14 @@ def close_sinks(sinks: list[Sink]) -> None:
             log.error("closing %s failed: %s", type(sink).__name__, e)
 
 
+def sink_error(sinks: list[Sink]) -> str:
+    """The last failure a sink recorded (its stats' last_error), for the exit message."""
+    errors = [
+        e for sink in sinks if (e := getattr(getattr(sink, "stats", None), "last_error", None))
+    ]
+    return errors[-1] if errors else "no detail"
+
+
 def sink_stats(sinks: list[Sink]) -> dict[str, dict]:
     """Each sink's counters by class name (log lines, MQTT events, LED changes, playlist
     switches), read after close so they include the final flush."""
@@ -310,6 +318,13 @@ class Daemon:
                 EXIT_BROKER,
             )
             return EXIT_BROKER
+        dropped = sum(getattr(getattr(sink, "stats", None), "lines_dropped", 0) for sink in sinks)
+        if dropped and not getattr(source, "live", False):
+            # Likewise the mood log: a file run whose log lost lines (a full disk) did not do
+            # its job, and exit 0 would say it had.
+            log.error("mood log %s: %d line(s) of this run were not written (%s); exit status %d",
+                      cfg.log.path, dropped, sink_error(sinks), EXIT_SINK)  # fmt: skip
+            return EXIT_SINK
         return EXIT_OK
 
     def _report_lost_at_start(self, error: SourceError) -> None:

@@ -212,3 +212,49 @@ def test_a_log_of_a_newer_schema_says_so(tmp_path: Path) -> None:
         f"moodcam report: {log}: its records are of mood log schema v2, newer than this moodcam "
         "reads (v1): report with the moodcam that wrote them, or upgrade"
     ]
+
+
+# --- 5. the mood log of a file run ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("special", ["/dev/full", "/dev/null"])
+def test_a_device_named_as_the_log_is_refused_at_start(tmp_path: Path, special: str) -> None:
+    """--log /dev/full dropped every line and exited 0."""
+    proc = moodcam("run", "--source", str(FACES), "--log", special, "--quiet", cwd=tmp_path)
+    assert proc.returncode == errors.EXIT_SINK, proc.stderr
+    assert error_lines(proc) == [
+        f"moodcam run: (defaults) + command-line flags: [log] path {special}: not a regular "
+        "file (a device) (--no-log: no log)"
+    ]
+
+
+def test_the_log_folder_is_never_created(tmp_path: Path) -> None:
+    """--log /nonexistentdir/x.jsonl created /nonexistentdir at the root."""
+    log = tmp_path / "nonexistentdir" / "x.jsonl"
+    proc = moodcam("run", "--source", str(FACES), "--log", str(log), "--quiet", cwd=tmp_path)
+    assert proc.returncode == errors.EXIT_SINK, proc.stderr
+    assert error_lines(proc) == [
+        f"moodcam run: (defaults) + command-line flags: [log] path {log.parent}: no such folder "
+        "(moodcam creates the log file, not its folder)"
+    ]
+    assert not log.parent.exists()
+
+
+def test_a_file_run_whose_log_lost_lines_exits_8(tmp_path: Path) -> None:
+    """A full disk mid-run (here RLIMIT_FSIZE: writes past 256 bytes fail with EFBIG): the run goes
+    on, as a live daemon must, and its status says the log is incomplete."""
+    import resource
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (256, 256))
+
+    log = tmp_path / "mood.jsonl"
+    proc = subprocess.run(
+        [sys.executable, "-m", "moodcam.cli", "run", "--source", str(FACES), "--log", str(log),
+         "--log-interval", "0", "--quiet"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120, preexec_fn=small_files,
+    )  # fmt: skip
+    assert proc.returncode == errors.EXIT_SINK, proc.stderr
+    assert "line(s) of this run were not written" in proc.stderr, proc.stderr
+    assert "write failed" in proc.stderr
+    assert 0 < log.stat().st_size <= 256

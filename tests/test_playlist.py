@@ -500,6 +500,7 @@ class Consumer:
 def test_cli_follows_a_growing_rotating_log(tmp_path: Path, mpd_server: MpdServer) -> None:
     playing_other(mpd_server)
     path = tmp_path / "log" / "mood.jsonl"
+    path.parent.mkdir()
     w = log_writer(path, max_bytes=1024, backups=1)
     w.handle(mood("sad"))  # the mood when the consumer starts: its last line
     consumer = Consumer(cli_args(config=write_config(tmp_path, 1), log=str(path),

@@ -26,6 +26,7 @@ import logging
 import math
 import os
 import re
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -35,7 +36,7 @@ from typing import Any
 
 from moodcam.config import LogConfig
 from moodcam.errors import InputError
-from moodcam.files import FileRefused, check_regular
+from moodcam.files import FileRefused, check_regular, describe_kind
 from moodcam.records import MoodUpdate
 
 log = logging.getLogger("moodcam.log")
@@ -55,6 +56,14 @@ _UNUSABLE_AT_START = frozenset(
 
 class LogPathError(OSError):
     """The configured log path can never be written (see `_UNUSABLE_AT_START`)."""
+
+
+class NoFolderError(OSError):
+    """The log's folder does not exist at start (moodcam creates no folders)."""
+
+
+class NotRegularError(OSError):
+    """The log path names a device, FIFO or socket."""
 
 
 @dataclass
@@ -77,9 +86,10 @@ class MoodLogWriter:
     e.g. a new media file, also writes at once). `retry_s` and `clock` (monotonic seconds) set how
     often a failing file is retried; tests pass a fake clock.
 
-    The parent directory is created at start if missing. If it disappears later the writer waits
-    for it to come back instead of recreating it: it may be a disk that was unmounted, and writing
-    into the empty mount point would fill the SD card behind the user's back.
+    The parent directory must exist at start (LogPathError otherwise: moodcam creates no
+    folders). If it disappears later the writer waits for it to come back instead of recreating
+    it: it may be a disk that was unmounted, and writing into the empty mount point would fill the
+    SD card behind the user's back.
     """
 
     def __init__(
@@ -109,6 +119,9 @@ class MoodLogWriter:
             with self._lock:
                 try:
                     self._open()
+                except (NoFolderError, NotRegularError) as e:
+                    self._closed = True
+                    raise LogPathError(e.errno, _why(e)) from None
                 except OSError as e:
                     if e.errno in _UNUSABLE_AT_START:
                         self._closed = True
@@ -246,12 +259,26 @@ class MoodLogWriter:
 
     def _open(self) -> None:
         if not self._opened_once:
-            try:
-                self.path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-            except FileExistsError:  # mkdir's word for "a file stands where the folder should be"
-                raise NotADirectoryError(
-                    errno.ENOTDIR, f"{self.path.parent} is not a folder"
-                ) from None
+            # The folder must exist: moodcam creates the log, never folders. A typo would
+            # create folders at the root (--log /nonexistentdir/x.jsonl did), and a disk not yet
+            # mounted would be written into its empty mount point. systemd's StateDirectory=
+            # makes the service's folder, /var/lib/moodcam.
+            parent = self.path.parent
+            if parent.exists() and not parent.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, f"{parent} is not a folder")
+            if not parent.exists():
+                raise NoFolderError(
+                    errno.ENOENT,
+                    f"{parent}: no such folder (moodcam creates the log file, not its folder)",
+                )
+            # A device or FIFO named as the log: /dev/full would drop every line unseen, a FIFO
+            # would block the frame loop. (A folder fails the open below: EISDIR.)
+            with contextlib.suppress(FileNotFoundError):
+                mode = os.stat(self.path).st_mode
+                if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+                    raise NotRegularError(
+                        errno.EINVAL, f"{self.path}: {describe_kind(mode)} (--no-log: no log)"
+                    )
         flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC  # read access: for the tail repair
         try:
             fd = os.open(self.path, flags | os.O_CREAT | os.O_EXCL, FILE_MODE)
