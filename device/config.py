@@ -67,7 +67,8 @@ class DeviceConfig:
     id: str = _opt(
         "moodcam",
         nonempty=True,
-        doc="device id: MQTT topics moodcam/<id>/..., Home Assistant unique ids",
+        doc="device id: MQTT topics moodcam/<id>/..., Home Assistant unique ids; 1-64 of A-Z a-z "
+        "0-9 _ -",
     )
     name: str = _opt("moodcam", nonempty=True, doc="human-readable name shown in Home Assistant")
 
@@ -302,6 +303,10 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 GPIO_PINS = range(54)  # BCM numbers of the Pi's SoC GPIO lines
+DEVICE_ID_MAX = 64
+DEVICE_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{DEVICE_ID_MAX}}}")
+# An MQTT topic is at most 65535 bytes; prefixes far shorter keep every topic well inside it.
+TOPIC_PREFIX_MAX = 256
 _SHOW_MAX = 60
 
 
@@ -424,9 +429,12 @@ def _check_cross(cfg: Config) -> None:
                 f"{p}: [playlist] playlists: {_name(mood)} = {_show(name)} is not "
                 '<mood> = "<MPD playlist name>"'
             )
-    if any(c in cfg.device.id for c in "/#+ "):
+    if not DEVICE_ID.fullmatch(cfg.device.id):
+        # Home Assistant ignores, without a word, discovery configs whose ids hold anything
+        # else (küche.1, living.room), and a 70,000-character topic killed paho's thread.
         raise ConfigError(
-            f"{p}: [device] id: {_show(cfg.device.id)} must be non-empty with no / # + or spaces"
+            f"{p}: [device] id: {_show(cfg.device.id)} must be 1 to {DEVICE_ID_MAX} of "
+            "A-Z a-z 0-9 _ - (Home Assistant's rule for the ids it discovers)"
         )
     for key in ("topic_prefix", "discovery_prefix"):
         value = getattr(cfg.mqtt, key)
@@ -435,6 +443,10 @@ def _check_cross(cfg: Config) -> None:
             raise ConfigError(
                 f"{p}: [mqtt] {key}: {_show(value)} must be an MQTT topic with no # + "
                 "or empty levels, not starting with $"
+            )
+        if len(value.encode("utf-8")) > TOPIC_PREFIX_MAX:
+            raise ConfigError(
+                f"{p}: [mqtt] {key}: {len(value)} characters; at most {TOPIC_PREFIX_MAX} bytes"
             )
     _check_mqtt_url(p, cfg.mqtt.url)
 
