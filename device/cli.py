@@ -20,7 +20,7 @@ import numpy as np
 
 from moodcam import __version__
 from moodcam.errors import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, InputError, MoodcamError
-from moodcam.files import MAX_IMAGE_BYTES, FileRefused, read_regular
+from moodcam.files import MAX_IMAGE_BYTES, FileRefused, open_private, read_regular
 
 # Larger than any camera sensor (the Pi's are 12 MP), small enough for a Pi's RAM. OpenCV's own
 # limit is 2**30 pixels: a 1 MB PNG of zeros can claim 30000x30000 and take 2.7 GB to decode.
@@ -31,8 +31,9 @@ os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_IMAGE_PIXELS))
 DEMO_CLIP = Path(__file__).resolve().parent.parent / "demo" / "clip.mp4"
 EXIT_HELP = """exit status:
   0 ok   1 internal error   2 usage   3 bad config   4 bad model or card
-  5 unreadable input (image, mood log)   6 camera or video source   8 sink failed
-  7 broker unreachable (doctor), or a file run whose MQTT events were not all delivered"""
+  5 unreadable input (image, mood log)   6 camera or video source
+  7 broker unreachable (doctor), or a file run whose MQTT events were not all delivered
+  8 a sink or output file failed (GPIO, mood log, report --out)"""
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -342,10 +343,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         if cfg.log.enabled:
             print(f"mood log: {cfg.log.path}")
     if args.summary_json:
-        try:
-            Path(args.summary_json).write_text(
-                json.dumps(daemon.summary.to_json(), indent=2) + "\n"
-            )
+        try:  # mood shares of the run: personal data, 0640 like the log
+            with open_private(args.summary_json) as f:
+                f.write((json.dumps(daemon.summary.to_json(), indent=2) + "\n").encode())
         except OSError as e:
             raise SinkError(f"--summary-json {args.summary_json}: {e.strerror or e}") from None
     return code

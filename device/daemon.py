@@ -29,6 +29,7 @@ import numpy as np
 from moodcam.classifier import Classifier
 from moodcam.config import Config
 from moodcam.errors import EXIT_BROKER, EXIT_OK, EXIT_SINK, MoodcamError
+from moodcam.files import open_private, private_folder
 from moodcam.notify import Notifier
 from moodcam.preprocess import crop_face, prepare_face
 from moodcam.records import Frame, MoodUpdate
@@ -113,8 +114,11 @@ class Pipeline:
 
             path = self.save_faces_dir / f"{self.frames:08d}_{box[0]}_{box[1]}.png"
             try:  # the folder again: a Pipeline built alone, or the folder removed mid-run
-                self.save_faces_dir.mkdir(parents=True, exist_ok=True)
-                saved = cv2.imwrite(str(path), face)
+                private_folder(self.save_faces_dir)
+                ok, png = cv2.imencode(".png", face)
+                with open_private(path) as f:  # a face: 0640 whatever the umask
+                    f.write(png.tobytes())
+                saved = bool(ok)
             except (OSError, cv2.error):
                 saved = False
             if not saved and not self._save_failed:  # a full disk must not stop the sensor
@@ -131,11 +135,13 @@ def prepare_faces_dir(cfg: Config) -> None:
     if not folder:
         return
     try:
-        Path(folder).mkdir(parents=True, exist_ok=True)
+        private_folder(folder)
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as e:
         raise SinkError(f"{cfg.path}: [debug] save_faces_dir {folder}: {e.strerror or e}") from None
+    log.warning("[debug] save_faces_dir %s: every face crop is written there (personal data: "
+                "folder 0750, files 0640); leave it empty to keep frames in memory", folder)  # fmt: skip
 
 
 def health_record(state: str, detail: str) -> dict[str, Any]:

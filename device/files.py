@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 # A config, a card or a password file is a few kilobytes; anything past this is another file.
 MAX_TEXT_BYTES = 1 << 20
@@ -71,6 +72,32 @@ def read_regular(path: str | os.PathLike[str], limit: int, what: str = "such a f
 def read_text(path: str | os.PathLike[str], what: str, limit: int = MAX_TEXT_BYTES) -> str:
     """`read_regular` decoded as UTF-8 (UnicodeDecodeError, a ValueError, if it is not)."""
     return read_regular(path, limit, what).decode("utf-8")
+
+
+# Files that hold personal data (who was in view and how they seemed to feel: the mood log, face
+# crops, reports) are private to the service's user and group, whatever the umask.
+PRIVATE_FILE = 0o640
+PRIVATE_DIR = 0o750
+
+
+def open_private(path: str | os.PathLike[str]) -> BinaryIO:
+    """`path` opened for writing (created or truncated) with mode PRIVATE_FILE or stricter,
+    whatever the umask or the old file's mode; never a moment with more."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE_FILE)
+    try:
+        os.fchmod(fd, stat.S_IMODE(os.fstat(fd).st_mode) & PRIVATE_FILE)
+    except BaseException:
+        os.close(fd)
+        raise
+    return open(fd, "wb")
+
+
+def private_folder(path: str | os.PathLike[str]) -> None:
+    """Create folder `path` (and its parents) if missing; its mode PRIVATE_DIR or stricter."""
+    Path(path).mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    if mode & ~PRIVATE_DIR:
+        os.chmod(path, mode & PRIVATE_DIR)
 
 
 def opencv_path(path: str | os.PathLike[str]) -> str:

@@ -56,10 +56,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from datetime import time as dtime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from moodcam.errors import EXIT_OK, EXIT_USAGE, InputError, MoodcamError
+from moodcam.errors import EXIT_OK, EXIT_SINK, EXIT_USAGE, InputError, MoodcamError
+from moodcam.files import open_private
 from moodcam.labels import DEFAULT_CLASSES, FER2013_CLASSES
 from moodcam.records import SCHEMA_VERSION
 from moodcam.sinks.moodlog import iter_records, log_files
@@ -100,6 +101,12 @@ class ReportError(MoodcamError):
     """A bad combination of report arguments."""
 
     exit_code = EXIT_USAGE
+
+
+class OutputError(MoodcamError):
+    """The report cannot be written where --out says (the input was fine: not exit 5)."""
+
+    exit_code = EXIT_SINK
 
 
 # --- accumulation --------------------------------------------------------------------------
@@ -827,7 +834,7 @@ def validate_fhir(bundle: dict[str, Any]) -> bool:
     return True
 
 
-def render_png(rep: Report, out: Path) -> None:
+def render_png(rep: Report, out: Path | BinaryIO) -> None:
     """One figure: mood timeline (a row per day, x = local clock time), valence and arousal by
     hour of day (mean and sd band), daily shares (stacked bars)."""
     import numpy as np
@@ -1032,7 +1039,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"moodcam report: {rep.skipped_note}", file=sys.stderr)
 
     if args.format == "png":
-        _atomic(Path(args.out), lambda tmp: render_png(rep, tmp))
+        _atomic(Path(args.out), lambda f: render_png(rep, f))
         return EXIT_OK
     if args.format == "json":
         text = render_json(rep)
@@ -1049,7 +1056,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
-        _atomic(Path(args.out), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        _atomic(Path(args.out), lambda f: f.write(text.encode("utf-8")))
     return EXIT_OK
 
 
@@ -1060,14 +1067,16 @@ def _as_date(x: date | str | None) -> date | None:
 
 
 def _atomic(out: Path, write: Any) -> None:
-    """Write via a temporary file and rename, so a half-written report never replaces a good one."""
+    """Write via a temporary file and rename, so a half-written report never replaces a good one.
+    `write` gets the open file, created 0640 (a report is personal data: moodcam.files)."""
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     try:
-        write(tmp)
+        with open_private(tmp) as f:
+            write(f)
         os.replace(tmp, out)
     except OSError as e:
         tmp.unlink(missing_ok=True)
-        raise InputError(f"{out}: cannot write the report: {e.strerror or e}") from None
+        raise OutputError(f"{out}: cannot write the report: {e.strerror or e}") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

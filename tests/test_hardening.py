@@ -258,3 +258,50 @@ def test_a_file_run_whose_log_lost_lines_exits_8(tmp_path: Path) -> None:
     assert "line(s) of this run were not written" in proc.stderr, proc.stderr
     assert "write failed" in proc.stderr
     assert 0 < log.stat().st_size <= 256
+
+
+# --- 7. every file that holds personal data is private --------------------------------------
+
+
+def test_every_personal_data_file_is_0640_or_stricter_whatever_the_umask(tmp_path: Path) -> None:
+    """The mood log (an old one left 0666 too), its rotated files, the face crops and their
+    folder, the run's summary and every report format: written under umask 0."""
+    import stat
+
+    log = tmp_path / "mood.jsonl"
+    log.write_text("")
+    log.chmod(0o666)
+    faces = tmp_path / "crops"
+    config = tmp_path / "moodcam.toml"
+    config.write_text(
+        f'[log]\nmax_bytes = 1024\nbackups = 2\n[debug]\nsave_faces_dir = "{faces}"\n'
+    )
+    shutil.copy(CLIP, tmp_path / "clip.mp4")
+
+    def umask0() -> None:
+        os.umask(0)
+        limited(2)
+
+    def run(*args: str) -> None:
+        proc = subprocess.run([sys.executable, "-m", "moodcam.cli", *args], capture_output=True,
+                              text=True, cwd=tmp_path, timeout=300, preexec_fn=umask0)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+
+    run("run", "--config", str(config), "--source", "clip.mp4", "--log", str(log),
+        "--log-interval", "0", "--quiet", "--summary-json", "summary.json")  # fmt: skip
+    # Stamped as a live log's would be (media time cannot be reported), for the reports.
+    live = tmp_path / "live.jsonl"
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    live.write_text("".join(json.dumps(r | {"t": 1709625600 + r["t"]}) + "\n" for r in lines))
+    written = {"log": log, "summary": tmp_path / "summary.json", "crops": faces}
+    written |= {f"rotated {p.name}": p for p in tmp_path.glob("mood.jsonl.*")}
+    written |= {f"crop {p.name}": p for p in list(faces.iterdir())[:20]}
+    for fmt in ("text", "csv", "json", "fhir", "png"):
+        out = tmp_path / f"report.{fmt}"
+        run("report", str(live), "--tz", "UTC", "--format", fmt, "--out", str(out))
+        written[f"report {fmt}"] = out
+    assert any(k.startswith("rotated") for k in written) and any(
+        k.startswith("crop ") for k in written
+    ), sorted(written)
+    modes = {k: stat.S_IMODE(p.stat().st_mode) for k, p in written.items()}
+    assert {k: oct(m) for k, m in modes.items() if m & 0o027} == {}
