@@ -19,8 +19,16 @@ from pathlib import Path
 import numpy as np
 
 from moodcam import __version__
-from moodcam.errors import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, InputError, MoodcamError
+from moodcam.errors import (
+    EXIT_INPUT,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_USAGE,
+    InputError,
+    MoodcamError,
+)
 from moodcam.files import MAX_IMAGE_BYTES, FileRefused, open_private, read_regular
+from moodcam.urls import has_password, redact_url
 
 # Larger than any camera sensor (the Pi's are 12 MP), small enough for a Pi's RAM. OpenCV's own
 # limit is 2**30 pixels: a 1 MB PNG of zeros can claim 30000x30000 and take 2.7 GB to decode.
@@ -125,6 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class UsageError(MoodcamError):
+    """A command line that cannot be run as given."""
+
+    exit_code = EXIT_USAGE
+
+
 def _load_config(path: str | None):
     from moodcam import config
 
@@ -141,7 +155,15 @@ def apply_flags(cfg, args: argparse.Namespace):
         if value is not None:
             overrides.setdefault(section, {})[key] = value
 
-    put("source", "uri", getattr(args, "source", None))
+    source = getattr(args, "source", None)
+    if source is not None and has_password(source):
+        # ps shows a process's arguments to every local user for as long as it runs.
+        raise UsageError(
+            f"--source {redact_url(source)}: a password on the command line is visible to every "
+            "local user (ps); give the URL without it and put the password in a file named by "
+            "[source] password_file"
+        )
+    put("source", "uri", source)
     if getattr(args, "realtime", False):
         put("source", "realtime", True)
     if getattr(args, "log", None):  # naming a log file asks for one, as --mqtt asks for MQTT

@@ -94,6 +94,10 @@ class SourceConfig:
     reconnect_max_s: float = _opt(
         30.0, min=0.1, max=3600.0, doc="longest wait between reconnect attempts"
     )
+    password_file: str = _opt(
+        "",
+        doc="file holding the password of a camera URL (rtsp://user@host/...): never in the URL",
+    )
     loop: bool = _opt(
         False,
         doc="play a file or folder source again from the start when it ends (a shop-window "

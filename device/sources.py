@@ -739,7 +739,19 @@ def open_source(cfg: SourceConfig, *, lores_width: int = DEFAULT_LORES_WIDTH,
         if node:
             return CaptureSource(uri, cfg, sleep=sleep)
     if is_stream(uri):
-        return CaptureSource(uri, cfg, sleep=sleep)
+        if not cfg.password_file:
+            return CaptureSource(uri, cfg, sleep=sleep)
+        from moodcam.credentials import read_password_file
+        from moodcam.urls import with_password
+
+        if not urlsplit(uri).username:
+            raise SourceError(f"{uri}: [source] password_file needs a user in the URL "
+                              "(rtsp://user@host/...)", "camera")  # fmt: skip
+        try:
+            password = read_password_file(cfg.password_file, "[source]")
+        except ValueError as e:
+            raise SourceError(str(e), "camera") from None
+        return CaptureSource(with_password(uri, password), cfg, sleep=sleep)
     if not uri:
         raise SourceError("[source] uri is empty", "missing")
     path = Path(uri).expanduser()

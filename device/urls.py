@@ -9,7 +9,7 @@ a URL with its password part replaced by ``***``, never the password.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 MQTT_DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 
@@ -74,3 +74,20 @@ def parse_mqtt_url(url: str) -> BrokerAddress:
         port=port or MQTT_DEFAULT_PORTS[scheme],
         username=unquote(parts.username or ""),
     )
+
+
+def has_password(url: str) -> bool:
+    """Whether `url` carries a password (user:password@host); False for what does not parse."""
+    try:
+        return urlsplit(url.strip()).password is not None
+    except ValueError:
+        return False
+
+
+def with_password(url: str, password: str) -> str:
+    """`url` with `password` put after its user name (from a password file, at open time only:
+    the URL with it never reaches a message or the command line)."""
+    parts = urlsplit(url)
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    netloc = f"{userinfo}:{quote(password, safe='')}@{hostport}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

@@ -305,3 +305,34 @@ def test_every_personal_data_file_is_0640_or_stricter_whatever_the_umask(tmp_pat
     ), sorted(written)
     modes = {k: stat.S_IMODE(p.stat().st_mode) for k, p in written.items()}
     assert {k: oct(m) for k, m in modes.items() if m & 0o027} == {}
+
+
+# --- 8. camera credentials ------------------------------------------------------------------
+
+
+def test_a_camera_password_on_the_command_line_is_refused_saying_where_it_goes(
+    tmp_path: Path,
+) -> None:
+    """It was masked in logs but visible in ps for the life of the process."""
+    for command in ("run", "doctor"):
+        proc = moodcam(command, "--source", "rtsp://admin:secret@127.0.0.1:9/cam", cwd=tmp_path)
+        assert proc.returncode == errors.EXIT_USAGE, proc.stderr
+        assert "secret" not in proc.stderr
+        assert "[source] password_file" in error_lines(proc)[0]
+
+
+def test_a_camera_password_comes_from_its_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moodcam import sources
+    from moodcam.config import SourceConfig
+
+    secret = tmp_path / "camera-password"
+    secret.write_text("p@ss:w/rd\n")
+    opened: list[str] = []
+    monkeypatch.setattr(sources, "CaptureSource", lambda target, cfg, **_: opened.append(target))
+    cfg = SourceConfig(uri="rtsp://admin@cam.local/stream", password_file=str(secret))
+    sources.open_source(cfg)
+    assert opened == ["rtsp://admin:p%40ss%3Aw%2Frd@cam.local/stream"]
+    with pytest.raises(sources.SourceError, match="needs a user in the URL"):
+        sources.open_source(SourceConfig(uri="rtsp://cam.local/s", password_file=str(secret)))
