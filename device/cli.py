@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import stat
 import sys
@@ -49,6 +50,28 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
         "--model", help="int8 .tflite model (default: the shipped models/moodcam.tflite)"
     )
     p.add_argument("--card", help="its model card (default: the model path with .json)")
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds above 0 (-1, 0 and nan blamed the camera)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+def at_least_one(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (--rounds 0 was an IndexError)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,7 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--source", help="check this source instead of the configured one")
     d.add_argument("--mqtt", metavar="URL", help="check this broker")
     d.add_argument(
-        "--timeout", type=float, default=5.0, help="seconds to wait for camera and broker"
+        "--timeout",
+        type=positive_seconds,
+        default=5.0,
+        help="seconds to wait for camera and broker (default 5)",
     )
     _add_model_args(d)
     d.set_defaults(func=cmd_doctor)
@@ -119,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--peer", help="the fer package's emotion_model_quantized.tflite, timed side by side"
     )
     b.add_argument("--out", default="bench/results.json", help="where to write the figures")
-    b.add_argument("--rounds", type=int, default=40)
+    b.add_argument("--rounds", type=at_least_one, default=40, help="invoke rounds (default 40)")
     b.add_argument("--clip", default=str(DEMO_CLIP), help="640x480 clip for the pipeline figures")
     b.add_argument(
         "--passes", type=int, default=3, help="passes over the clip per pipeline (0: skip)"
@@ -408,9 +434,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
         "invoke": bench.bench_invoke(clf, peer, rounds=args.rounds),
     }
     clip = Path(args.clip)
-    if clip.is_file() and args.passes > 0:
+    if args.passes > 0 and not clip.is_file():  # the figures must not vanish without a word
+        raise InputError(f"--clip {clip}: no such video file (--passes 0 skips the pipeline)")
+    _check_writable(Path(args.out), "--out")  # before minutes of measuring, not after
+    if args.passes > 0:
         results["pipeline"] = bench.bench_pipeline(clf, cfg, clip, passes=args.passes)
-    bench.write_results(results, Path(args.out))
+    try:
+        bench.write_results(results, Path(args.out))
+    except OSError as e:
+        from moodcam.daemon import SinkError
+
+        raise SinkError(f"--out {args.out}: cannot write the figures: {e.strerror or e}") from None
     inv = results["invoke"]
     line = f"invoke median {inv['moodcam']['median_ms']:.3f} ms (1 thread, {clf.runtime})"
     if peer:

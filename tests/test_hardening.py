@@ -336,3 +336,27 @@ def test_a_camera_password_comes_from_its_file(
     assert opened == ["rtsp://admin:p%40ss%3Aw%2Frd@cam.local/stream"]
     with pytest.raises(sources.SourceError, match="needs a user in the URL"):
         sources.open_source(SourceConfig(uri="rtsp://cam.local/s", password_file=str(secret)))
+
+
+# --- 9, 10. numbers and files that were blamed on the wrong thing ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "why"),
+    [
+        (("doctor", "--timeout", "-1"), errors.EXIT_USAGE, "not a positive number of seconds"),
+        (("doctor", "--timeout", "nan"), errors.EXIT_USAGE, "not a positive number of seconds"),
+        (("doctor", "--timeout", "0"), errors.EXIT_USAGE, "not a positive number of seconds"),
+        (("bench", "--rounds", "0"), errors.EXIT_USAGE, "not a whole number of at least 1"),
+        (("bench", "--rounds", "1", "--clip", "/nonexistent.mp4"), errors.EXIT_INPUT,
+         "--clip /nonexistent.mp4: no such video file"),
+        (("bench", "--rounds", "1", "--passes", "0", "--out", "/proc/x.json"), errors.EXIT_SINK,
+         "--out /proc/x.json: cannot write the figures"),
+    ],
+)  # fmt: skip
+def test_bad_numbers_and_paths_get_their_own_status(
+    tmp_path: Path, args: tuple[str, ...], status: int, why: str
+) -> None:
+    proc = moodcam(*args, cwd=tmp_path)
+    assert proc.returncode == status, proc.stderr
+    assert why in proc.stderr.splitlines()[-1], proc.stderr
