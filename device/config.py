@@ -210,7 +210,11 @@ class MqttConfig:
     )
     queue_size: int = _opt(10000, min=1, max=10**7, doc="messages held while the broker is away")
     reconnect_max_s: float = _opt(
-        60.0, min=1.0, max=3600.0, doc="longest wait between broker reconnects (doubling from 1 s)"
+        2.0,
+        min=1.0,
+        max=3600.0,
+        doc="longest wait between broker reconnects (doubling from 1 s): a broker that is back "
+        "is used within this long, also while a file run drains its queue at exit",
     )
     drain_s: float = _opt(
         5.0,
