@@ -8,7 +8,8 @@
   VideoCapture (live).
 - http://, https://, rtsp://, rtsps:// URL: a network stream through VideoCapture (live).
 - a directory: its images sorted by file name (media time t = position / cfg.fps).
-- anything else: a video file through VideoCapture (media time from the container).
+- anything else: a video file through VideoCapture (media time from the container); a
+  ``file:///path`` URL names a file or folder too.
 
 With `cfg.loop` a file or folder is played again from the start each time it ends
 (`LoopingSource`), media time and index counting on across passes.
@@ -60,7 +61,7 @@ from moodcam.config import SourceConfig
 from moodcam.errors import EXIT_SOURCE, MoodcamError
 from moodcam.files import MAX_IMAGE_BYTES, FileRefused, opencv_path, read_regular, shown
 from moodcam.records import Frame
-from moodcam.urls import redact_url
+from moodcam.urls import file_url_path, is_file_url, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,8 @@ STREAM_SCHEMES = ("http", "https", "rtsp", "rtsps")
 # instead, into the reconnect backoff, whose waits feed the watchdog and hear a stop.
 STREAM_TIMEOUT_MS = 5000
 RECONNECT_ATTEMPTS = 8
+# OpenCV takes a camera index as a C int (with its API offsets: 200 = V4L2 camera 0, ...).
+MAX_CAMERA_INDEX = 2**31 - 1
 RECONNECT_FIRST_S = 0.5
 # A file source gives up after this many consecutive undecodable frames (a broken tail).
 MAX_CONSECUTIVE_BAD_FRAMES = 50
@@ -725,8 +728,16 @@ def open_source(cfg: SourceConfig, *, lores_width: int = DEFAULT_LORES_WIDTH,
                 return CaptureSource(0, cfg, sleep=sleep)
             except SourceError as e2:
                 raise SourceError(f"auto: no camera found ({e}; {e2})", "camera") from None
-    if uri.isdigit():
+    if uri.isascii() and uri.isdigit():
+        if int(uri) > MAX_CAMERA_INDEX:  # OpenCV's overload resolution raised on it
+            raise SourceError(f"camera {uri}: no such camera (an index is 0 to "
+                              f"{MAX_CAMERA_INDEX})", "camera")  # fmt: skip
         return CaptureSource(int(uri), cfg, sleep=sleep)
+    if is_file_url(uri):
+        try:
+            uri = file_url_path(uri)
+        except ValueError as e:
+            raise SourceError(str(e), "missing") from None
     if uri.startswith("/dev/"):
         # /dev/videoN, or a stable /dev/v4l/by-id/... link to one: a device node is a camera
         # (live: wall-clock times, reconnects); a plain file under /dev/shm is still a video.

@@ -1,5 +1,6 @@
 """URLs in moodcam's settings: the MQTT broker's, parsed and checked in one place (config
-validation at start, the MQTT sink, `moodcam playlist --mqtt`), and any URL made safe for logs.
+validation at start, the MQTT sink, `moodcam playlist --mqtt`), a source's ``file://`` URL, and
+any URL made safe for logs.
 
 A password never belongs in a URL here: it ends up in shell history, ps output and config files,
 so it comes from a password file instead, and a URL that carries one is refused. Messages show
@@ -8,8 +9,9 @@ a URL with its password part replaced by ``***``, never the password.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, unquote_to_bytes, urlsplit, urlunsplit
 
 MQTT_DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 
@@ -91,3 +93,19 @@ def with_password(url: str, password: str) -> str:
     userinfo, _, hostport = parts.netloc.rpartition("@")
     netloc = f"{userinfo}:{quote(password, safe='')}@{hostport}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def is_file_url(uri: str) -> bool:
+    """Whether `uri` is a ``file:`` URL (a path to pass through `file_url_path`)."""
+    return uri[:5].lower() == "file:"
+
+
+def file_url_path(url: str) -> str:
+    """The local path of ``file:///path`` or ``file://localhost/path`` (percent-escapes decoded
+    as bytes, so any file name can be named); ValueError with one line for another host. As a
+    path, ``file:///x`` would be the relative path ``file:/x``."""
+    parts = urlsplit(url)
+    if parts.netloc.lower() not in ("", "localhost"):
+        raise ValueError(f"{url}: the host {parts.netloc!r} is not on this machine "
+                         "(a file URL is file:///path)")  # fmt: skip
+    return os.fsdecode(unquote_to_bytes(parts.path))

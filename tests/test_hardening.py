@@ -360,3 +360,37 @@ def test_bad_numbers_and_paths_get_their_own_status(
     proc = moodcam(*args, cwd=tmp_path)
     assert proc.returncode == status, proc.stderr
     assert why in proc.stderr.splitlines()[-1], proc.stderr
+
+
+# --- 11. camera indexes and file URLs -------------------------------------------------------
+
+
+def test_a_camera_index_too_big_for_opencv_is_a_source_error(tmp_path: Path) -> None:
+    """It was an internal error: OpenCV's overload resolution failed on the int."""
+    for uri in ("99999999999999999999", "2147483648"):
+        proc = moodcam("run", "--source", uri, "--no-log", cwd=tmp_path)
+        assert proc.returncode == errors.EXIT_SOURCE, proc.stderr
+        (line,) = error_lines(proc)
+        assert f"camera {uri}: no such camera" in line and "internal" not in line, line
+
+
+def test_a_file_url_opens_its_file(tmp_path: Path) -> None:
+    """`file:///…/clip.mp4` was read as the relative path `file:/…/clip.mp4`."""
+    from urllib.parse import quote
+
+    from moodcam.config import SourceConfig
+    from moodcam.sources import FolderSource, SourceError, VideoFileSource, open_source
+
+    folder = tmp_path / "my faces"  # a space: percent-encoded in the URL
+    folder.mkdir()
+    shutil.copy(face(), folder / "0.png")
+    url = "file://" + quote(str(folder))
+    with open_source(SourceConfig(uri=url)) as src:
+        assert isinstance(src, FolderSource) and src.read() is not None
+    with open_source(SourceConfig(uri=f"file://localhost{CLIP}")) as src:
+        assert isinstance(src, VideoFileSource)
+    with pytest.raises(SourceError, match="not on this machine"):
+        open_source(SourceConfig(uri="file://nas.local/clip.mp4"))
+    proc = moodcam("run", "--source", url, "--log", str(tmp_path / "m.jsonl"), "--summary",
+                   cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == errors.EXIT_OK, proc.stderr
