@@ -84,6 +84,10 @@ class Pipeline:
     def process(self, frame: Frame) -> MoodUpdate:
         clock = time.perf_counter
         t0 = clock()
+        if frame.still:
+            # An unrelated picture: tracking would search where the last one had its faces and
+            # lose this one's; a full detection finds them (the mood tracker still smooths).
+            self.detector.reset()
         boxes = self.detector.detect_frame(
             frame
         )  # uses the camera's free gray image when it has one

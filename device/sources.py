@@ -431,7 +431,9 @@ class FolderSource(Source):
 
     Only files with an image extension count (others, and hidden files, are ignored); an image
     that cannot be decoded is skipped with one warning and counted in `skipped`, and leaves a gap
-    in index and time. Colour images are BGR; grey ones are delivered as BGR too (cv2.imread)."""
+    in index and time. Colour images are BGR; grey ones are delivered as BGR too (cv2.imread).
+    Each frame is a `still`: the images may be unrelated pictures, so the pipeline detects faces
+    in each afresh (the mood is still smoothed over the folder's media time)."""
 
     live = False
 
@@ -482,7 +484,7 @@ class FolderSource(Source):
                 continue
             t = index / self.cfg.fps
             self._pacer.wait_for(t)
-            return Frame(image=img, t=t, index=index)
+            return Frame(image=img, t=t, index=index, still=True)
         if not self._closed and self.skipped == len(self.files):
             # Ending normally would pass for a run over faces-free pictures, with exit status 0.
             raise SourceError(

@@ -394,3 +394,37 @@ def test_a_file_url_opens_its_file(tmp_path: Path) -> None:
     proc = moodcam("run", "--source", url, "--log", str(tmp_path / "m.jsonl"), "--summary",
                    cwd=tmp_path)  # fmt: skip
     assert proc.returncode == errors.EXIT_OK, proc.stderr
+
+
+# --- 12. a folder of unrelated stills -------------------------------------------------------
+
+
+def test_every_still_of_a_folder_gets_a_full_detection(tmp_path: Path) -> None:
+    """A face tracked in one picture was searched for near the same place in the next, an
+    unrelated picture, and that picture's face was lost: every other still had no face. Each
+    still must find what a full detection of every frame (redetect_every = 1) finds."""
+    import cv2
+
+    from demo.scenes import load_faces, make_scene
+
+    folder = tmp_path / "stills"
+    folder.mkdir()
+    faces = load_faces()
+    boxes = [(40, 60, 170, 170), (420, 250, 170, 170)]  # far apart: no window search finds both
+    for i in range(8):
+        scene = make_scene([(faces[i % len(faces)][1], boxes[i % 2])], seed=i)
+        cv2.imwrite(str(folder / f"{i}.png"), scene)
+    every_frame = tmp_path / "full.toml"
+    every_frame.write_text("[detector]\nredetect_every = 1\n")
+
+    def faces_per_still(*config: str) -> list[int]:
+        log = tmp_path / "mood.jsonl"
+        log.unlink(missing_ok=True)
+        proc = moodcam("run", "--source", str(folder), "--log", str(log), "--log-interval", "0",
+                       *config, cwd=tmp_path)  # fmt: skip
+        assert proc.returncode == errors.EXIT_OK, proc.stderr
+        return [len(json.loads(line)["faces"]) for line in log.read_text().splitlines()]
+
+    reference = faces_per_still("--config", str(every_frame))
+    assert len(reference) == 8 and sum(n > 0 for n in reference) >= 6, reference
+    assert faces_per_still() == reference
