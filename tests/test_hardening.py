@@ -428,3 +428,26 @@ def test_every_still_of_a_folder_gets_a_full_detection(tmp_path: Path) -> None:
     reference = faces_per_still("--config", str(every_frame))
     assert len(reference) == 8 and sum(n > 0 for n in reference) >= 6, reference
     assert faces_per_still() == reference
+
+
+# --- 9. doctor's service line ---------------------------------------------------------------
+
+
+def test_doctors_service_line_is_one_line_when_systemd_is_not_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """systemctl's two-line "not booted with systemd" error was pasted into the skip line."""
+    from moodcam import doctor
+
+    fake = tmp_path / "bin" / "systemctl"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'System has not been booted with systemd as init system "
+                    "(PID 1). Can'\\''t operate.' >&2\necho 'Failed to connect to bus: Host is "
+                    "down' >&2\nexit 1\n")  # fmt: skip
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    line = doctor.check_service().line()
+    assert "\n" not in line and line.startswith("skip") and "booted with systemd" in line, line
+    fake.write_text("#!/bin/sh\necho inactive\nexit 3\n")
+    line = doctor.check_service().line()
+    assert line.startswith("skip") and "moodcam.service is inactive" in line, line
