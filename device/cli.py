@@ -63,6 +63,14 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def nonempty(text: str) -> str:
+    """An argparse type: a value that is not blank (`--log ""` meant ./mood.jsonl and `--mqtt ""`
+    meant no MQTT, silently: a variable that expanded to nothing in a script or unit)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty (leave the flag out for the default)")
+    return text
+
+
 def at_least_one(text: str) -> int:
     """An argparse type: a whole number of at least 1 (--rounds 0 was an IndexError)."""
     try:
@@ -88,18 +96,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     r = sub.add_parser("run", help="the daemon: watch a camera or video, publish the mood")
-    r.add_argument("--config", help="TOML config file (every key has a default)")
+    r.add_argument("--config", type=nonempty, help="TOML config file (every key has a default)")
     r.add_argument(
         "--source",
+        type=nonempty,
         help="picamera2 | camera index | /dev/videoN or /dev/v4l/by-id/... | video file | URL | image folder",
     )
     r.add_argument("--realtime", action="store_true", help="pace a file source to real time")
     log_choice = r.add_mutually_exclusive_group()
-    log_choice.add_argument("--log", help="mood log file (JSON Lines)")
+    log_choice.add_argument("--log", type=nonempty, help="mood log file (JSON Lines)")
     log_choice.add_argument("--no-log", action="store_true", help="write no mood log")
     r.add_argument("--log-interval", type=float, metavar="SECONDS", help="0 = a line per frame")
-    r.add_argument("--mqtt", metavar="URL", help="mqtt://[user@]host:port or mqtts://...")
-    r.add_argument("--device-id", help="id in MQTT topics and Home Assistant")
+    r.add_argument("--mqtt", type=nonempty, metavar="URL",
+                   help="mqtt://[user@]host:port or mqtts://...")  # fmt: skip
+    r.add_argument("--device-id", type=nonempty, help="id in MQTT topics and Home Assistant")
     r.add_argument("--quiet", action="store_true", help="no mood lines on stdout")
     r.add_argument("--summary", action="store_true", help="print a summary when the source ends")
     r.add_argument(
@@ -113,9 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser(
         "doctor", help="check camera, model, GPIO, broker, disk and service: one line each"
     )
-    d.add_argument("--config", help="TOML config file")
-    d.add_argument("--source", help="check this source instead of the configured one")
-    d.add_argument("--mqtt", metavar="URL", help="check this broker")
+    d.add_argument("--config", type=nonempty, help="TOML config file")
+    d.add_argument(
+        "--source", type=nonempty, help="check this source instead of the configured one"
+    )
+    d.add_argument("--mqtt", type=nonempty, metavar="URL", help="check this broker")
     d.add_argument(
         "--timeout",
         type=positive_seconds,

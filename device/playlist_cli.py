@@ -62,21 +62,35 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
             "stopped unless resume_paused. Volume and playback modes are never touched."
         ),
     )
-    p.add_argument("--config", help="TOML config ([playlist], [log], [mqtt], [device] are used)")
+    from moodcam.cli import nonempty, positive_seconds
+
+    p.add_argument("--config", type=nonempty,
+                   help="TOML config ([playlist], [log], [mqtt], [device] are used)")  # fmt: skip
     src = p.add_mutually_exclusive_group()
     src.add_argument(
-        "--log", metavar="FILE", help="follow this mood log as it grows (default: [log] path)"
+        "--log",
+        type=nonempty,
+        metavar="FILE",
+        help="follow this mood log as it grows (default: [log] path)",
     )
     src.add_argument(
-        "--mqtt", metavar="URL", help="subscribe to mood events: mqtt://[user@]host[:port]"
+        "--mqtt",
+        type=nonempty,
+        metavar="URL",
+        help="subscribe to mood events: mqtt://[user@]host[:port]",
     )
-    p.add_argument("--device-id", help="with --mqtt: whose events (default: [device] id)")
     p.add_argument(
-        "--mpd", metavar="HOST:PORT", help="MPD to control (default: [playlist] host and port)"
+        "--device-id", type=nonempty, help="with --mqtt: whose events (default: [device] id)"
+    )
+    p.add_argument(
+        "--mpd",
+        type=nonempty,
+        metavar="HOST:PORT",
+        help="MPD to control (default: [playlist] host and port)",
     )
     p.add_argument(
         "--max-runtime",
-        type=float,
+        type=positive_seconds,  # -1 ended at once with exit 0
         metavar="SECONDS",
         help="stop after this many seconds (default: until interrupted or SIGTERM)",
     )

@@ -10,10 +10,14 @@ a URL with its password part replaced by ``***``, never the password.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, unquote_to_bytes, urlsplit, urlunsplit
 
 MQTT_DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+# A host name's letters (any script: IDNA), digits, dots, hyphens and underscores; or an IPv6
+# address, with its zone (fe80::1%eth0). No blanks, controls or URL punctuation.
+HOST_CHARS = re.compile(r"[\w.-]+|[0-9a-fA-F:.]+(%[\w.-]+)?")
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,9 @@ def parse_mqtt_url(url: str) -> BrokerAddress:
             "(expected mqtt://[user@]host[:port] or mqtts://[user@]host[:port])"
         )
 
+    if any(c.isspace() or not c.isprintable() for c in url.strip()):
+        # urllib drops tabs and newlines from a URL without a word: "ho\tst" would be "host".
+        raise bad("a blank or control character in it")
     try:
         parts = urlsplit(url.strip())
         port = parts.port  # raises ValueError for a non-number or out-of-range port
@@ -66,6 +73,9 @@ def parse_mqtt_url(url: str) -> BrokerAddress:
         raise bad(f"scheme must be mqtt or mqtts, not {parts.scheme or 'none'!r}")
     if not parts.hostname:
         raise bad("no host")
+    if not HOST_CHARS.fullmatch(parts.hostname):
+        # urllib takes "my host" as a host name; the broker would only fail later, out of sight.
+        raise bad(f"host {parts.hostname!r} is not a host name or IP address")
     if port == 0:
         raise bad("port 0")
     if parts.path not in ("", "/") or parts.query or parts.fragment:

@@ -451,3 +451,27 @@ def test_doctors_service_line_is_one_line_when_systemd_is_not_running(
     fake.write_text("#!/bin/sh\necho inactive\nexit 3\n")
     line = doctor.check_service().line()
     assert line.startswith("skip") and "moodcam.service is inactive" in line, line
+
+
+# --- 14. empty flags and negative durations -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("run", "--log", ""),  # was ./mood.jsonl
+        ("run", "--mqtt", ""),  # was: no MQTT
+        ("run", "--mqtt", " "),
+        ("doctor", "--mqtt", ""),
+        ("playlist", "--log", ""),
+        ("playlist", "--max-runtime", "-1"),  # ended at once with exit 0
+        ("playlist", "--max-runtime", "nan"),
+    ],
+)
+def test_empty_flags_and_negative_durations_are_usage_errors(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    proc = moodcam(*args, "--config", str(tmp_path / "none.toml"), cwd=tmp_path)
+    assert proc.returncode == errors.EXIT_USAGE, proc.stderr
+    assert f"argument {args[1]}" in proc.stderr.splitlines()[-1], proc.stderr
+    assert list(tmp_path.iterdir()) == []  # no ./mood.jsonl

@@ -589,7 +589,7 @@ def test_cli_usage_errors(tmp_path: Path) -> None:
     # --mqtt and --device-id: the checks and exit statuses of `moodcam run`.
     with pytest.raises(ConfigError, match="command-line flags: \\[mqtt\\] url: bad MQTT URL"):
         run(cli_args(mqtt="http://broker"))
-    with pytest.raises(ConfigError, match="\\[device\\] id: 'cam/\\+' must be non-empty"):
+    with pytest.raises(ConfigError, match="\\[device\\] id: 'cam/\\+' must be 1 to 64 of"):
         run(cli_args(mqtt="mqtt://127.0.0.1:1", device_id="cam/+"))
     pw = tmp_path / "mqtt.toml"
     pw.write_text(f'[mqtt]\npassword_file = "{tmp_path / "no-password"}"\n')
