@@ -89,8 +89,10 @@ DEMO_LOG ?= runs/demo/mood.jsonl
 # Needs only the device role (no TensorFlow), so a fresh PC runs it after a light install.
 demo: $(if $(wildcard $(VENV)/.installed-desktop),$(VENV)/.installed-desktop,$(VENV)/.installed-device)
 	@mkdir -p $(dir $(DEMO_LOG)) && rm -f $(DEMO_LOG)*
-	$(VENV)/bin/moodcam run --source demo/clip.mp4 --log $(DEMO_LOG) --log-interval 0.5 --summary
+	$(VENV)/bin/moodcam run --source demo/clip.mp4 --clock wall --log $(DEMO_LOG) --log-interval 0.5 --summary
 	$(PY) -m demo.compare $(DEMO_LOG)
+	@echo "next: $(VENV)/bin/moodcam report $(DEMO_LOG)   (wall-clock times, so it has a day to show)"
+	$(VENV)/bin/moodcam report $(DEMO_LOG)
 
 train: setup
 	$(PY) -m training.train --arch $(ARCH_NAME) --epochs $(EPOCHS) --out $(RUN)

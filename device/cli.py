@@ -82,7 +82,29 @@ def at_least_one(text: str) -> int:
     return value
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows a flag's default where it has one of its own; a flag whose default is the config's
+    (None here) or off (False) says so in its help instead of "(default: None)"."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False):
+            return action.help
+        return super()._get_help_string(action)
+
+
+RUN_DESCRIPTION = """Watch a camera, a video file or a folder of images: find faces, classify each, smooth them into
+a mood, and hand every frame's mood to the sinks: a mood log (mood.jsonl in this folder unless
+--no-log or the config's [log] path says otherwise), a line per mood change on stdout, and, when
+the config or flags enable them, MQTT, LEDs and an MPD playlist. Flags override the config file.
+
+A file or folder ends at its end (exit 0, after every queued MQTT message is sent); a camera runs
+until SIGTERM or Ctrl-C. To try it without a camera: moodcam run --source demo/clip.mp4
+--clock wall, then moodcam report mood.jsonl."""
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from moodcam import config
+
     parser = argparse.ArgumentParser(
         prog="moodcam",
         description="Privacy-first mood sensor.",
@@ -95,21 +117,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    r = sub.add_parser("run", help="the daemon: watch a camera or video, publish the mood")
+    defaults = config.Config()
+    r = sub.add_parser(
+        "run",
+        help="the daemon: watch a camera or video, publish the mood",
+        description=RUN_DESCRIPTION,
+        epilog=EXIT_HELP,
+    )
     r.add_argument("--config", type=nonempty, help="TOML config file (every key has a default)")
     r.add_argument(
         "--source",
         type=nonempty,
-        help="picamera2 | camera index | /dev/videoN or /dev/v4l/by-id/... | video file | URL | image folder",
+        help="auto | picamera2 | camera index | /dev/videoN or /dev/v4l/by-id/... | video file "
+        f"(or file:// URL) | rtsp:// or http:// URL | image folder (default: [source] uri, "
+        f"{defaults.source.uri})",
     )
-    r.add_argument("--realtime", action="store_true", help="pace a file source to real time")
+    r.add_argument("--realtime", action="store_true",
+                   help="pace a file source to real time (default: as fast as it can)")  # fmt: skip
+    r.add_argument(
+        "--clock",
+        choices=("media", "wall"),
+        help="a file's frame times: media (seconds into the file) or wall (the run's start plus "
+        "media time: a log `moodcam report` can read) (default: [source] clock, "
+        f"{defaults.source.clock})",
+    )
     log_choice = r.add_mutually_exclusive_group()
-    log_choice.add_argument("--log", type=nonempty, help="mood log file (JSON Lines)")
+    log_choice.add_argument("--log", type=nonempty, metavar="FILE",
+                            help=f"mood log file, JSON Lines (default: [log] path, "
+                            f"{defaults.log.path})")  # fmt: skip
     log_choice.add_argument("--no-log", action="store_true", help="write no mood log")
-    r.add_argument("--log-interval", type=float, metavar="SECONDS", help="0 = a line per frame")
+    r.add_argument("--log-interval", type=float, metavar="SECONDS",
+                   help="a log line at least this often, and on every mood change; 0 = a line "
+                   f"per frame (default: [log] interval_s, {defaults.log.interval_s:g})")  # fmt: skip
     r.add_argument("--mqtt", type=nonempty, metavar="URL",
-                   help="mqtt://[user@]host:port or mqtts://...")  # fmt: skip
-    r.add_argument("--device-id", type=nonempty, help="id in MQTT topics and Home Assistant")
+                   help="publish to this broker: mqtt://[user@]host[:port] or mqtts://... "
+                   "(default: [mqtt] url when [mqtt] enabled; off)")  # fmt: skip
+    r.add_argument("--device-id", type=nonempty, help="id in MQTT topics and Home Assistant "
+                   f"(default: [device] id, {defaults.device.id})")  # fmt: skip
     r.add_argument("--quiet", action="store_true", help="no mood lines on stdout")
     r.add_argument("--summary", action="store_true", help="print a summary when the source ends")
     r.add_argument(
@@ -121,7 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_run)
 
     d = sub.add_parser(
-        "doctor", help="check camera, model, GPIO, broker, disk and service: one line each"
+        "doctor",
+        help="check camera, model, GPIO, broker, disk and service: one line each",
+        description="Check what the daemon needs, one line each (ok, FAIL or skip, and what to "
+        "do): the model and its card, the camera, GPIO, the broker, the log's disk and the "
+        "systemd service. Exit status: that of the first failure, 0 if none.",
     )
     d.add_argument("--config", type=nonempty, help="TOML config file")
     d.add_argument(
@@ -132,13 +180,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout",
         type=positive_seconds,
         default=5.0,
-        help="seconds to wait for camera and broker (default 5)",
+        help="seconds to wait for camera and broker",
     )
     _add_model_args(d)
     d.set_defaults(func=cmd_doctor)
 
-    c = sub.add_parser("classify", help="classify faces in images, one JSON line per face")
-    c.add_argument("images", nargs="+", metavar="IMAGE")
+    c = sub.add_parser(
+        "classify",
+        help="classify faces in images, one JSON line per face",
+        description="Find the faces in each image and print one JSON line per face: "
+        '{"path", "box", "label", "scores"}. Nothing is written to disk.',
+    )
+    c.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
     c.add_argument("--no-detect", action="store_true", help="each image is an already cropped face")
     c.add_argument("--config", help="TOML config (detector and classifier sections are used)")
     _add_model_args(c)
@@ -150,14 +203,17 @@ def build_parser() -> argparse.ArgumentParser:
     report.register(sub)
 
     b = sub.add_parser(
-        "bench", help="measure model and pipeline speed, write the figures to a JSON file"
+        "bench",
+        help="measure model and pipeline speed, write the figures to a JSON file",
+        description="Time the model's invoke (and the peer's, with --peer) and the pipeline "
+        "over a clip (fast detector against full-frame Haar), and write the figures as JSON.",
     )
     _add_model_args(b)
     b.add_argument(
         "--peer", help="the fer package's emotion_model_quantized.tflite, timed side by side"
     )
     b.add_argument("--out", default="bench/results.json", help="where to write the figures")
-    b.add_argument("--rounds", type=at_least_one, default=40, help="invoke rounds (default 40)")
+    b.add_argument("--rounds", type=at_least_one, default=40, help="invoke rounds")
     b.add_argument("--clip", default=str(DEMO_CLIP), help="640x480 clip for the pipeline figures")
     b.add_argument(
         "--passes", type=int, default=3, help="passes over the clip per pipeline (0: skip)"
@@ -168,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     for command in sub.choices.values():
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                              help="as moodcam --debug")  # fmt: skip
+        command.formatter_class = HelpFormatter  # every command shows its flags' defaults
     return parser
 
 
@@ -204,6 +261,7 @@ def apply_flags(cfg, args: argparse.Namespace):
     put("source", "uri", source)
     if getattr(args, "realtime", False):
         put("source", "realtime", True)
+    put("source", "clock", getattr(args, "clock", None))
     if getattr(args, "log", None):  # naming a log file asks for one, as --mqtt asks for MQTT
         put("log", "enabled", True)
         put("log", "path", args.log)

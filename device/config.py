@@ -103,6 +103,13 @@ class SourceConfig:
         doc="play a file or folder source again from the start when it ends (a shop-window "
         "demo, a soak test); media time keeps counting up; cameras ignore it",
     )
+    clock: str = _opt(
+        "media",
+        choices=("media", "wall"),
+        doc="a file or folder's frame times: media (seconds into the file: a run is "
+        "reproducible) or wall (the run's start plus media time, the wall clock with realtime: "
+        "a log moodcam report can read); cameras always use the wall clock",
+    )
 
 
 @dataclass

@@ -999,7 +999,7 @@ def register(subparsers: Any) -> None:
         metavar="DATE",
         help="last local day, inclusive (default: the last day in the log)",
     )
-    p.add_argument("--format", choices=FORMATS, default="text")
+    p.add_argument("--format", choices=FORMATS, default="text", help="what to write")
     p.add_argument("--out", help="output file (default: stdout; required for png)")
     p.add_argument(
         "--tz",

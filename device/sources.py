@@ -12,7 +12,8 @@
   ``file:///path`` URL names a file or folder too.
 
 With `cfg.loop` a file or folder is played again from the start each time it ends
-(`LoopingSource`), media time and index counting on across passes.
+(`LoopingSource`), media time and index counting on across passes. With `cfg.clock` = "wall" its
+frames carry wall-clock times instead (`WallClockSource`).
 
 Live sources stamp frames with UTC epoch seconds (`time.time()`); file and folder sources with
 media time, and run as fast as they can unless `cfg.realtime` (then paced to media time), so a run
@@ -551,6 +552,35 @@ class LoopingSource(Source):
             self._inner = None
 
 
+class WallClockSource(Source):
+    """A file or folder source whose frames carry wall-clock times ([source] clock = "wall"):
+    the wall clock at the first frame plus the media time since it (with `realtime`, the time
+    each frame was shown). `moodcam report` needs such times; media time is seconds into a
+    file, which it refuses to place on a calendar."""
+
+    live = False
+
+    def __init__(self, inner: Source, clock: Clock = time.time) -> None:
+        self._inner, self._clock = inner, clock
+        self.description = f"{inner.description}, wall-clock times"
+        self._offset: float | None = None
+
+    @property
+    def skipped(self) -> int:  # type: ignore[override]
+        return self._inner.skipped
+
+    def read(self) -> Frame | None:
+        frame = self._inner.read()
+        if frame is None:
+            return None
+        if self._offset is None:
+            self._offset = self._clock() - frame.t
+        return dataclasses.replace(frame, t=frame.t + self._offset)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
 # --------------------------------------------------------------------------- picamera2
 
 
@@ -774,4 +804,5 @@ def open_source(cfg: SourceConfig, *, lores_width: int = DEFAULT_LORES_WIDTH,
             return FolderSource(path, cfg, clock=clock, sleep=sleep)
         return VideoFileSource(path, cfg, clock=clock, sleep=sleep)
 
-    return LoopingSource(open_once) if cfg.loop else open_once()
+    source = LoopingSource(open_once) if cfg.loop else open_once()
+    return WallClockSource(source) if cfg.clock == "wall" and not source.live else source

@@ -475,3 +475,54 @@ def test_empty_flags_and_negative_durations_are_usage_errors(
     assert proc.returncode == errors.EXIT_USAGE, proc.stderr
     assert f"argument {args[1]}" in proc.stderr.splitlines()[-1], proc.stderr
     assert list(tmp_path.iterdir()) == []  # no ./mood.jsonl
+
+
+# --- 15, 16. the newcomer's path ------------------------------------------------------------
+
+
+def test_a_file_run_with_wall_clock_times_can_be_reported(tmp_path: Path) -> None:
+    """After `make demo` the next step, `moodcam report` of its log, was refused: media time."""
+    import time
+
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for i, p in enumerate(sorted(FACES.glob("*.png"))[:3]):
+        shutil.copy(p, folder / f"{i}.png")
+    log = tmp_path / "mood.jsonl"
+    before = time.time()
+    proc = moodcam("run", "--source", str(folder), "--clock", "wall", "--log", str(log),
+                   "--log-interval", "0", "--quiet", cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == errors.EXIT_OK, proc.stderr
+    times = [json.loads(line)["t"] for line in log.read_text().splitlines()]
+    # The run's start plus media time (3 images at [source] fps 30).
+    assert len(times) == 3 and before - 0.001 <= times[0] <= time.time()  # t: 3 decimals
+    assert [t - times[0] for t in times] == pytest.approx([0.0, 1 / 30, 2 / 30], abs=0.002)
+    proc = moodcam("report", str(log), "--tz", "UTC", cwd=tmp_path)
+    assert proc.returncode == errors.EXIT_OK, proc.stderr
+    assert "3 records used" in proc.stdout
+    media = tmp_path / "media.jsonl"
+    moodcam("run", "--source", str(folder), "--log", str(media), "--quiet", cwd=tmp_path)
+    assert json.loads(media.read_text().splitlines()[0])["t"] == 0.0  # the default stays
+
+
+def test_make_demo_ends_by_showing_a_report() -> None:
+    out = subprocess.run(["make", "-n", "demo"], cwd=ROOT, capture_output=True, text=True).stdout
+    commands = [ln for ln in out.splitlines() if "moodcam " in ln]
+    assert "--clock wall" in commands[0] and "moodcam report" in commands[-1], commands
+
+
+def test_every_flag_has_help_and_run_help_says_what_it_does_and_its_defaults() -> None:
+    import argparse
+
+    from moodcam.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [f"{name} {a.option_strings or a.dest}" for name, command in sub.choices.items()
+               for a in command._actions if not a.help]  # fmt: skip
+    assert missing == []
+    assert all(command.description for command in sub.choices.values())
+    text = moodcam("run", "--help").stdout
+    assert "Watch a camera" in text and "--no-log" in text
+    assert "(default: [log] path, mood.jsonl)" in " ".join(text.split())
+    assert "(default: None)" not in text
