@@ -441,6 +441,7 @@ def security_warnings(cfg) -> list[str]:
 def cmd_run(args: argparse.Namespace) -> int:
     from moodcam.daemon import Daemon, SinkError
     from moodcam.notify import Notifier
+    from moodcam.sources import SourceError
 
     cfg = apply_flags(_load_config(args.config), args)
     for warning in security_warnings(cfg):
@@ -448,7 +449,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.summary_json:
         _check_writable(Path(args.summary_json), "--summary-json")  # before the run, not after
     daemon = Daemon(cfg, Notifier.from_env())
-    code = daemon.run()
+    try:
+        code = daemon.run()
+    except SourceError as e:
+        if e.kind != "camera" or cfg.source.uri.strip() != "auto" or not DEMO_CLIP.is_file():
+            raise
+        # The default source found no camera: a newcomer's first run. Say how to try it anyway.
+        clip = os.path.relpath(DEMO_CLIP)
+        clip = clip if not clip.startswith("..") else str(DEMO_CLIP)
+        raise SourceError(f"{e}; to try moodcam without a camera: moodcam run --source {clip}",
+                          e.kind) from None  # fmt: skip
     if args.summary:
         s = daemon.summary
         shares = ", ".join(
@@ -535,6 +545,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.debug:
+        # OpenCV's own "[ WARN:0@0.04] global cap_v4l.cpp ... can't open camera by index" lines
+        # say again, in C++ terms, what moodcam's one line says; --debug (or the variable) keeps
+        # them. Read when OpenCV first logs, so set before anything here imports cv2.
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

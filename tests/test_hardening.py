@@ -526,3 +526,23 @@ def test_every_flag_has_help_and_run_help_says_what_it_does_and_its_defaults() -
     assert "Watch a camera" in text and "--no-log" in text
     assert "(default: [log] path, mood.jsonl)" in " ".join(text.split())
     assert "(default: None)" not in text
+
+
+def test_no_runtime_or_opencv_chatter_unless_debug(tmp_path: Path) -> None:
+    """Every command printed TFLite's "INFO: Created TensorFlow Lite XNNPACK delegate" line, and
+    a missing camera two OpenCV "[ WARN:0@0.04] global cap_v4l.cpp" lines before moodcam's."""
+    proc = moodcam("classify", "--no-detect", str(face()), cwd=tmp_path)
+    assert proc.returncode == errors.EXIT_OK and proc.stderr == "", proc.stderr
+    proc = moodcam("run", "--source", "7", "--no-log", cwd=tmp_path)
+    assert proc.returncode == errors.EXIT_SOURCE
+    assert "XNNPACK" not in proc.stderr and "WARN" not in proc.stderr, proc.stderr
+    proc = moodcam("--debug", "classify", str(face()), cwd=tmp_path)
+    assert "XNNPACK" in proc.stderr  # --debug shows what the runtime says
+
+
+def test_no_camera_found_suggests_the_demo_clip(tmp_path: Path) -> None:
+    if any(Path("/dev").glob("video*")):
+        pytest.skip("this machine has a camera")
+    proc = moodcam("run", "--no-log", cwd=ROOT)
+    assert proc.returncode == errors.EXIT_SOURCE, proc.stderr
+    assert error_lines(proc)[-1].endswith("without a camera: moodcam run --source demo/clip.mp4")
