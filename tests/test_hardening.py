@@ -546,3 +546,18 @@ def test_no_camera_found_suggests_the_demo_clip(tmp_path: Path) -> None:
     proc = moodcam("run", "--no-log", cwd=ROOT)
     assert proc.returncode == errors.EXIT_SOURCE, proc.stderr
     assert error_lines(proc)[-1].endswith("without a camera: moodcam run --source demo/clip.mp4")
+
+
+def test_the_readme_first_screen_says_what_to_type_next() -> None:
+    """It spoke of chroots, qemu and MOODCAM_DATA before what a user types, and never said the
+    command is .venv/bin/moodcam."""
+    first = "\n".join((ROOT / "README.md").read_text().splitlines()[:30])
+    for term in (
+        "make demo",
+        ".venv/bin/moodcam report",
+        ".venv/bin/moodcam run",
+        "The command is",
+    ):
+        assert term in first, term
+    for later in ("chroot", "qemu", "MOODCAM_DATA"):
+        assert later not in first, later
