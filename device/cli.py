@@ -16,6 +16,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
@@ -82,6 +83,14 @@ def at_least_one(text: str) -> int:
     return value
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser whose usage errors are one line, like every other error of moodcam's
+    (argparse prints the whole usage before its error line); exit status 2 as argparse's."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Shows a flag's default where it has one of its own; a flag whose default is the config's
     (None here) or off (False) says so in its help instead of "(default: None)"."""
@@ -105,7 +114,7 @@ until SIGTERM or Ctrl-C. To try it without a camera: moodcam run --source demo/c
 def build_parser() -> argparse.ArgumentParser:
     from moodcam import config
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(  # its subparsers are Parsers too (argparse makes them of its own class)
         prog="moodcam",
         description="Privacy-first mood sensor.",
         epilog=EXIT_HELP,

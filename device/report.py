@@ -1101,7 +1101,9 @@ def _atomic(out: Path, write: Any) -> None:
 
 def main(argv: Iterable[str] | None = None) -> int:
     """`python -m moodcam.report ...` (the same as `moodcam report ...`); used by the bench."""
-    parser = argparse.ArgumentParser(prog="moodcam")
+    from moodcam.cli import Parser  # one-line usage errors, as `moodcam report`'s
+
+    parser = Parser(prog="moodcam")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["report", *(sys.argv[1:] if argv is None else argv)])
     try:

@@ -561,3 +561,12 @@ def test_the_readme_first_screen_says_what_to_type_next() -> None:
         assert term in first, term
     for later in ("chroot", "qemu", "MOODCAM_DATA"):
         assert later not in first, later
+
+
+def test_a_usage_error_is_one_line() -> None:
+    """argparse printed its whole usage (five lines for run) before the error."""
+    for args in (("run", "--log", ""), ("frob",), (), ("report", "--format", "x")):
+        proc = moodcam(*args)
+        assert proc.returncode == errors.EXIT_USAGE
+        (line,) = proc.stderr.splitlines()
+        assert line.startswith("moodcam") and line.endswith("--help)"), line
