@@ -551,14 +551,33 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def quiet_native_stderr() -> None:
+    """Send what C and C++ libraries write to file descriptor 2 to /dev/null, and keep Python's
+    sys.stderr (moodcam's one line, its log) on the real stderr through a copy of it.
+
+    TFLite printed "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." on every start,
+    OpenCV "[ WARN:0@0.04] global cap_v4l.cpp ... can't open camera by index" before moodcam's
+    own line on a missing camera, libpng "libpng error: PNG input buffer is incomplete" for a
+    truncated image: each says again, in a library's terms, what moodcam's one line says.
+    --debug leaves them. One process-wide switch rather than a redirect around each call: the
+    daemon's other threads write their log meanwhile."""
+    try:
+        sys.stderr.flush()
+        real = os.dup(2)
+        null = os.open(os.devnull, os.O_WRONLY)
+    except (OSError, AttributeError, ValueError):  # no stderr to begin with: nothing to quiet
+        return
+    encoding, errors = sys.stderr.encoding, sys.stderr.errors
+    os.dup2(null, 2)
+    os.close(null)
+    sys.stderr = open(real, "w", buffering=1, encoding=encoding, errors=errors)  # noqa: SIM115
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not args.debug:
-        # OpenCV's own "[ WARN:0@0.04] global cap_v4l.cpp ... can't open camera by index" lines
-        # say again, in C++ terms, what moodcam's one line says; --debug (or the variable) keeps
-        # them. Read when OpenCV first logs, so set before anything here imports cv2.
-        os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    if argv is None and not args.debug:  # the command itself, not a caller in the same process
+        quiet_native_stderr()
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

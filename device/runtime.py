@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import logging
-import os
-import sys
-from collections.abc import Iterator
 from typing import Any
 
 from moodcam.errors import ModelError
@@ -54,36 +49,9 @@ def load_interpreter(
         else {"model_content": model_content}
     )
     try:
-        with quiet_native_stderr():
-            interp = cls(**source, num_threads=threads)
-            interp.allocate_tensors()
+        interp = cls(**source, num_threads=threads)
+        interp.allocate_tensors()
     except (ValueError, RuntimeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
         raise ModelError(f"{model_path}: not a valid TFLite model ({first})") from None
     return interp, name
-
-
-@contextlib.contextmanager
-def quiet_native_stderr() -> Iterator[None]:
-    """Point file descriptor 2 at /dev/null for the block, unless moodcam logs at DEBUG (--debug).
-
-    The runtimes' C++ logger prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." on
-    every start of every command, past Python's logging (TF_CPP_MIN_LOG_LEVEL does not reach it).
-    Errors still arrive as Python exceptions. Used while an interpreter is built, before any
-    other thread of ours runs, so nothing else is written to stderr meanwhile."""
-    if logging.getLogger("moodcam").isEnabledFor(logging.DEBUG):
-        yield
-        return
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no stderr at all: nothing to quiet
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)

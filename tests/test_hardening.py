@@ -529,13 +529,25 @@ def test_every_flag_has_help_and_run_help_says_what_it_does_and_its_defaults() -
 
 
 def test_no_runtime_or_opencv_chatter_unless_debug(tmp_path: Path) -> None:
-    """Every command printed TFLite's "INFO: Created TensorFlow Lite XNNPACK delegate" line, and
-    a missing camera two OpenCV "[ WARN:0@0.04] global cap_v4l.cpp" lines before moodcam's."""
+    """Every command printed TFLite's "INFO: Created TensorFlow Lite XNNPACK delegate" line, a
+    missing camera two OpenCV "[ WARN:0@0.04] global cap_v4l.cpp" lines before moodcam's, and a
+    truncated PNG libpng's error (found by tests/fuzz.py)."""
     proc = moodcam("classify", "--no-detect", str(face()), cwd=tmp_path)
     assert proc.returncode == errors.EXIT_OK and proc.stderr == "", proc.stderr
     proc = moodcam("run", "--source", "7", "--no-log", cwd=tmp_path)
     assert proc.returncode == errors.EXIT_SOURCE
     assert "XNNPACK" not in proc.stderr and "WARN" not in proc.stderr, proc.stderr
+    # libpng's "libpng error: PNG input buffer is incomplete" beside moodcam's line.
+    import cv2
+
+    from demo.scenes import load_faces, make_scene
+
+    (tmp_path / "pics").mkdir()
+    _, png = cv2.imencode(".png", make_scene([(load_faces()[0][1], (200, 120, 170, 170))]))
+    (tmp_path / "pics" / "a.png").write_bytes(png.tobytes()[: len(png) // 2])
+    proc = moodcam("run", "--source", "pics", "--no-log", cwd=tmp_path)
+    assert proc.returncode == errors.EXIT_SOURCE
+    assert "libpng" not in proc.stderr and len(error_lines(proc)) == 1, proc.stderr
     proc = moodcam("--debug", "classify", str(face()), cwd=tmp_path)
     assert "XNNPACK" in proc.stderr  # --debug shows what the runtime says
 
