@@ -43,7 +43,8 @@ def check_model(cfg: Config) -> Check:
                          cfg.classifier.runtime)  # fmt: skip
     except MoodcamError as e:
         return Check("model", False, f"{e}", EXIT_MODEL)
-    acc = clf.card.get("headline", {}).get("int8_privatetest_accuracy")
+    headline = clf.card.get("headline")  # reporting only: a card may lack it or mangle it
+    acc = headline.get("int8_privatetest_accuracy") if isinstance(headline, dict) else None
     extra = f", card: {acc}% on FER2013 PrivateTest" if acc is not None else ""
     return Check("model", True, f"{clf.model_path} matches its card ({', '.join(clf.labels)}); "
                  f"runtime {clf.runtime}{extra}")  # fmt: skip

@@ -582,3 +582,20 @@ def test_a_usage_error_is_one_line() -> None:
         assert proc.returncode == errors.EXIT_USAGE
         (line,) = proc.stderr.splitlines()
         assert line.startswith("moodcam") and line.endswith("--help)"), line
+
+
+# --- found by tests/fuzz.py -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("headline", [None, [], "77 %"])
+def test_doctor_reads_a_card_whose_headline_is_not_an_object(
+    tmp_path: Path, headline: object
+) -> None:
+    """The headline is for show; doctor took it for an object: internal error (AttributeError)."""
+    card = json.loads(CARD.read_text())
+    card["headline"] = headline
+    (tmp_path / "card.json").write_text(json.dumps(card))
+    proc = moodcam("doctor", "--card", "card.json", "--source", str(FACES), "--timeout", "1",
+                   cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == errors.EXIT_OK, proc.stderr + proc.stdout
+    assert "ok    model" in proc.stdout and "matches its card" in proc.stdout
