@@ -551,6 +551,25 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class OneLineFormatter(logging.Formatter):
+    """A log record is one line: characters that are not printable in its message (a newline in
+    a file name, an escape sequence) are shown escaped, so a name cannot split or forge lines of
+    the log (the journal reads it line by line). A traceback (--debug) keeps its lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if not message.isprintable():
+            record = logging.makeLogRecord(record.__dict__)  # other handlers keep the original
+            record.msg, record.args = printable(message), None
+        return super().format(record)
+
+
+def printable(text: str) -> str:
+    """`text` with each character that is not printable as its Python escape (\\n, \\x1b)."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace")
+                   .decode("ascii") for c in text)  # fmt: skip
+
+
 def quiet_native_stderr() -> None:
     """Send what C and C++ libraries write to file descriptor 2 to /dev/null, and keep Python's
     sys.stderr (moodcam's one line, its log) on the real stderr through a copy of it.
@@ -578,11 +597,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if argv is None and not args.debug:  # the command itself, not a caller in the same process
         quiet_native_stderr()
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, handlers=[handler])
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

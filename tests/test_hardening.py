@@ -599,3 +599,16 @@ def test_doctor_reads_a_card_whose_headline_is_not_an_object(
                    cwd=tmp_path)  # fmt: skip
     assert proc.returncode == errors.EXIT_OK, proc.stderr + proc.stdout
     assert "ok    model" in proc.stdout and "matches its card" in proc.stdout
+
+
+def test_a_file_name_with_a_newline_cannot_split_a_log_line(tmp_path: Path) -> None:
+    """The folder source's warning named pics/a<newline>b.png verbatim: two lines in the log."""
+    (tmp_path / "pics").mkdir()
+    (tmp_path / "pics" / "a\nb.png").write_bytes(b"")
+    (tmp_path / "pics" / "c\x1b[2J.png").write_bytes(b"")
+    proc = moodcam("run", "--source", "pics", "--no-log", cwd=tmp_path)
+    assert proc.returncode == errors.EXIT_SOURCE
+    warnings = [ln for ln in proc.stderr.splitlines() if " WARNING " in ln]
+    assert any("pics/a\\nb.png" in w for w in warnings), proc.stderr
+    assert any("pics/c\\x1b[2J.png" in w for w in warnings), proc.stderr
+    assert all(ln.startswith(("20", "moodcam run:")) for ln in proc.stderr.splitlines())
