@@ -29,7 +29,14 @@ from moodcam.errors import (
     InputError,
     MoodcamError,
 )
-from moodcam.files import MAX_IMAGE_BYTES, FileRefused, open_private, read_regular
+from moodcam.files import (
+    MAX_IMAGE_BYTES,
+    FileRefused,
+    open_private,
+    printable,
+    read_regular,
+    shown,
+)
 from moodcam.urls import has_password, redact_url
 
 # Larger than any camera sensor (the Pi's are 12 MP), small enough for a Pi's RAM. OpenCV's own
@@ -317,13 +324,13 @@ def read_image(path: str) -> np.ndarray:
         # /dev/zero or a FIFO would be read forever; a multi-gigabyte file is no photo.
         data = np.frombuffer(read_regular(path, MAX_IMAGE_BYTES, "an image"), np.uint8)
     except FileNotFoundError:
-        raise InputError(f"{path}: no such image file") from None
+        raise InputError(f"{shown(path)}: no such image file") from None
     except FileRefused as e:
-        raise InputError(f"{path}: {e}") from None
+        raise InputError(f"{shown(path)}: {e}") from None
     except OSError as e:
-        raise InputError(f"{path}: cannot read: {e.strerror or e}") from None
+        raise InputError(f"{shown(path)}: cannot read: {e.strerror or e}") from None
     if data.size == 0:
-        raise InputError(f"{path}: empty file")
+        raise InputError(f"{shown(path)}: empty file")
     try:
         image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     except cv2.error as e:
@@ -331,14 +338,14 @@ def read_image(path: str) -> np.ndarray:
         # above OPENCV_IO_MAX_IMAGE_PIXELS; its message spans lines and names C++ sources.
         if "MAX_IMAGE_PIXELS" in str(e):
             raise InputError(
-                f"{path}: image too large (more than {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels)"
+                f"{shown(path)}: image too large (more than {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels)"
             ) from None
-        raise InputError(f"{path}: not an image OpenCV can decode ({e.err})") from None
+        raise InputError(f"{shown(path)}: not an image OpenCV can decode ({e.err})") from None
     if image is None or image.size == 0:
-        raise InputError(f"{path}: not an image OpenCV can decode")
+        raise InputError(f"{shown(path)}: not an image OpenCV can decode")
     if image.shape[0] * image.shape[1] > MAX_IMAGE_PIXELS:  # when cv2 came in before our limit
         raise InputError(
-            f"{path}: image too large ({image.shape[1]}x{image.shape[0]}, more than "
+            f"{shown(path)}: image too large ({image.shape[1]}x{image.shape[0]}, more than "
             f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels)"
         )
     return _to_uint8(path, image)
@@ -356,7 +363,7 @@ def _to_uint8(path: str, image: np.ndarray) -> np.ndarray:
         # Float images are 0..1 by convention (OpenCV, TIFF); NaN becomes black.
         scaled = np.nan_to_num(image.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
         return (np.clip(scaled, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    raise InputError(f"{path}: unsupported pixel type {image.dtype}")
+    raise InputError(f"{shown(path)}: unsupported pixel type {image.dtype}")
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
@@ -385,11 +392,11 @@ def cmd_classify(args: argparse.Namespace) -> int:
                 boxes = detector.detect(gray)
                 crops = [crop_face(gray, b, clf.margin) for b in boxes]
                 if not boxes:
-                    print(f"moodcam classify: {path}: no face found", file=sys.stderr)
+                    print(f"moodcam classify: {shown(path)}: no face found", file=sys.stderr)
             results = [clf.classify(crop) for crop in crops]
         except (InputError, ValueError, cv2.error) as e:
             # One line per bad image, and on to the next: one corrupt file must not hide the rest.
-            why = str(e) if isinstance(e, InputError) else f"{path}: {_one_line(e)}"
+            why = str(e) if isinstance(e, InputError) else f"{shown(path)}: {_one_line(e)}"
             print(f"moodcam classify: {_one_line(why)}", file=sys.stderr)
             status = EXIT_INPUT
             continue
@@ -562,12 +569,6 @@ class OneLineFormatter(logging.Formatter):
             record = logging.makeLogRecord(record.__dict__)  # other handlers keep the original
             record.msg, record.args = printable(message), None
         return super().format(record)
-
-
-def printable(text: str) -> str:
-    """`text` with each character that is not printable as its Python escape (\\n, \\x1b)."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace")
-                   .decode("ascii") for c in text)  # fmt: skip
 
 
 def quiet_native_stderr() -> None:

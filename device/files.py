@@ -114,8 +114,15 @@ def opencv_path(path: str | os.PathLike[str]) -> str:
 
 
 def shown(path: str | os.PathLike[str]) -> str:
-    """A path for a message: bytes that are not UTF-8 shown as \\xNN, so the line can be printed."""
-    return os.fsencode(Path(path)).decode("utf-8", "backslashreplace")
+    """A path for a message: bytes that are not UTF-8 shown as \\xNN and characters that are
+    not printable (a newline) escaped, so the line can be printed and stays one line."""
+    return printable(os.fsencode(Path(path)).decode("utf-8", "backslashreplace"))
+
+
+def printable(text: str) -> str:
+    """`text` with each character that is not printable as its Python escape (\\n, \\x1b)."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace")
+                   .decode("ascii") for c in text)  # fmt: skip
 
 
 def _size(n: int) -> str:

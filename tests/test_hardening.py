@@ -612,3 +612,15 @@ def test_a_file_name_with_a_newline_cannot_split_a_log_line(tmp_path: Path) -> N
     assert any("pics/a\\nb.png" in w for w in warnings), proc.stderr
     assert any("pics/c\\x1b[2J.png" in w for w in warnings), proc.stderr
     assert all(ln.startswith(("20", "moodcam run:")) for ln in proc.stderr.splitlines())
+
+
+def test_classify_names_odd_files_as_every_other_message_does(tmp_path: Path) -> None:
+    """classify printed a name that is not UTF-8 as \\udcff (elsewhere \\xff) and a newline in a
+    name as a line break."""
+    (tmp_path / "a\nb.png").write_bytes(b"x")
+    proc = moodcam("classify", "a\nb.png", NOT_UTF8, cwd=tmp_path)
+    assert proc.returncode == errors.EXIT_INPUT
+    assert proc.stderr.splitlines() == [
+        "moodcam classify: a\\nb.png: not an image OpenCV can decode",
+        f"moodcam classify: {SHOWN}: no such image file",
+    ]
