@@ -43,6 +43,7 @@ Semantics (what every number means):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
@@ -60,7 +61,7 @@ from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from moodcam.errors import EXIT_OK, EXIT_SINK, EXIT_USAGE, InputError, MoodcamError
-from moodcam.files import open_private
+from moodcam.files import open_private, shown
 from moodcam.labels import DEFAULT_CLASSES, FER2013_CLASSES
 from moodcam.records import SCHEMA_VERSION
 from moodcam.sinks.moodlog import iter_records, log_files
@@ -1086,17 +1087,25 @@ def _as_date(x: date | str | None) -> date | None:
 def _atomic(out: Path, write: Any) -> None:
     """Write via a temporary file and rename, so a half-written report never replaces a good one.
     `write` gets the open file, created 0640 (a report is personal data: moodcam.files)."""
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    # A short name of its own: out's name plus a suffix could pass the 255-byte limit on a name
+    # that is itself fine (an internal error, from the clean-up as well).
+    tmp = out.with_name(f".moodcam-report-{os.getpid()}.tmp")
     try:
         with open_private(tmp) as f:
             write(f)
         os.replace(tmp, out)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"{out}: cannot write the report: {e.strerror or e}") from None
+        _remove(tmp)
+        raise OutputError(f"{shown(out)}: cannot write the report: {e.strerror or e}") from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
         raise
+
+
+def _remove(path: Path) -> None:
+    """Remove a temporary file if it is there; a clean-up never hides the error before it."""
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
 
 
 def main(argv: Iterable[str] | None = None) -> int:

@@ -624,3 +624,14 @@ def test_classify_names_odd_files_as_every_other_message_does(tmp_path: Path) ->
         "moodcam classify: a\\nb.png: not an image OpenCV can decode",
         f"moodcam classify: {SHOWN}: no such image file",
     ]
+
+
+def test_report_out_with_a_name_at_the_length_limit(tmp_path: Path, small_log: Path) -> None:
+    """The temporary file's name was --out's plus a suffix: past 255 bytes, an internal error."""
+    name = "r" * 250 + ".txt"
+    proc = moodcam("report", str(small_log), "--tz", "UTC", "--out", name, cwd=tmp_path)
+    assert proc.returncode == errors.EXIT_OK, proc.stderr
+    assert (tmp_path / name).stat().st_size > 0
+    proc = moodcam("report", str(small_log), "--tz", "UTC", "--out", "r" * 300, cwd=tmp_path)
+    assert proc.returncode == errors.EXIT_SINK, proc.stderr
+    assert "cannot write the report: File name too long" in error_lines(proc)[0]
