@@ -32,6 +32,7 @@ from moodcam.errors import (
 from moodcam.files import (
     MAX_IMAGE_BYTES,
     FileRefused,
+    check_output,
     open_private,
     printable,
     read_regular,
@@ -490,8 +491,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:  # mood shares of the run: personal data, 0640 like the log
             with open_private(args.summary_json) as f:
                 f.write((json.dumps(daemon.summary.to_json(), indent=2) + "\n").encode())
-        except OSError as e:
-            raise SinkError(f"--summary-json {args.summary_json}: {e.strerror or e}") from None
+        except (OSError, FileRefused) as e:
+            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            raise SinkError(f"--summary-json {shown(args.summary_json)}: {why}") from None
     return code
 
 
@@ -499,15 +501,19 @@ def _check_writable(path: Path, what: str) -> None:
     """Refuse an output file that cannot be written, without creating it."""
     from moodcam.daemon import SinkError
 
-    if path.is_dir():
-        problem = "is a folder"
-    elif not path.parent.is_dir():
-        problem = f"no such folder {path.parent}"
+    try:
+        check_output(path)  # a device, FIFO or folder is never written over
+    except FileRefused as e:
+        raise SinkError(f"{what} {shown(path)}: {e}") from None
+    except OSError as e:
+        raise SinkError(f"{what} {shown(path)}: {e.strerror or e}") from None
+    if not path.parent.is_dir():
+        problem = f"no such folder {shown(path.parent)}"
     elif not os.access(path if path.exists() else path.parent, os.W_OK):
         problem = "not writable (permission)"
     else:
         return
-    raise SinkError(f"{what} {path}: {problem}")
+    raise SinkError(f"{what} {shown(path)}: {problem}")
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

@@ -29,7 +29,7 @@ import numpy as np
 from moodcam.classifier import Classifier
 from moodcam.config import Config
 from moodcam.errors import EXIT_BROKER, EXIT_OK, EXIT_SINK, MoodcamError
-from moodcam.files import open_private, private_folder
+from moodcam.files import FileRefused, open_private, private_folder
 from moodcam.notify import Notifier
 from moodcam.preprocess import crop_face, prepare_face
 from moodcam.records import Frame, MoodUpdate
@@ -123,7 +123,7 @@ class Pipeline:
                 with open_private(path) as f:  # a face: 0640 whatever the umask
                     f.write(png.tobytes())
                 saved = bool(ok)
-            except (OSError, cv2.error):
+            except (OSError, cv2.error, FileRefused):
                 saved = False
             if not saved and not self._save_failed:  # a full disk must not stop the sensor
                 log.warning("[debug] save_faces_dir: cannot write %s; later failures not logged",

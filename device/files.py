@@ -82,14 +82,36 @@ PRIVATE_DIR = 0o750
 
 def open_private(path: str | os.PathLike[str]) -> BinaryIO:
     """`path` opened for writing (created or truncated) with mode PRIVATE_FILE or stricter,
-    whatever the umask or the old file's mode; never a moment with more."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE_FILE)
+    whatever the umask or the old file's mode; never a moment with more.
+
+    Only a regular file (or a new one): FileRefused for a device, FIFO or folder, checked before
+    the open (a FIFO without a reader would block it) and again on what was opened. Narrowing
+    the mode of /dev/null, as root, took it from every other user."""
+    check_output(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NONBLOCK
+    fd = os.open(path, flags, PRIVATE_FILE)
     try:
-        os.fchmod(fd, stat.S_IMODE(os.fstat(fd).st_mode) & PRIVATE_FILE)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):  # swapped in after the check
+            raise FileRefused(describe_kind(st.st_mode))
+        os.set_blocking(fd, True)
+        os.fchmod(fd, stat.S_IMODE(st.st_mode) & PRIVATE_FILE)
     except BaseException:
         os.close(fd)
         raise
     return open(fd, "wb")
+
+
+def check_output(path: str | os.PathLike[str]) -> None:
+    """FileRefused if `path` exists and is not a regular file: an output moodcam writes (a report,
+    figures, a summary) never replaces, truncates or re-modes a device, FIFO or folder. As root,
+    `report --out /dev/null` replaced /dev/null with a regular file."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if not stat.S_ISREG(st.st_mode):
+        raise FileRefused(describe_kind(st.st_mode))
 
 
 def private_folder(path: str | os.PathLike[str]) -> None:

@@ -61,7 +61,7 @@ from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from moodcam.errors import EXIT_OK, EXIT_SINK, EXIT_USAGE, InputError, MoodcamError
-from moodcam.files import open_private, shown
+from moodcam.files import FileRefused, check_output, open_private, shown
 from moodcam.labels import DEFAULT_CLASSES, FER2013_CLASSES
 from moodcam.records import SCHEMA_VERSION
 from moodcam.sinks.moodlog import iter_records, log_files
@@ -1090,6 +1090,12 @@ def _atomic(out: Path, write: Any) -> None:
     # A short name of its own: out's name plus a suffix could pass the 255-byte limit on a name
     # that is itself fine (an internal error, from the clean-up as well).
     tmp = out.with_name(f".moodcam-report-{os.getpid()}.tmp")
+    try:
+        check_output(out)  # the rename below would replace a device node (as root: /dev/null)
+    except FileRefused as e:
+        raise OutputError(f"{shown(out)}: cannot write the report: {e}") from None
+    except OSError as e:
+        raise OutputError(f"{shown(out)}: cannot write the report: {e.strerror or e}") from None
     try:
         with open_private(tmp) as f:
             write(f)

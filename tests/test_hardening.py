@@ -635,3 +635,30 @@ def test_report_out_with_a_name_at_the_length_limit(tmp_path: Path, small_log: P
     proc = moodcam("report", str(small_log), "--tz", "UTC", "--out", "r" * 300, cwd=tmp_path)
     assert proc.returncode == errors.EXIT_SINK, proc.stderr
     assert "cannot write the report: File name too long" in error_lines(proc)[0]
+
+
+def test_outputs_never_replace_or_re_mode_a_device_or_fifo(tmp_path: Path, small_log: Path) -> None:
+    """Found by the fuzzing harness, as root: `report --out /dev/null` replaced /dev/null with a
+    regular file (write a temporary file, rename it over the target), and the 0640 of private
+    outputs was applied to /dev/full. A private stand-in for /dev/null is used here."""
+    targets = {"fifo": tmp_path / "fifo"}
+    os.mkfifo(targets["fifo"])
+    if os.geteuid() == 0:
+        targets["device"] = tmp_path / "null"
+        os.mknod(targets["device"], 0o20666, os.makedev(1, 3))  # a character device, 1:3
+        targets["device"].chmod(0o666)
+    kinds = {name: os.stat(p) for name, p in targets.items()}
+    for name, target in targets.items():
+        for args in (
+            ("report", str(small_log), "--tz", "UTC", "--out", str(target)),
+            ("run", "--source", str(FACES), "--no-log", "--quiet", "--summary-json", str(target)),
+            ("bench", "--rounds", "1", "--passes", "0", "--out", str(target)),
+        ):
+            proc = moodcam(*args, cwd=tmp_path, timeout=60)
+            assert proc.returncode == errors.EXIT_SINK, (args, proc.stderr)
+            assert (
+                f"not a regular file (a {'FIFO' if name == 'fifo' else 'device'})"
+                in (error_lines(proc)[-1])
+            )
+            st = os.stat(target)
+            assert (st.st_mode, st.st_rdev) == (kinds[name].st_mode, kinds[name].st_rdev), args
