@@ -662,3 +662,13 @@ def test_outputs_never_replace_or_re_mode_a_device_or_fifo(tmp_path: Path, small
             )
             st = os.stat(target)
             assert (st.st_mode, st.st_rdev) == (kinds[name].st_mode, kinds[name].st_rdev), args
+
+
+def test_playlist_refuses_a_mood_log_that_is_no_file(tmp_path: Path) -> None:
+    """Found by the fuzzing harness: playlist --log /dev/zero read until MemoryError."""
+    os.mkfifo(tmp_path / "fifo")
+    for log, kind in (("/dev/zero", "a device"), (str(tmp_path / "fifo"), "a FIFO")):
+        proc = moodcam("playlist", "--log", log, "--mpd", "127.0.0.1:1", "--max-runtime", "1",
+                       cwd=tmp_path, timeout=30)  # fmt: skip
+        assert proc.returncode == errors.EXIT_INPUT, proc.stderr
+        assert error_lines(proc)[-1].endswith(f"{log}: not a regular file ({kind})")
