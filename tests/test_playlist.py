@@ -608,5 +608,5 @@ def test_cli_log_it_cannot_read_is_unreadable_input(tmp_path: Path) -> None:
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 5, proc.stderr
-    assert f"mood log {tmp_path}: cannot read it: Is a directory" in proc.stderr
+    assert f"mood log {tmp_path}: is a folder" in proc.stderr
     assert "Traceback" not in proc.stderr
