@@ -127,7 +127,9 @@ def check_model_matches(
         for key in ("shape", "dtype", "zero_point"):
             if got[key] != want.get(key):
                 raise ModelError(f"{where}: {role} {key} is {got[key]}, card says {want.get(key)}")
-        if not np.isclose(got["scale"], want.get("scale", -1), rtol=1e-6):
+        scale = want.get("scale")
+        is_number = isinstance(scale, (int, float)) and not isinstance(scale, bool)
+        if not is_number or not np.isclose(got["scale"], scale, rtol=1e-6):  # null: was a TypeError
             raise ModelError(
                 f"{where}: {role} scale is {got['scale']}, card says {want.get('scale')}"
             )

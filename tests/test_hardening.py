@@ -672,3 +672,14 @@ def test_playlist_refuses_a_mood_log_that_is_no_file(tmp_path: Path) -> None:
                        cwd=tmp_path, timeout=30)  # fmt: skip
         assert proc.returncode == errors.EXIT_INPUT, proc.stderr
         assert error_lines(proc)[-1].endswith(f"{log}: not a regular file ({kind})")
+
+
+@pytest.mark.parametrize("scale", [None, "0.0039", True, [1]])
+def test_a_card_whose_scale_is_not_a_number_is_refused(tmp_path: Path, scale: object) -> None:
+    """Found by the fuzzing harness: "scale": null was an internal error (TypeError)."""
+    card = json.loads(CARD.read_text())
+    card["input"]["scale"] = scale
+    (tmp_path / "card.json").write_text(json.dumps(card))
+    proc = moodcam("classify", "--no-detect", "--card", "card.json", str(face()), cwd=tmp_path)
+    assert proc.returncode == errors.EXIT_MODEL, proc.stderr
+    assert "input scale is" in error_lines(proc)[0] and "card says" in error_lines(proc)[0]
