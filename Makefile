@@ -44,7 +44,7 @@ MODEL ?=
 # What `make eval` scores (empty: the shipped model and the float model its card was converted from).
 EVAL_MODELS ?=
 
-.PHONY: setup test demo train finetune teachers distill wide-teacher distill-wide distill-hr swa recover stage model baseline convert eval compare bench lint soak install uninstall security-report figures test-deps clean
+.PHONY: setup test fuzz demo train finetune teachers distill wide-teacher distill-wide distill-hr swa recover stage model baseline convert eval compare bench lint soak install uninstall security-report figures test-deps clean
 
 setup: $(STAMP)
 
@@ -177,6 +177,13 @@ bench: setup
 	$(PY) bench/report_bench.py --days 365 --out bench/report.json
 	$(PY) -m bench.stop_latency --out bench/stop.json
 	$(PY) -m convert.figures
+
+# The fuzzing harness (tests/fuzz.py) for minutes: every command on random flags, configs, cards,
+# logs, images, names and special files; the counts go to bench/fuzz.json and README. `make test`
+# runs a short pass of it.
+FUZZ_SECONDS ?= 600
+fuzz: setup $(VENV)/.test-tools
+	$(PY) -m tests.fuzz --seconds $(FUZZ_SECONDS) --out bench/fuzz.json --readme README.md
 
 # 30 minutes (plus 1 minute warm-up) of the daemon at full speed with every sink on.
 soak: setup test-deps
