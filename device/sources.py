@@ -60,7 +60,14 @@ import numpy as np
 
 from moodcam.config import SourceConfig
 from moodcam.errors import EXIT_SOURCE, MoodcamError
-from moodcam.files import MAX_IMAGE_BYTES, FileRefused, opencv_path, read_regular, shown
+from moodcam.files import (
+    MAX_IMAGE_BYTES,
+    FileRefused,
+    check_regular,
+    opencv_path,
+    read_regular,
+    shown,
+)
 from moodcam.records import Frame
 from moodcam.urls import file_url_path, is_file_url, redact_url
 
@@ -342,6 +349,9 @@ class VideoFileSource(Source):
         if not os.access(self.path, os.R_OK):
             raise SourceError(f"{self.path}: cannot read (permission denied)", "unreadable")
         try:
+            # A video file is a regular file: FFmpeg's open of a FIFO blocks until a writer
+            # comes, before the daemon listens for SIGTERM (cameras are /dev nodes, see above).
+            check_regular(self.path)
             target = opencv_path(self.path)
         except FileRefused as e:
             raise SourceError(f"{shown(self.path)}: {e}", "unreadable") from None

@@ -683,3 +683,12 @@ def test_a_card_whose_scale_is_not_a_number_is_refused(tmp_path: Path, scale: ob
     proc = moodcam("classify", "--no-detect", "--card", "card.json", str(face()), cwd=tmp_path)
     assert proc.returncode == errors.EXIT_MODEL, proc.stderr
     assert "input scale is" in error_lines(proc)[0] and "card says" in error_lines(proc)[0]
+
+
+def test_a_fifo_as_the_video_is_refused_not_a_hang(tmp_path: Path) -> None:
+    """Found by the fuzzing harness: run --source FIFO blocked in FFmpeg's open, before the daemon
+    listens for SIGTERM (a stop killed it)."""
+    os.mkfifo(tmp_path / "clip.mp4")
+    proc = moodcam("run", "--source", "clip.mp4", "--no-log", cwd=tmp_path, timeout=30)
+    assert proc.returncode == errors.EXIT_SOURCE, proc.stderr
+    assert error_lines(proc)[-1] == "moodcam run: clip.mp4: not a regular file (a FIFO)"
