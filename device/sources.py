@@ -810,7 +810,11 @@ def open_source(cfg: SourceConfig, *, lores_width: int = DEFAULT_LORES_WIDTH,
     path = Path(uri).expanduser()
 
     def open_once() -> Source:
-        if path.is_dir():
+        try:
+            is_dir = path.is_dir()
+        except OSError as e:  # a name too long: Path.is_dir raises what it does not expect
+            raise SourceError(f"{shown(path)}: {e.strerror or e}", "missing") from None
+        if is_dir:
             return FolderSource(path, cfg, clock=clock, sleep=sleep)
         return VideoFileSource(path, cfg, clock=clock, sleep=sleep)
 

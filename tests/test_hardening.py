@@ -692,3 +692,10 @@ def test_a_fifo_as_the_video_is_refused_not_a_hang(tmp_path: Path) -> None:
     proc = moodcam("run", "--source", "clip.mp4", "--no-log", cwd=tmp_path, timeout=30)
     assert proc.returncode == errors.EXIT_SOURCE, proc.stderr
     assert error_lines(proc)[-1] == "moodcam run: clip.mp4: not a regular file (a FIFO)"
+
+
+def test_a_source_name_too_long_is_a_source_error(tmp_path: Path) -> None:
+    """Found by the fuzzing harness: a 300-byte name was an internal error (ENAMETOOLONG)."""
+    proc = moodcam("run", "--source", "x" * 300 + ".png", "--no-log", cwd=tmp_path)
+    assert proc.returncode == errors.EXIT_SOURCE, proc.stderr
+    assert error_lines(proc)[-1].endswith(".png: File name too long")
