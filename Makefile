@@ -44,7 +44,7 @@ MODEL ?=
 # What `make eval` scores (empty: the shipped model and the float model its card was converted from).
 EVAL_MODELS ?=
 
-.PHONY: setup test demo bench-scenes train finetune teachers distill wide-teacher distill-wide distill-hr swa recover stage model baseline convert eval compare bench lint soak install uninstall security-report figures test-deps clean
+.PHONY: setup test fuzz demo bench-scenes train finetune teachers distill wide-teacher distill-wide distill-hr swa recover stage model baseline convert eval compare bench lint soak install uninstall security-report figures test-deps clean
 
 setup: $(STAMP)
 
@@ -89,8 +89,10 @@ DEMO_LOG ?= runs/demo/mood.jsonl
 # Needs only the device role (no TensorFlow), so a fresh PC runs it after a light install.
 demo: $(if $(wildcard $(VENV)/.installed-desktop),$(VENV)/.installed-desktop,$(VENV)/.installed-device)
 	@mkdir -p $(dir $(DEMO_LOG)) && rm -f $(DEMO_LOG)*
-	$(VENV)/bin/moodcam run --source demo/clip.mp4 --log $(DEMO_LOG) --log-interval 0.5 --summary
+	$(VENV)/bin/moodcam run --source demo/clip.mp4 --clock wall --log $(DEMO_LOG) --log-interval 0.5 --summary
 	$(PY) -m demo.compare $(DEMO_LOG)
+	@echo "next: $(VENV)/bin/moodcam report $(DEMO_LOG)   (wall-clock times, so it has a day to show)"
+	$(VENV)/bin/moodcam report $(DEMO_LOG)
 
 train: setup
 	$(PY) -m training.train --arch $(ARCH_NAME) --epochs $(EPOCHS) --out $(RUN)
@@ -186,6 +188,13 @@ bench-scenes: setup
 	$(PY) -m bench.scenes --split $(SPLIT) --config shipped= --config before=bench/scenes-before.toml \
 	  --out $(SCENES_OUT) $(SCENES_ARGS)
 	$(if $(filter PrivateTest,$(SPLIT)),$(PY) -m convert.figures)
+
+# The fuzzing harness (tests/fuzz.py) for minutes: every command on random flags, configs, cards,
+# logs, images, names and special files; the counts go to bench/fuzz.json and README. `make test`
+# runs a short pass of it.
+FUZZ_SECONDS ?= 600
+fuzz: setup $(VENV)/.test-tools
+	$(PY) -m tests.fuzz --seconds $(FUZZ_SECONDS) --out bench/fuzz.json --readme README.md
 
 # 30 minutes (plus 1 minute warm-up) of the daemon at full speed with every sink on.
 soak: setup test-deps

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from moodcam.card import CARD_VERSION, tensor_summary
+from moodcam.card import CARD_VERSION, labels_seal, tensor_summary
 from moodcam.labels import parse_class_list
 from moodcam.preprocess import FACE_SIZE
 from training import data as fer
@@ -73,12 +73,14 @@ def card_for(
 ) -> dict[str, Any]:
     data = tflite_path.read_bytes()
     inp, out = interpreter_details
+    digest = hashlib.sha256(data).hexdigest()
     return {
         "card_version": CARD_VERSION,
         "model_file": tflite_path.name,
         "model_bytes": len(data),
-        "model_sha256": hashlib.sha256(data).hexdigest(),
+        "model_sha256": digest,
         "labels": list(classes),
+        "labels_sha256": labels_seal(digest, classes),
         "input": tensor_summary(inp),
         "output": tensor_summary(out),
         "preprocessing": PREPROCESSING

@@ -1,6 +1,6 @@
 """Compare a mood log of the demo clip with the clip's ground truth, segment by segment.
 
-python -m demo.compare runs/demo/mood.jsonl
+python -m demo.compare runs/demo/mood.jsonl   (media or wall-clock times)
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from moodcam.report import MEDIA_TIME_LIMIT
 from moodcam.sinks.moodlog import iter_records
 
 CLIP_META = Path(__file__).resolve().parent / "clip.json"
@@ -23,6 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     if not records:
         print(f"{log}: no mood records", file=sys.stderr)
         return 1
+    # A log written with --clock wall (as `make demo` does, so that `moodcam report` can read it)
+    # starts at the wall clock of the clip's first frame: back to seconds into the clip.
+    start = records[0]["t"] if records[0]["t"] >= MEDIA_TIME_LIMIT else 0.0
+    records = [r | {"t": r["t"] - start} for r in records]
     print(f"{'seconds':>11}  {'truth':8s} {'moodcam (share of lines)':s}")
     agree = 0
     for seg in segments:

@@ -3,22 +3,48 @@
 Written by convert/, read here at start. The device refuses a model whose tensors or labels do
 not match its card, or whose bytes are not the ones the card's model_sha256 names, naming both
 files.
+
+Labels. Nothing in a model's tensors says which output is "happy": every four-class int8 model
+here has the same tensors, so a card whose labels were reordered by hand would run and answer
+under wrong names. The card therefore carries two digests, both required:
+
+- ``model_sha256``: sha256 of the model file's bytes (another model is refused);
+- ``labels_sha256``: `labels_seal`, sha256 over that digest and the label list in output order,
+  as convert wrote them. A card whose labels were edited (swapped, renamed, reordered) keeps the
+  model digest but fails this one.
+
+The seal guards against mistakes (an edited card, a card from another conversion), not against
+someone who can write both files and recompute it: the device has no key to check a signature
+with, and whoever can replace its card can replace its model too. `python -m convert.seal` adds
+the seal to a card written before it existed, after checking the card's model digest.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from moodcam.errors import ModelError
+from moodcam.files import FileRefused, read_text
 from moodcam.labels import FER2013_CLASSES
 
 CARD_VERSION = 1
-REQUIRED = ("card_version", "labels", "input", "output", "preprocessing")
+REQUIRED = (
+    "card_version",
+    "labels",
+    "input",
+    "output",
+    "preprocessing",
+    "model_sha256",
+    "labels_sha256",
+)
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def card_path_for(model_path: str | Path) -> Path:
@@ -28,18 +54,26 @@ def card_path_for(model_path: str | Path) -> Path:
 def load_card(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     try:
-        card = json.loads(path.read_text(encoding="utf-8"))
+        card = json.loads(read_text(path, "a model card"))
     except FileNotFoundError:
         raise ModelError(
             f"{path}: model card not found (convert/ writes it beside the model)"
         ) from None
+    except FileRefused as e:  # /dev/zero, a FIFO, a folder: never read
+        raise ModelError(f"{path}: {e}") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ModelError(f"{path}: not a readable model card: {e}") from None
     if not isinstance(card, dict):
         raise ModelError(f"{path}: a model card is a JSON object")
     missing = [k for k in REQUIRED if k not in card]
     if missing:
-        raise ModelError(f"{path}: model card lacks {', '.join(missing)}")
+        raise ModelError(
+            f"{path}: model card lacks {', '.join(missing)} (make convert writes a card with "
+            "each; python -m convert.seal adds the digests to an older card)"
+        )
+    for key in ("model_sha256", "labels_sha256"):
+        if not isinstance(card[key], str) or not _SHA256.fullmatch(card[key]):
+            raise ModelError(f"{path}: {key} is not a sha256 hex digest: {str(card[key])[:80]!r}")
     if card["card_version"] != CARD_VERSION:
         raise ModelError(
             f"{path}: card_version {card['card_version']}, this moodcam reads {CARD_VERSION}"
@@ -93,7 +127,9 @@ def check_model_matches(
         for key in ("shape", "dtype", "zero_point"):
             if got[key] != want.get(key):
                 raise ModelError(f"{where}: {role} {key} is {got[key]}, card says {want.get(key)}")
-        if not np.isclose(got["scale"], want.get("scale", -1), rtol=1e-6):
+        scale = want.get("scale")
+        is_number = isinstance(scale, (int, float)) and not isinstance(scale, bool)
+        if not is_number or not np.isclose(got["scale"], scale, rtol=1e-6):  # null: was a TypeError
             raise ModelError(
                 f"{where}: {role} scale is {got['scale']}, card says {want.get('scale')}"
             )
@@ -103,16 +139,27 @@ def check_model_matches(
         )
     check_model_usable(inputs[0], outputs[0], model_path)
     # Tensors alone cannot tell two conversions apart (every four-class int8 model here has the
-    # same input and output quantization), so a card that names its file's digest must get it:
+    # same input and output quantization), so the card's digests must hold (module docstring):
     # a model retrained with the labels in another order would otherwise answer under wrong names.
-    want = card.get("model_sha256")
-    if want is not None:
-        got = hashlib.sha256(model_bytes).hexdigest()
-        if got != want:
-            raise ModelError(
-                f"{where}: its sha256 is {got[:12]}..., the card was written for {str(want)[:12]}... "
-                "(use the card make convert wrote with this model)"
-            )
+    want = card["model_sha256"]
+    got = hashlib.sha256(model_bytes).hexdigest()
+    if got != want:
+        raise ModelError(
+            f"{where}: its sha256 is {got[:12]}..., the card was written for {str(want)[:12]}... "
+            "(use the card make convert wrote with this model)"
+        )
+    if card["labels_sha256"] != labels_seal(got, card["labels"]):
+        raise ModelError(
+            f"{where}: the card's labels {', '.join(card['labels'])} are not the ones make convert "
+            "wrote for this model (labels_sha256 differs: a card's labels cannot be edited, they "
+            "are the model's output order)"
+        )
+
+
+def labels_seal(model_sha256: str, labels: Sequence[str]) -> str:
+    """The card's labels_sha256: sha256 over the model's digest and its labels in output order."""
+    text = f"moodcam labels v1\n{model_sha256}\n{json.dumps(list(labels))}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 USABLE_DTYPES = ("int8", "uint8", "float32")

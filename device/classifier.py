@@ -8,6 +8,7 @@ import numpy as np
 
 from moodcam.card import card_path_for, check_model_matches, load_card
 from moodcam.errors import ModelError
+from moodcam.files import FileRefused, check_regular
 from moodcam.preprocess import prepare_face
 from moodcam.runtime import load_interpreter
 
@@ -32,8 +33,16 @@ class Classifier:
     ) -> None:
         self.model_path = Path(model_path)
         self.card_path = Path(card_path) if card_path else card_path_for(self.model_path)
-        if not self.model_path.is_file():
-            raise ModelError(f"{self.model_path}: model file not found")
+        try:  # /dev/zero or a FIFO named as the model is no model: say so, never read it
+            check_regular(self.model_path)
+        except FileNotFoundError:
+            raise ModelError(f"{self.model_path}: model file not found") from None
+        except FileRefused as e:
+            raise ModelError(f"{self.model_path}: {e}") from None
+        except OSError as e:
+            raise ModelError(
+                f"{self.model_path}: cannot read the model ({e.strerror or e})"
+            ) from None
         self.card = load_card(self.card_path)
         # Read once: the bytes the card's digest is checked against are the bytes that run, even
         # if an upgrade replaces the file while the daemon starts.

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from moodcam.errors import EXIT_CONFIG, MoodcamError
+from moodcam.files import FileRefused, read_text
 from moodcam.labels import FER2013_CLASSES
 
 PACKAGE_MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -66,7 +67,8 @@ class DeviceConfig:
     id: str = _opt(
         "moodcam",
         nonempty=True,
-        doc="device id: MQTT topics moodcam/<id>/..., Home Assistant unique ids",
+        doc="device id: MQTT topics moodcam/<id>/..., Home Assistant unique ids; 1-64 of A-Z a-z "
+        "0-9 _ -",
     )
     name: str = _opt("moodcam", nonempty=True, doc="human-readable name shown in Home Assistant")
 
@@ -92,10 +94,21 @@ class SourceConfig:
     reconnect_max_s: float = _opt(
         30.0, min=0.1, max=3600.0, doc="longest wait between reconnect attempts"
     )
+    password_file: str = _opt(
+        "",
+        doc="file holding the password of a camera URL (rtsp://user@host/...): never in the URL",
+    )
     loop: bool = _opt(
         False,
         doc="play a file or folder source again from the start when it ends (a shop-window "
         "demo, a soak test); media time keeps counting up; cameras ignore it",
+    )
+    clock: str = _opt(
+        "media",
+        choices=("media", "wall"),
+        doc="a file or folder's frame times: media (seconds into the file: a run is "
+        "reproducible) or wall (the run's start plus media time, the wall clock with realtime: "
+        "a log moodcam report can read); cameras always use the wall clock",
     )
 
 
@@ -216,7 +229,11 @@ class MqttConfig:
     )
     queue_size: int = _opt(10000, min=1, max=10**7, doc="messages held while the broker is away")
     reconnect_max_s: float = _opt(
-        60.0, min=1.0, max=3600.0, doc="longest wait between broker reconnects (doubling from 1 s)"
+        2.0,
+        min=1.0,
+        max=3600.0,
+        doc="longest wait between broker reconnects (doubling from 1 s): a broker that is back "
+        "is used within this long, also while a file run drains its queue at exit",
     )
     drain_s: float = _opt(
         5.0,
@@ -313,6 +330,10 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 GPIO_PINS = range(54)  # BCM numbers of the Pi's SoC GPIO lines
+DEVICE_ID_MAX = 64
+DEVICE_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{DEVICE_ID_MAX}}}")
+# An MQTT topic is at most 65535 bytes; prefixes far shorter keep every topic well inside it.
+TOPIC_PREFIX_MAX = 256
 _SHOW_MAX = 60
 
 
@@ -435,9 +456,12 @@ def _check_cross(cfg: Config) -> None:
                 f"{p}: [playlist] playlists: {_name(mood)} = {_show(name)} is not "
                 '<mood> = "<MPD playlist name>"'
             )
-    if any(c in cfg.device.id for c in "/#+ "):
+    if not DEVICE_ID.fullmatch(cfg.device.id):
+        # Home Assistant ignores, without a word, discovery configs whose ids hold anything
+        # else (küche.1, living.room), and a 70,000-character topic killed paho's thread.
         raise ConfigError(
-            f"{p}: [device] id: {_show(cfg.device.id)} must be non-empty with no / # + or spaces"
+            f"{p}: [device] id: {_show(cfg.device.id)} must be 1 to {DEVICE_ID_MAX} of "
+            "A-Z a-z 0-9 _ - (Home Assistant's rule for the ids it discovers)"
         )
     for key in ("topic_prefix", "discovery_prefix"):
         value = getattr(cfg.mqtt, key)
@@ -446,6 +470,10 @@ def _check_cross(cfg: Config) -> None:
             raise ConfigError(
                 f"{p}: [mqtt] {key}: {_show(value)} must be an MQTT topic with no # + "
                 "or empty levels, not starting with $"
+            )
+        if len(value.encode("utf-8")) > TOPIC_PREFIX_MAX:
+            raise ConfigError(
+                f"{p}: [mqtt] {key}: {len(value)} characters; at most {TOPIC_PREFIX_MAX} bytes"
             )
     _check_mqtt_url(p, cfg.mqtt.url)
 
@@ -456,9 +484,11 @@ def load(path: str | os.PathLike | None) -> Config:
         return from_dict({})
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_text(path, "a config file"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
+    except FileRefused as e:  # /dev/zero, a FIFO, a folder: never read
+        raise ConfigError(f"{path}: {e}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: cannot read: {e}") from None
     except tomllib.TOMLDecodeError as e:

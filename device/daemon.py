@@ -29,6 +29,7 @@ import numpy as np
 from moodcam.classifier import Classifier
 from moodcam.config import Config
 from moodcam.errors import EXIT_BROKER, EXIT_OK, EXIT_SINK, MoodcamError
+from moodcam.files import FileRefused, open_private, private_folder
 from moodcam.notify import Notifier
 from moodcam.preprocess import crop_face, prepare_face
 from moodcam.records import Frame, MoodUpdate
@@ -83,6 +84,10 @@ class Pipeline:
     def process(self, frame: Frame) -> MoodUpdate:
         clock = time.perf_counter
         t0 = clock()
+        if frame.still:
+            # An unrelated picture: tracking would search where the last one had its faces and
+            # lose this one's; a full detection finds them (the mood tracker still smooths).
+            self.detector.reset()
         boxes = self.detector.detect_frame(
             frame
         )  # uses the camera's free gray image when it has one
@@ -113,9 +118,12 @@ class Pipeline:
 
             path = self.save_faces_dir / f"{self.frames:08d}_{box[0]}_{box[1]}.png"
             try:  # the folder again: a Pipeline built alone, or the folder removed mid-run
-                self.save_faces_dir.mkdir(parents=True, exist_ok=True)
-                saved = cv2.imwrite(str(path), face)
-            except (OSError, cv2.error):
+                private_folder(self.save_faces_dir)
+                ok, png = cv2.imencode(".png", face)
+                with open_private(path) as f:  # a face: 0640 whatever the umask
+                    f.write(png.tobytes())
+                saved = bool(ok)
+            except (OSError, cv2.error, FileRefused):
                 saved = False
             if not saved and not self._save_failed:  # a full disk must not stop the sensor
                 log.warning("[debug] save_faces_dir: cannot write %s; later failures not logged",
@@ -131,11 +139,13 @@ def prepare_faces_dir(cfg: Config) -> None:
     if not folder:
         return
     try:
-        Path(folder).mkdir(parents=True, exist_ok=True)
+        private_folder(folder)
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as e:
         raise SinkError(f"{cfg.path}: [debug] save_faces_dir {folder}: {e.strerror or e}") from None
+    log.warning("[debug] save_faces_dir %s: every face crop is written there (personal data: "
+                "folder 0750, files 0640); leave it empty to keep frames in memory", folder)  # fmt: skip
 
 
 def health_record(state: str, detail: str) -> dict[str, Any]:
@@ -188,6 +198,14 @@ def close_sinks(sinks: list[Sink]) -> None:
             sink.close()
         except Exception as e:  # one failing sink must not stop the others flushing
             log.error("closing %s failed: %s", type(sink).__name__, e)
+
+
+def sink_error(sinks: list[Sink]) -> str:
+    """The last failure a sink recorded (its stats' last_error), for the exit message."""
+    errors = [
+        e for sink in sinks if (e := getattr(getattr(sink, "stats", None), "last_error", None))
+    ]
+    return errors[-1] if errors else "no detail"
 
 
 def sink_stats(sinks: list[Sink]) -> dict[str, dict]:
@@ -310,6 +328,13 @@ class Daemon:
                 EXIT_BROKER,
             )
             return EXIT_BROKER
+        dropped = sum(getattr(getattr(sink, "stats", None), "lines_dropped", 0) for sink in sinks)
+        if dropped and not getattr(source, "live", False):
+            # Likewise the mood log: a file run whose log lost lines (a full disk) did not do
+            # its job, and exit 0 would say it had.
+            log.error("mood log %s: %d line(s) of this run were not written (%s); exit status %d",
+                      cfg.log.path, dropped, sink_error(sinks), EXIT_SINK)  # fmt: skip
+            return EXIT_SINK
         return EXIT_OK
 
     def _report_lost_at_start(self, error: SourceError) -> None:

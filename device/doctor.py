@@ -43,7 +43,8 @@ def check_model(cfg: Config) -> Check:
                          cfg.classifier.runtime)  # fmt: skip
     except MoodcamError as e:
         return Check("model", False, f"{e}", EXIT_MODEL)
-    acc = clf.card.get("headline", {}).get("int8_privatetest_accuracy")
+    headline = clf.card.get("headline")  # reporting only: a card may lack it or mangle it
+    acc = headline.get("int8_privatetest_accuracy") if isinstance(headline, dict) else None
     extra = f", card: {acc}% on FER2013 PrivateTest" if acc is not None else ""
     return Check("model", True, f"{clf.model_path} matches its card ({', '.join(clf.labels)}); "
                  f"runtime {clf.runtime}{extra}")  # fmt: skip
@@ -171,12 +172,25 @@ def check_disk(cfg: Config) -> Check:
 def check_service() -> Check:
     if not shutil.which("systemctl"):
         return Check("service", None, "no systemd here")
-    out = subprocess.run(
-        ["systemctl", "is-active", "moodcam"], capture_output=True, text=True, timeout=10
-    )
-    state = (out.stdout or out.stderr).strip() or "unknown"
+    try:
+        out = subprocess.run(["systemctl", "is-active", "moodcam"], capture_output=True,
+                             text=True, errors="replace", timeout=10)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return Check("service", None, f"systemctl did not answer: {one_line(str(e))}")
+    state = one_line(out.stdout)
+    if not state:
+        # No state at all: systemd is not running here (a container, a chroot), and systemctl
+        # says so over several lines; the first names why.
+        return Check(
+            "service", None, f"systemctl cannot tell: {one_line(out.stderr) or 'no answer'}"
+        )
     return Check("service", state == "active" or None, f"moodcam.service is {state}"
                  + ("" if state == "active" else " (sudo systemctl enable --now moodcam)"))  # fmt: skip
+
+
+def one_line(text: str) -> str:
+    """The first non-blank line of `text`, stripped: a check's detail is one line."""
+    return next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
 
 
 def run_checks(cfg: Config, timeout: float = 5.0, out: Callable[[str], None] = print) -> int:

@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import signal
+import stat
 import sys
 import threading
 import time
@@ -36,6 +37,7 @@ from typing import Any
 
 from moodcam import config as config_mod
 from moodcam.errors import EXIT_OK, EXIT_USAGE, InputError, MoodcamError
+from moodcam.files import FileRefused, check_regular, describe_kind, shown
 from moodcam.records import MoodUpdate
 from moodcam.sinks.playlist import PlaylistSink
 from moodcam.urls import BrokerAddress
@@ -62,21 +64,35 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
             "stopped unless resume_paused. Volume and playback modes are never touched."
         ),
     )
-    p.add_argument("--config", help="TOML config ([playlist], [log], [mqtt], [device] are used)")
+    from moodcam.cli import nonempty, positive_seconds
+
+    p.add_argument("--config", type=nonempty,
+                   help="TOML config ([playlist], [log], [mqtt], [device] are used)")  # fmt: skip
     src = p.add_mutually_exclusive_group()
     src.add_argument(
-        "--log", metavar="FILE", help="follow this mood log as it grows (default: [log] path)"
+        "--log",
+        type=nonempty,
+        metavar="FILE",
+        help="follow this mood log as it grows (default: [log] path)",
     )
     src.add_argument(
-        "--mqtt", metavar="URL", help="subscribe to mood events: mqtt://[user@]host[:port]"
+        "--mqtt",
+        type=nonempty,
+        metavar="URL",
+        help="subscribe to mood events: mqtt://[user@]host[:port]",
     )
-    p.add_argument("--device-id", help="with --mqtt: whose events (default: [device] id)")
     p.add_argument(
-        "--mpd", metavar="HOST:PORT", help="MPD to control (default: [playlist] host and port)"
+        "--device-id", type=nonempty, help="with --mqtt: whose events (default: [device] id)"
+    )
+    p.add_argument(
+        "--mpd",
+        type=nonempty,
+        metavar="HOST:PORT",
+        help="MPD to control (default: [playlist] host and port)",
     )
     p.add_argument(
         "--max-runtime",
-        type=float,
+        type=positive_seconds,  # -1 ended at once with exit 0
         metavar="SECONDS",
         help="stop after this many seconds (default: until interrupted or SIGTERM)",
     )
@@ -228,15 +244,25 @@ class LogFollower:
 
     def _open(self) -> bool:
         try:
+            # A mood log is a regular file: /dev/zero was read until MemoryError, a FIFO would
+            # block the open (checked again on what was opened: it may be replaced meanwhile).
+            check_regular(self.path)
             f = open(self.path, "rb")  # noqa: SIM115 - kept open across calls, closed in _close
         except FileNotFoundError:
             if not self._warned_missing:
                 log.warning("mood log %s does not exist (yet); waiting for it", self.path)
                 self._warned_missing = True
             return False
+        except FileRefused as e:
+            raise InputError(f"mood log {shown(self.path)}: {e}") from None
         except OSError as e:
-            raise InputError(f"mood log {self.path}: cannot read it: {e.strerror or e}") from None
+            raise InputError(
+                f"mood log {shown(self.path)}: cannot read it: {e.strerror or e}"
+            ) from None
         st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            f.close()
+            raise InputError(f"mood log {shown(self.path)}: {describe_kind(st.st_mode)}")
         self._f, self._ident, self._pos = f, (st.st_dev, st.st_ino), 0
         if self._warned_missing:
             log.info("mood log %s is there now; following it", self.path)

@@ -23,6 +23,9 @@ class Frame:
     gray: np.ndarray | None = (
         None  # a free gray image when the camera gives one (picamera2 lores Y)
     )
+    # A picture of its own (an image folder's file), unrelated to the frame before: faces are
+    # detected afresh instead of searched for where the last picture had them.
+    still: bool = False
 
 
 @dataclass

@@ -43,6 +43,7 @@ Semantics (what every number means):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
@@ -56,10 +57,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from datetime import time as dtime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from moodcam.errors import EXIT_OK, EXIT_USAGE, InputError, MoodcamError
+from moodcam.errors import EXIT_OK, EXIT_SINK, EXIT_USAGE, InputError, MoodcamError
+from moodcam.files import FileRefused, check_output, open_private, shown
 from moodcam.labels import DEFAULT_CLASSES, FER2013_CLASSES
 from moodcam.records import SCHEMA_VERSION
 from moodcam.sinks.moodlog import iter_records, log_files
@@ -69,6 +71,13 @@ FORMATS = ("text", "csv", "json", "fhir", "png")
 DEFAULT_MAX_GAP_S = 60.0
 MEDIA_TIME_LIMIT = 1e9  # 2001-09-09T01:46:40Z: no live record is older, no video is longer
 NONE = "none"  # the key of time without a face (mood null)
+# Dates a report can ask for: a live record is after MEDIA_TIME_LIMIT (2001-09-09), and a Pi's
+# clock does not run to the next century. Outside these, a date is a typo.
+FIRST_DATE, LAST_DATE = date(2000, 1, 1), date(2099, 12, 31)
+# Longest periods: ten years of daily rows, one year of PNG strips (18 KiB of grid and a strip of
+# the chart per day; a longer chart is unreadable anyway).
+MAX_DAYS = 3660
+MAX_PNG_DAYS = 366
 SLOT_S = 300  # resolution of the PNG timeline (5 minutes)
 # Every label a model card may use (labels.parse_class_list), plus null; fixes the PNG grid width.
 _MOOD_INDEX: dict[str | None, int] = {None: 0} | {m: i + 1 for i, m in enumerate(FER2013_CLASSES)}
@@ -84,7 +93,9 @@ COLORS = {
     "surprise": "#b000ff",
     "fear": "#00a080",
     "disgust": "#6b8e23",
-    NONE: "#e6e6e6",
+    # No face: sand, so it is told from "not logged" (white; its old light grey was not) and
+    # from neutral (grey).
+    NONE: "#d2c4a8",
 }
 NO_DATA = "#ffffff"
 
@@ -93,6 +104,12 @@ class ReportError(MoodcamError):
     """A bad combination of report arguments."""
 
     exit_code = EXIT_USAGE
+
+
+class OutputError(MoodcamError):
+    """The report cannot be written where --out says (the input was fine: not exit 5)."""
+
+    exit_code = EXIT_SINK
 
 
 # --- accumulation --------------------------------------------------------------------------
@@ -235,7 +252,7 @@ class Report:
     first: date | None  # the period, inclusive local dates; None when there is no data at all
     last: date | None
     records: int = 0  # lines the reader parsed
-    used: int = 0  # records on the calendar (valid, wall-clock time)
+    used: int = 0  # records on the calendar (valid, wall-clock time) within the period
     torn: int = 0  # lines the reader skipped: torn, not JSON, not an object
     invalid: int = 0  # JSON objects that are not a valid v1 record
     media_time: int = 0
@@ -293,7 +310,7 @@ def summarize(
     grid: dict[date, array] | None = {} if timeline else None
     fer = set(FER2013_CLASSES)
 
-    invalid = media = steps_back = gaps = used = 0
+    invalid = media = steps_back = gaps = used = calendar = newer = 0
     b_start = b_end = 0.0  # the current local hour [b_start, b_end), cached: lines come in order
     b_stats = Stats()
     b_date, b_sod = date.min, 0
@@ -324,11 +341,16 @@ def summarize(
             or (aro is not None and (type(aro) not in _NUM or aro - aro != 0))
         ):
             invalid += 1
+            v = rec.get("v")
+            if type(v) is int and v > SCHEMA_VERSION:  # written by a newer moodcam
+                newer = max(newer, v)
             continue
         if t < MEDIA_TIME_LIMIT:
             media += 1
             continue
-        used += 1
+        calendar += 1
+        if lo <= t < hi:  # "used": in the period asked for, not merely read
+            used += 1
         if have_prev:
             dt = t - p_t
             if dt < 0:
@@ -374,7 +396,12 @@ def summarize(
         p_t, p_mood, p_val, p_aro, have_prev = t, mood, val, aro, True
     b_stats.add(lg, vw, vs1, vs2, aw, as1, as2)
 
-    if used == 0 and media > 0:
+    if calendar == 0 and newer:
+        raise InputError(
+            f"{path}: its records are of mood log schema v{newer}, newer than this moodcam reads "
+            f"(v{SCHEMA_VERSION}): report with the moodcam that wrote them, or upgrade"
+        )
+    if calendar == 0 and media > 0:
         raise InputError(
             f"{path}: all {media} records have media time (t < 1e9: written while reading a "
             "video file, seconds into the file rather than dates); a calendar report needs a "
@@ -397,7 +424,7 @@ def summarize(
         gaps=gaps,
         grid=grid,
     )
-    _finish(rep, buckets)
+    _finish(rep, buckets, png=timeline)
     return rep
 
 
@@ -422,13 +449,15 @@ def _grid_add(grid: dict[date, array], day: date, sod: float, d: float, mi: int)
         d -= part
 
 
-def _finish(rep: Report, buckets: dict[tuple[date, int], Stats]) -> None:
+def _finish(rep: Report, buckets: dict[tuple[date, int], Stats], png: bool = False) -> None:
     """Merge the hour buckets into days, hours of day and totals over the period."""
     seen = [k[0] for k, s in buckets.items() if s.logged > 0 or s.changes]
     first = rep.first or (min(seen) if seen else rep.last)
     last = rep.last or (max(seen) if seen else rep.first)
     if first is not None and last is not None and last < first:
         last = first  # e.g. --from after the last data: one empty day, not a negative period
+    if first is not None and last is not None:
+        check_period(first, last, png)
     rep.first, rep.last = first, last
     present = {m for s in buckets.values() for m in s.secs if m is not None}
     rep.moods = [
@@ -495,10 +524,28 @@ def parse_zone(name: str) -> ZoneInfo:
 
 
 def parse_date(text: str) -> date:
+    """A --from/--to date; only dates a mood log can hold (see FIRST_DATE), so that a mistyped
+    year is a usage error rather than a period of centuries (or an OverflowError at 9999-12-31)."""
     try:
-        return date.fromisoformat(text)
+        d = date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+    if not FIRST_DATE <= d <= LAST_DATE:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is outside {FIRST_DATE}..{LAST_DATE}, the dates a mood log can hold"
+        )
+    return d
+
+
+def check_period(first: date, last: date, png: bool) -> None:
+    """ReportError unless first..last is at most `max_days` days: every day in the period is a
+    row (and a PNG strip), so a period of decades would cost minutes and gigabytes for nothing."""
+    days, most = (last - first).days + 1, MAX_PNG_DAYS if png else MAX_DAYS
+    if days > most:
+        raise ReportError(
+            f"the period {first}..{last} is {days} days; {'a PNG chart' if png else 'a report'} "
+            f"covers at most {most} (choose fewer with --from and --to)"
+        )
 
 
 def _iso(epoch: float, tz: tzinfo) -> str:
@@ -790,9 +837,24 @@ def validate_fhir(bundle: dict[str, Any]) -> bool:
     return True
 
 
-def render_png(rep: Report, out: Path) -> None:
-    """One figure: mood timeline (a row per day, x = local clock time), valence and arousal by
-    hour of day (mean and sd band), daily shares (stacked bars)."""
+def render_png(rep: Report, out: Path | BinaryIO) -> None:
+    """The chart (`chart`) as a PNG."""
+    chart(rep).savefig(out, format="png")
+
+
+def day_shares(rep: Report) -> dict[str, list[float]]:
+    """Per mood (rep.moods), each day's time in it as a percentage of the whole day (23, 24 or 25
+    hours): a day logged for 53 minutes stands 3.7 % high, not full height; the rest of the
+    bar is the time not logged."""
+    return {
+        m: [100 * d.stats.secs.get(_key(m), 0.0) / max(1.0, d.end - d.start) for d in rep.days]
+        for m in rep.moods
+    }
+
+
+def chart(rep: Report) -> Any:
+    """One matplotlib Figure: mood timeline (a row per day, x = local clock time), valence and
+    arousal by hour of day (mean and sd band), daily shares of the day (stacked bars)."""
     import numpy as np
 
     try:
@@ -833,7 +895,8 @@ def render_png(rep: Report, out: Path) -> None:
     ax.set_yticks([i + 0.5 for i in range(0, len(days), step)])
     ax.set_yticklabels([days[i].date.isoformat() for i in range(0, len(days), step)])
     ax.set_title("Mood over the day (local time; white = not logged)", loc="left")
-    handles = [Patch(facecolor=COLORS.get(m, "#000"), edgecolor="#999", label=m) for m in moods]
+    handles = [Patch(facecolor=COLORS.get(m, "#000"), edgecolor="#999",
+                     label="none (no face)" if m == NONE else m) for m in moods]  # fmt: skip
     handles.append(Patch(facecolor=NO_DATA, edgecolor="#999", label="not logged"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1), fontsize=8)
 
@@ -857,25 +920,21 @@ def render_png(rep: Report, out: Path) -> None:
     ax3 = fig.add_subplot(gs[2])
     xs = np.arange(len(days))
     bottom = np.zeros(len(days))
-    for m in moods:
-        share = np.array(
-            [
-                (d.stats.secs.get(_key(m), 0.0) / d.stats.logged if d.stats.logged else 0.0)
-                for d in days
-            ]
-        )
+    for m, pct in day_shares(rep).items():
+        share = np.array(pct)
         ax3.bar(
             xs,
-            100 * share,
+            share,
             bottom=bottom,
             width=0.9 if len(days) < 60 else 1.0,
             color=COLORS.get(m, "#000"),
-            edgecolor="#bbb" if m == NONE else "none",
+            edgecolor="none",
             lw=0.3,
+            label=m,
         )
-        bottom += 100 * share
+        bottom += share
     ax3.set_ylim(0, 100)
-    ax3.set_ylabel("% of logged time")
+    ax3.set_ylabel("% of the day")
     ax3.set_xticks(xs[::step])
     one_year = len({d.date.year for d in days}) == 1
     ax3.set_xticklabels(
@@ -887,21 +946,24 @@ def render_png(rep: Report, out: Path) -> None:
         ha="center" if one_year else "right",
     )
     ax3.set_xlim(-0.6, max(0.6, len(days) - 0.4))
-    ax3.set_title("Daily shares", loc="left")
+    ax3.set_title("Daily shares of the day (blank = not logged)", loc="left")
 
+    height = fig.get_figheight()
+    # Margins in inches. The figure title has a band of its own above the timeline's title
+    # (0.6 in for both let them overlap); below: the footer note and (rotated) date labels.
     fig.suptitle(
         f"moodcam: {rep.first} to {rep.last} ({rep.tz_name})" if rep.first else "moodcam: no data",
         x=0.01,
+        y=1 - 0.12 / height,
         ha="left",
+        va="top",
         fontsize=13,
     )
     fig.text(0.01, 0.005, "; ".join(rep.notes()), fontsize=8, color="#555")
-    height = fig.get_figheight()
-    # Margins in inches: room for the title, the footer note and (rotated) date labels.
     fig.subplots_adjust(
-        left=0.1, right=0.86, top=1 - 0.6 / height, bottom=(0.6 if one_year else 1.0) / height
+        left=0.1, right=0.86, top=1 - 0.85 / height, bottom=(0.6 if one_year else 1.0) / height
     )
-    fig.savefig(out, format="png")
+    return fig
 
 
 # --- CLI -----------------------------------------------------------------------------------
@@ -938,7 +1000,7 @@ def register(subparsers: Any) -> None:
         metavar="DATE",
         help="last local day, inclusive (default: the last day in the log)",
     )
-    p.add_argument("--format", choices=FORMATS, default="text")
+    p.add_argument("--format", choices=FORMATS, default="text", help="what to write")
     p.add_argument("--out", help="output file (default: stdout; required for png)")
     p.add_argument(
         "--tz",
@@ -979,6 +1041,8 @@ def run(args: argparse.Namespace) -> int:
         max_gap = max(DEFAULT_MAX_GAP_S, 2 * cfg.log.interval_s) if cfg else DEFAULT_MAX_GAP_S
     if args.format == "png" and not args.out:
         raise ReportError("--format png needs --out FILE")
+    if first and last:  # before reading the log; a period from the data is checked after
+        check_period(first, last, png=args.format == "png")
 
     rep = summarize(
         path,
@@ -993,7 +1057,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"moodcam report: {rep.skipped_note}", file=sys.stderr)
 
     if args.format == "png":
-        _atomic(Path(args.out), lambda tmp: render_png(rep, tmp))
+        _atomic(Path(args.out), lambda f: render_png(rep, f))
         return EXIT_OK
     if args.format == "json":
         text = render_json(rep)
@@ -1010,7 +1074,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
-        _atomic(Path(args.out), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        _atomic(Path(args.out), lambda f: f.write(text.encode("utf-8")))
     return EXIT_OK
 
 
@@ -1021,22 +1085,40 @@ def _as_date(x: date | str | None) -> date | None:
 
 
 def _atomic(out: Path, write: Any) -> None:
-    """Write via a temporary file and rename, so a half-written report never replaces a good one."""
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    """Write via a temporary file and rename, so a half-written report never replaces a good one.
+    `write` gets the open file, created 0640 (a report is personal data: moodcam.files)."""
+    # A short name of its own: out's name plus a suffix could pass the 255-byte limit on a name
+    # that is itself fine (an internal error, from the clean-up as well).
+    tmp = out.with_name(f".moodcam-report-{os.getpid()}.tmp")
     try:
-        write(tmp)
+        check_output(out)  # the rename below would replace a device node (as root: /dev/null)
+    except FileRefused as e:
+        raise OutputError(f"{shown(out)}: cannot write the report: {e}") from None
+    except OSError as e:
+        raise OutputError(f"{shown(out)}: cannot write the report: {e.strerror or e}") from None
+    try:
+        with open_private(tmp) as f:
+            write(f)
         os.replace(tmp, out)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise InputError(f"{out}: cannot write the report: {e.strerror or e}") from None
+        _remove(tmp)
+        raise OutputError(f"{shown(out)}: cannot write the report: {e.strerror or e}") from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
         raise
+
+
+def _remove(path: Path) -> None:
+    """Remove a temporary file if it is there; a clean-up never hides the error before it."""
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
 
 
 def main(argv: Iterable[str] | None = None) -> int:
     """`python -m moodcam.report ...` (the same as `moodcam report ...`); used by the bench."""
-    parser = argparse.ArgumentParser(prog="moodcam")
+    from moodcam.cli import Parser  # one-line usage errors, as `moodcam report`'s
+
+    parser = Parser(prog="moodcam")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["report", *(sys.argv[1:] if argv is None else argv)])
     try:

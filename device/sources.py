@@ -8,10 +8,12 @@
   VideoCapture (live).
 - http://, https://, rtsp://, rtsps:// URL: a network stream through VideoCapture (live).
 - a directory: its images sorted by file name (media time t = position / cfg.fps).
-- anything else: a video file through VideoCapture (media time from the container).
+- anything else: a video file through VideoCapture (media time from the container); a
+  ``file:///path`` URL names a file or folder too.
 
 With `cfg.loop` a file or folder is played again from the start each time it ends
-(`LoopingSource`), media time and index counting on across passes.
+(`LoopingSource`), media time and index counting on across passes. With `cfg.clock` = "wall" its
+frames carry wall-clock times instead (`WallClockSource`).
 
 Live sources stamp frames with UTC epoch seconds (`time.time()`); file and folder sources with
 media time, and run as fast as they can unless `cfg.realtime` (then paced to media time), so a run
@@ -58,8 +60,16 @@ import numpy as np
 
 from moodcam.config import DetectorConfig, SourceConfig
 from moodcam.errors import EXIT_SOURCE, MoodcamError
+from moodcam.files import (
+    MAX_IMAGE_BYTES,
+    FileRefused,
+    check_regular,
+    opencv_path,
+    read_regular,
+    shown,
+)
 from moodcam.records import Frame
-from moodcam.urls import redact_url
+from moodcam.urls import file_url_path, is_file_url, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +83,8 @@ STREAM_SCHEMES = ("http", "https", "rtsp", "rtsps")
 # instead, into the reconnect backoff, whose waits feed the watchdog and hear a stop.
 STREAM_TIMEOUT_MS = 5000
 RECONNECT_ATTEMPTS = 8
+# OpenCV takes a camera index as a C int (with its API offsets: 200 = V4L2 camera 0, ...).
+MAX_CAMERA_INDEX = 2**31 - 1
 RECONNECT_FIRST_S = 0.5
 # A file source gives up after this many consecutive undecodable frames (a broken tail).
 MAX_CONSECUTIVE_BAD_FRAMES = 50
@@ -244,6 +256,11 @@ class CaptureSource(Source):
         self._closed = False
         self.skipped = 0
         self._is_camera = isinstance(target, int) or str(target).startswith("/dev/")
+        if isinstance(target, str):
+            try:
+                opencv_path(target)
+            except FileRefused as e:
+                raise SourceError(f"{shown(self.description)}: {e}", "camera") from None
         self._cap = self._open()
         if self._cap is None:
             what = (
@@ -331,7 +348,14 @@ class VideoFileSource(Source):
             raise SourceError(f"{self.path}: no such file", "missing")
         if not os.access(self.path, os.R_OK):
             raise SourceError(f"{self.path}: cannot read (permission denied)", "unreadable")
-        self._cap = capture_factory(str(self.path))
+        try:
+            # A video file is a regular file: FFmpeg's open of a FIFO blocks until a writer
+            # comes, before the daemon listens for SIGTERM (cameras are /dev nodes, see above).
+            check_regular(self.path)
+            target = opencv_path(self.path)
+        except FileRefused as e:
+            raise SourceError(f"{shown(self.path)}: {e}", "unreadable") from None
+        self._cap = capture_factory(target)
         if not self._cap.isOpened():
             self._cap.release()
             raise SourceError(f"{self.path}: cannot decode as video", "unreadable")
@@ -418,7 +442,9 @@ class FolderSource(Source):
 
     Only files with an image extension count (others, and hidden files, are ignored); an image
     that cannot be decoded is skipped with one warning and counted in `skipped`, and leaves a gap
-    in index and time. Colour images are BGR; grey ones are delivered as BGR too (cv2.imread)."""
+    in index and time. Colour images are BGR; grey ones are delivered as BGR too (cv2.imread).
+    Each frame is a `still`: the images may be unrelated pictures, so the pipeline detects faces
+    in each afresh (the mood is still smoothed over the folder's media time)."""
 
     live = False
 
@@ -453,17 +479,23 @@ class FolderSource(Source):
             index = self._pos
             self._pos += 1
             p = self.files[index]
+            why = "cannot read as an image"
             try:
-                img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+                # Decoded from bytes, not cv2.imread(name): a name that is not UTF-8 (copied from
+                # a camera's FAT card) crashes imread, and bytes let any name through.
+                img = cv2.imdecode(np.frombuffer(read_regular(p, MAX_IMAGE_BYTES, "an image"), np.uint8),
+                                   cv2.IMREAD_COLOR)  # fmt: skip
+            except (OSError, FileRefused) as e:  # replaced since listed, or a giant file
+                img, why = None, f"cannot read ({e.strerror if isinstance(e, OSError) else e})"
             except cv2.error:  # over OpenCV's pixel limit, or a header it chokes on
                 img = None
             if not _valid_image(img):
                 self.skipped += 1
-                log.warning("%s: cannot read as an image; skipped", p)
+                log.warning("%s: %s; skipped", shown(p), why)
                 continue
             t = index / self.cfg.fps
             self._pacer.wait_for(t)
-            return Frame(image=img, t=t, index=index)
+            return Frame(image=img, t=t, index=index, still=True)
         if not self._closed and self.skipped == len(self.files):
             # Ending normally would pass for a run over faces-free pictures, with exit status 0.
             raise SourceError(
@@ -528,6 +560,35 @@ class LoopingSource(Source):
             self._skipped_before += self._inner.skipped
             self._inner.close()
             self._inner = None
+
+
+class WallClockSource(Source):
+    """A file or folder source whose frames carry wall-clock times ([source] clock = "wall"):
+    the wall clock at the first frame plus the media time since it (with `realtime`, the time
+    each frame was shown). `moodcam report` needs such times; media time is seconds into a
+    file, which it refuses to place on a calendar."""
+
+    live = False
+
+    def __init__(self, inner: Source, clock: Clock = time.time) -> None:
+        self._inner, self._clock = inner, clock
+        self.description = f"{inner.description}, wall-clock times"
+        self._offset: float | None = None
+
+    @property
+    def skipped(self) -> int:  # type: ignore[override]
+        return self._inner.skipped
+
+    def read(self) -> Frame | None:
+        frame = self._inner.read()
+        if frame is None:
+            return None
+        if self._offset is None:
+            self._offset = self._clock() - frame.t
+        return dataclasses.replace(frame, t=frame.t + self._offset)
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 # --------------------------------------------------------------------------- picamera2
@@ -709,8 +770,16 @@ def open_source(cfg: SourceConfig, *, lores_width: int = DEFAULT_LORES_WIDTH,
                 return CaptureSource(0, cfg, sleep=sleep)
             except SourceError as e2:
                 raise SourceError(f"auto: no camera found ({e}; {e2})", "camera") from None
-    if uri.isdigit():
+    if uri.isascii() and uri.isdigit():
+        if int(uri) > MAX_CAMERA_INDEX:  # OpenCV's overload resolution raised on it
+            raise SourceError(f"camera {uri}: no such camera (an index is 0 to "
+                              f"{MAX_CAMERA_INDEX})", "camera")  # fmt: skip
         return CaptureSource(int(uri), cfg, sleep=sleep)
+    if is_file_url(uri):
+        try:
+            uri = file_url_path(uri)
+        except ValueError as e:
+            raise SourceError(str(e), "missing") from None
     if uri.startswith("/dev/"):
         # /dev/videoN, or a stable /dev/v4l/by-id/... link to one: a device node is a camera
         # (live: wall-clock times, reconnects); a plain file under /dev/shm is still a video.
@@ -723,14 +792,31 @@ def open_source(cfg: SourceConfig, *, lores_width: int = DEFAULT_LORES_WIDTH,
         if node:
             return CaptureSource(uri, cfg, sleep=sleep)
     if is_stream(uri):
-        return CaptureSource(uri, cfg, sleep=sleep)
+        if not cfg.password_file:
+            return CaptureSource(uri, cfg, sleep=sleep)
+        from moodcam.credentials import read_password_file
+        from moodcam.urls import with_password
+
+        if not urlsplit(uri).username:
+            raise SourceError(f"{uri}: [source] password_file needs a user in the URL "
+                              "(rtsp://user@host/...)", "camera")  # fmt: skip
+        try:
+            password = read_password_file(cfg.password_file, "[source]")
+        except ValueError as e:
+            raise SourceError(str(e), "camera") from None
+        return CaptureSource(with_password(uri, password), cfg, sleep=sleep)
     if not uri:
         raise SourceError("[source] uri is empty", "missing")
     path = Path(uri).expanduser()
 
     def open_once() -> Source:
-        if path.is_dir():
+        try:
+            is_dir = path.is_dir()
+        except OSError as e:  # a name too long: Path.is_dir raises what it does not expect
+            raise SourceError(f"{shown(path)}: {e.strerror or e}", "missing") from None
+        if is_dir:
             return FolderSource(path, cfg, clock=clock, sleep=sleep)
         return VideoFileSource(path, cfg, clock=clock, sleep=sleep)
 
-    return LoopingSource(open_once) if cfg.loop else open_once()
+    source = LoopingSource(open_once) if cfg.loop else open_once()
+    return WallClockSource(source) if cfg.clock == "wall" and not source.live else source

@@ -1,5 +1,6 @@
 """URLs in moodcam's settings: the MQTT broker's, parsed and checked in one place (config
-validation at start, the MQTT sink, `moodcam playlist --mqtt`), and any URL made safe for logs.
+validation at start, the MQTT sink, `moodcam playlist --mqtt`), a source's ``file://`` URL, and
+any URL made safe for logs.
 
 A password never belongs in a URL here: it ends up in shell history, ps output and config files,
 so it comes from a password file instead, and a URL that carries one is refused. Messages show
@@ -8,10 +9,15 @@ a URL with its password part replaced by ``***``, never the password.
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, unquote_to_bytes, urlsplit, urlunsplit
 
 MQTT_DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+# A host name's letters (any script: IDNA), digits, dots, hyphens and underscores; or an IPv6
+# address, with its zone (fe80::1%eth0). No blanks, controls or URL punctuation.
+HOST_CHARS = re.compile(r"[\w.-]+|[0-9a-fA-F:.]+(%[\w.-]+)?")
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,9 @@ def parse_mqtt_url(url: str) -> BrokerAddress:
             "(expected mqtt://[user@]host[:port] or mqtts://[user@]host[:port])"
         )
 
+    if any(c.isspace() or not c.isprintable() for c in url.strip()):
+        # urllib drops tabs and newlines from a URL without a word: "ho\tst" would be "host".
+        raise bad("a blank or control character in it")
     try:
         parts = urlsplit(url.strip())
         port = parts.port  # raises ValueError for a non-number or out-of-range port
@@ -64,6 +73,9 @@ def parse_mqtt_url(url: str) -> BrokerAddress:
         raise bad(f"scheme must be mqtt or mqtts, not {parts.scheme or 'none'!r}")
     if not parts.hostname:
         raise bad("no host")
+    if not HOST_CHARS.fullmatch(parts.hostname):
+        # urllib takes "my host" as a host name; the broker would only fail later, out of sight.
+        raise bad(f"host {parts.hostname!r} is not a host name or IP address")
     if port == 0:
         raise bad("port 0")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
@@ -74,3 +86,36 @@ def parse_mqtt_url(url: str) -> BrokerAddress:
         port=port or MQTT_DEFAULT_PORTS[scheme],
         username=unquote(parts.username or ""),
     )
+
+
+def has_password(url: str) -> bool:
+    """Whether `url` carries a password (user:password@host); False for what does not parse."""
+    try:
+        return urlsplit(url.strip()).password is not None
+    except ValueError:
+        return False
+
+
+def with_password(url: str, password: str) -> str:
+    """`url` with `password` put after its user name (from a password file, at open time only:
+    the URL with it never reaches a message or the command line)."""
+    parts = urlsplit(url)
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    netloc = f"{userinfo}:{quote(password, safe='')}@{hostport}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def is_file_url(uri: str) -> bool:
+    """Whether `uri` is a ``file:`` URL (a path to pass through `file_url_path`)."""
+    return uri[:5].lower() == "file:"
+
+
+def file_url_path(url: str) -> str:
+    """The local path of ``file:///path`` or ``file://localhost/path`` (percent-escapes decoded
+    as bytes, so any file name can be named); ValueError with one line for another host. As a
+    path, ``file:///x`` would be the relative path ``file:/x``."""
+    parts = urlsplit(url)
+    if parts.netloc.lower() not in ("", "localhost"):
+        raise ValueError(f"{url}: the host {parts.netloc!r} is not on this machine "
+                         "(a file URL is file:///path)")  # fmt: skip
+    return os.fsdecode(unquote_to_bytes(parts.path))

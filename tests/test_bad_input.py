@@ -168,8 +168,8 @@ def test_classify_refuses_devices_fifos_and_giant_files(tmp_path: Path) -> None:
     proc = moodcam("classify", "--no-detect", "/dev/zero", str(fifo), str(giant), good)
     assert proc.returncode == errors.EXIT_INPUT and len(proc.stdout.splitlines()) == 1
     lines = error_lines(proc)
-    assert "moodcam classify: /dev/zero: not a regular file" in lines
-    assert f"moodcam classify: {fifo}: not a regular file" in lines
+    assert "moodcam classify: /dev/zero: not a regular file (a device)" in lines
+    assert f"moodcam classify: {fifo}: not a regular file (a FIFO)" in lines
     assert f"moodcam classify: {giant}: file too large for an image (1024 MiB)" in lines
 
 
@@ -382,17 +382,38 @@ def test_run_and_classify_refuse_a_bad_model_at_start(
     assert not log.exists()  # refused before the first frame
 
 
-def test_a_card_without_a_digest_still_loads_its_model(tmp_path: Path) -> None:
-    """model_sha256 is checked when the card has it; a card written by hand without it is
-    judged by its tensors and labels alone."""
+@pytest.mark.parametrize("key", ["model_sha256", "labels_sha256"])
+def test_a_card_without_its_digests_is_refused(tmp_path: Path, key: str) -> None:
+    """A card without model_sha256 accepted any model of the same tensors (issue 27, item 4)."""
     from moodcam.classifier import Classifier
+    from moodcam.errors import ModelError
 
     model = tmp_path / "m.tflite"
     model.write_bytes(MODEL.read_bytes())
     card = json.loads(CARD.read_text())
-    del card["model_sha256"]
+    del card[key]
     model.with_suffix(".json").write_text(json.dumps(card))
-    assert Classifier(model).labels == tuple(card["labels"])
+    with pytest.raises(ModelError, match=f"model card lacks {key}"):
+        Classifier(model)
+
+
+def test_a_card_with_swapped_labels_is_refused(tmp_path: Path) -> None:
+    """Swapping two labels keeps the model digest right; the labels' seal catches it, so a happy
+    face is not labelled angry (issue 27, item 4). Through the commands, naming both files."""
+    model = tmp_path / "m.tflite"
+    model.write_bytes(MODEL.read_bytes())
+    card = json.loads(CARD.read_text())
+    labels = card["labels"]
+    labels[0], labels[1] = labels[1], labels[0]
+    model.with_suffix(".json").write_text(json.dumps(card))
+    face = str(sorted(FACES.glob("*.png"))[0])
+    for args in (("classify", "--no-detect", "--model", str(model), face),
+                 ("doctor", "--model", str(model), "--timeout", "1")):  # fmt: skip
+        proc = moodcam(*args)
+        assert proc.returncode == errors.EXIT_MODEL, proc.stderr
+        text = proc.stderr + proc.stdout
+        assert f"{model} does not match its card {model.with_suffix('.json')}" in text, text
+        assert "labels_sha256 differs" in text, text
 
 
 def test_the_digest_checked_is_that_of_the_bytes_loaded(

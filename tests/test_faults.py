@@ -276,6 +276,59 @@ def test_broker_down_60s_every_mood_event_arrives_at_least_once(
     # away (above); the largest frame gap is printed, not asserted (a loaded machine's figure).
 
 
+def test_broker_back_during_a_file_runs_drain_gets_every_event_and_exit_0(
+    mosquitto_bin: str, tmp_path: Path, two_faces: Any, spy_sinks: Any,
+) -> None:  # fmt: skip
+    """Issue 27, item 13: with the default [mqtt] settings, a broker that comes back is used
+    within a second or two, also while a file run drains its queue at exit.
+
+    The broker is away from the start; the run's frames take 3 s (real-time pacing) and its drain
+    has 11 s. The broker returns 10 s after the sink started. Reconnect attempts capped at 2 s
+    apart reach it by 12 s; the old doubling backoff (attempts at 0, 1, 3, 7, 15 s) next tried
+    at 15 s, after the drain's deadline, and the run ended with exit 7, events undelivered."""
+    (_, scene_a), (_, scene_b) = two_faces
+    _, built = spy_sinks
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(36):  # 12 frames of each face in turn: mood changes to deliver
+        cv2.imwrite(str(folder / f"{i:03d}.png"), (scene_a, scene_b)[(i // 12) % 2])
+    broker = Mosquitto(tmp_path / "broker", persistence=True).start()
+    dev = "drain"
+    sub = Sub(broker.port, [f"moodcam/{dev}/event"], client_id="sub-drain", clean=False)
+    try:
+        sub.wait_subscribed()
+        broker.stop()  # the subscriber's session is kept; nothing listens now
+        cfg = make_cfg(
+            tmp_path,
+            source={"uri": str(folder), "fps": 12.0, "realtime": True},
+            device={"id": dev},
+            mqtt={"enabled": True, "url": f"mqtt://127.0.0.1:{broker.port}", "drain_s": 11.0,
+                  "discovery": False},  # reconnect_max_s and keepalive_s: the defaults
+        )  # fmt: skip
+        thread, result = run_in_thread(Daemon(cfg))
+        wait_until(lambda: any(isinstance(s, MqttSink) for s in built), 30, "the MQTT sink")
+        started = time.monotonic()
+        sink = next(s for s in built if isinstance(s, MqttSink))
+        time.sleep(max(0.0, started + 10.0 - time.monotonic()))
+        assert thread.is_alive() and sink.stats["queued"] > 0, "the run must still be draining"
+        broker.start()
+        back = time.monotonic()
+        assert sink.wait_connected(5), sink.connect_error()
+        used_after = time.monotonic() - back
+        thread.join(timeout=20)
+        assert not thread.is_alive() and result == [EXIT_OK], result
+        changes = mood_changes(tmp_path / "mood.jsonl")
+        got = [json.loads(p) for p in sub.wait_count("/event", len(changes), timeout=10)]
+    finally:
+        sub.close()
+        broker.stop()
+    print(f"\nbroker back after 10 s: used {used_after:.2f} s later; {len(changes)} events; "
+          f"sink stats {sink.stats}")  # fmt: skip
+    assert changes and list({r["t"]: r for r in got}.values()) == changes
+    assert sink.stats["dropped"] == 0 and sink.stats["events"] == len(changes)
+    assert used_after <= 2.5
+
+
 # --------------------------------------------------------------------------- broker refusing
 
 

@@ -14,6 +14,7 @@ import shlex
 import shutil
 import stat
 import subprocess
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -113,13 +114,26 @@ def test_bad_usage(tmp_path: Path) -> None:
 def test_needs_root_for_a_real_install() -> None:
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
         pytest.skip("needs root and setpriv to run the script as an unprivileged user")
-    r = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "bash", str(SCRIPT)],
-        capture_output=True,
-        text=True,
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-    )
-    assert r.returncode == 1 and "sudo make install" in r.stderr
+    # `nobody` runs a copy in a world-readable folder under /tmp: the clone may sit in a private
+    # folder (root's home, or any home on newer Debian is 0700), where `nobody` cannot read the
+    # script and bash exits 126 before the script can say anything. (pytest's tmp_path is 0700
+    # too.) The copy is the whole of systemd/, as the script finds its files beside itself.
+    scratch = Path(tempfile.mkdtemp(prefix="moodcam-install-", dir="/tmp"))
+    try:
+        shutil.copytree(ROOT / "systemd", scratch / "systemd")
+        for p in [scratch, *scratch.rglob("*")]:
+            p.chmod(0o755 if p.is_dir() or os.access(p, os.X_OK) else 0o644)
+        r = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+             "bash", str(scratch / "systemd" / "install.sh")],
+            capture_output=True,
+            text=True,
+            cwd=scratch,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        )  # fmt: skip
+    finally:
+        shutil.rmtree(scratch)
+    assert r.returncode == 1 and "sudo make install" in r.stderr, (r.returncode, r.stderr)
 
 
 def test_refuses_a_unit_that_runs_as_root(tmp_path: Path) -> None:

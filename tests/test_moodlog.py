@@ -79,6 +79,7 @@ def errors_and_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRec
 
 @pytest.fixture
 def cfg(tmp_path: Path) -> LogConfig:
+    (tmp_path / "logs").mkdir()
     return LogConfig(path=str(tmp_path / "logs" / "mood.jsonl"), interval_s=1.0, fsync=False)
 
 
@@ -184,7 +185,7 @@ def test_mode_0640_even_with_umask_0(cfg: LogConfig) -> None:
 def test_rotation_and_retention(cfg: LogConfig) -> None:
     cfg.interval_s, cfg.max_bytes, cfg.backups = 0, 1024, 3
     path = Path(cfg.path)
-    path.parent.mkdir(parents=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     stale = path.with_name("mood.jsonl.7")  # left over from a larger `backups`
     stale.write_text("{}\n")
     # t = 1000.0 .. 1099.0: every line has the same length
@@ -210,6 +211,7 @@ def test_rotation_and_retention(cfg: LogConfig) -> None:
     # backups = 0: rotation keeps no old file at all
     cfg.backups = 0
     shutil.rmtree(path.parent)
+    path.parent.mkdir()
     with MoodLogWriter(cfg) as w:
         for i in range(50):
             w.handle(upd(float(i)))
@@ -238,7 +240,7 @@ def test_torn_tail_repaired_at_open(
 ) -> None:
     caplog.set_level(logging.INFO, logger="moodcam.log")
     path = Path(cfg.path)
-    path.parent.mkdir(parents=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(GOOD * 3 + tail)
     w = MoodLogWriter(cfg)
     assert path.read_bytes() == GOOD * 3  # repaired at open, before any write
@@ -252,7 +254,7 @@ def test_torn_tail_repaired_at_open(
 
 def test_intact_file_is_left_alone(cfg: LogConfig, caplog: pytest.LogCaptureFixture) -> None:
     path = Path(cfg.path)
-    path.parent.mkdir(parents=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(GOOD * 2)
     MoodLogWriter(cfg).close()
     assert path.read_bytes() == GOOD * 2
@@ -396,6 +398,7 @@ def test_disk_full(
     filler.write_bytes(b"x" * 32 * 1024)
     clock = FakeClock()
     cfg = LogConfig(path=str(fs / "log" / "mood.jsonl"), interval_s=0, fsync=True)
+    (fs / "log").mkdir()
     w = MoodLogWriter(cfg, retry_s=5.0, clock=clock)
     path = Path(cfg.path)
 
@@ -465,7 +468,7 @@ def test_a_path_that_can_never_be_the_log_is_refused_at_start(tmp_path: Path) ->
 
 
 def test_reader_refuses_a_folder_with_input_error(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match=f"{tmp_path}: cannot read the mood log: Is a directory"):
+    with pytest.raises(InputError, match=f"{tmp_path}: cannot read the mood log: is a folder"):
         list(iter_records(tmp_path))
 
 

@@ -500,6 +500,7 @@ class Consumer:
 def test_cli_follows_a_growing_rotating_log(tmp_path: Path, mpd_server: MpdServer) -> None:
     playing_other(mpd_server)
     path = tmp_path / "log" / "mood.jsonl"
+    path.parent.mkdir()
     w = log_writer(path, max_bytes=1024, backups=1)
     w.handle(mood("sad"))  # the mood when the consumer starts: its last line
     consumer = Consumer(cli_args(config=write_config(tmp_path, 1), log=str(path),
@@ -588,7 +589,7 @@ def test_cli_usage_errors(tmp_path: Path) -> None:
     # --mqtt and --device-id: the checks and exit statuses of `moodcam run`.
     with pytest.raises(ConfigError, match="command-line flags: \\[mqtt\\] url: bad MQTT URL"):
         run(cli_args(mqtt="http://broker"))
-    with pytest.raises(ConfigError, match="\\[device\\] id: 'cam/\\+' must be non-empty"):
+    with pytest.raises(ConfigError, match="\\[device\\] id: 'cam/\\+' must be 1 to 64 of"):
         run(cli_args(mqtt="mqtt://127.0.0.1:1", device_id="cam/+"))
     pw = tmp_path / "mqtt.toml"
     pw.write_text(f'[mqtt]\npassword_file = "{tmp_path / "no-password"}"\n')
@@ -607,5 +608,5 @@ def test_cli_log_it_cannot_read_is_unreadable_input(tmp_path: Path) -> None:
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 5, proc.stderr
-    assert f"mood log {tmp_path}: cannot read it: Is a directory" in proc.stderr
+    assert f"mood log {tmp_path}: is a folder" in proc.stderr
     assert "Traceback" not in proc.stderr

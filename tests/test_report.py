@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 
 from moodcam import report
@@ -505,7 +506,7 @@ def test_png_is_a_real_non_blank_chart(tmp_path: Path) -> None:
     for hex_ in ("#ffb000", "#0040ff", "#ff0000", "#8c8c8c"):
         want = tuple(int(hex_[i : i + 2], 16) for i in (1, 3, 5))
         assert (np.abs(px.astype(int) - want).sum(axis=2) < 6).sum() > 500, hex_
-    assert not list(tmp_path.glob(".chart.png.tmp*"))
+    assert not list(tmp_path.glob(".*.tmp"))  # the temporary file is gone
 
 
 def test_bench_script_small(tmp_path: Path) -> None:
@@ -539,3 +540,61 @@ def test_png_without_matplotlib_says_what_to_install(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert "--format png needs matplotlib" in proc.stderr and "moodcam[report]" in proc.stderr
     assert "internal error" not in proc.stderr and not (tmp_path / "chart.png").exists()
+
+
+# --- the PNG's layout (issue 27, item 14) ---------------------------------------------------
+
+
+def year_and_a_partial_day(tmp_path: Path) -> Path:
+    """A year of days logged 08:00-16:00 UTC (no face 12:00-13:00), then a 53-minute day."""
+    lines = []
+    start = epoch(2025, 1, 1)
+    for d in range(365):
+        for k in range(0, 8 * 3600, 60):
+            mood = None if 4 * 3600 <= k < 5 * 3600 else ("happy", "sad")[k // 3600 % 2]
+            lines.append({"v": 1, "t": start + d * 86400 + 8 * 3600 + k, "faces": [],
+                          "mood": mood, "valence": None, "arousal": None})  # fmt: skip
+    for k in range(0, 54 * 60, 60):  # 53 minutes between the first and the last line
+        lines.append({"v": 1, "t": epoch(2026, 1, 1, 10) + k, "faces": [], "mood": "happy",
+                      "valence": 0.5, "arousal": 0.25})  # fmt: skip
+    log = tmp_path / "year.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    return log
+
+
+def test_png_title_clear_days_to_their_share_no_face_unlike_not_logged(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    log = year_and_a_partial_day(tmp_path)
+    rep = report.summarize(log, ZoneInfo("UTC"), tz_name="UTC", first=datetime(2025, 1, 2).date(),
+                           last=datetime(2026, 1, 1).date(), timeline=True)  # fmt: skip
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = report.chart(rep)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    # The figure's title overlapped the timeline's title and its first date on a year's range.
+    from matplotlib.text import Text
+
+    box = fig._suptitle.get_window_extent(renderer)  # matplotlib's one handle on it
+    below = [t for t in fig.axes[0].findobj(Text) if t.get_text() and t.get_visible()]
+    assert len(below) > 10  # its title, dates, legend
+    assert [t.get_text() for t in below if box.overlaps(t.get_window_extent(renderer))] == []
+
+    # A day's bar stands as high as the share of the day that was logged: 8 h of 24, and 53
+    # minutes of the last (drawn full height before, like a fully logged day).
+    shares = report.day_shares(rep)
+    heights = [sum(p[i] for p in shares.values()) for i in range(len(rep.days))]
+    assert heights[0] == pytest.approx(100 * 8 / 24, abs=0.1)
+    assert heights[-1] == pytest.approx(100 * 53 / 1440, abs=0.1)
+    assert shares["none"][0] == pytest.approx(100 / 24, abs=0.1)
+    bars = [b for b in fig.axes[2].patches if b.get_height() > 0]
+    assert max(b.get_y() + b.get_height() for b in bars) == pytest.approx(100 * 8 / 24, abs=0.1)
+
+    # "none" (no face) and "not logged" were #e6e6e6 and white: told apart only by squinting.
+    def rgb(hex_: str) -> np.ndarray:
+        return np.array([int(hex_[i : i + 2], 16) for i in (1, 3, 5)])
+
+    none = rgb(report.COLORS["none"])
+    assert np.abs(none - rgb(report.NO_DATA)).sum() >= 120
+    assert all(np.abs(none - rgb(c)).sum() >= 120 for m, c in report.COLORS.items() if m != "none")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from moodcam.card import labels_seal
 from moodcam.classifier import Classifier
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,6 +20,8 @@ def test_card_describes_this_file():
     data = MODEL.read_bytes()
     assert CARD["model_bytes"] == len(data)
     assert CARD["model_sha256"] == hashlib.sha256(data).hexdigest()
+    # The labels' seal (moodcam.card): over that digest and the labels in output order.
+    assert CARD["labels_sha256"] == labels_seal(CARD["model_sha256"], CARD["labels"])
     clf = Classifier(MODEL)  # refuses a model whose tensors or labels differ from the card
     assert list(clf.labels) == CARD["labels"]
     assert CARD["input"]["dtype"] == "int8" and CARD["output"]["dtype"] == "int8"

@@ -68,6 +68,10 @@ URLS = [
     "mqtt://broker?x=1",
     "mqtt://[::1",
     "broker:1883",
+    "mqtt://my broker:1883",
+    "mqtt://a<b>",
+    "mqtt://küche.local",
+    "mqtt://[fe80::1%25eth0]:1883",
 ]
 
 
@@ -84,3 +88,19 @@ def test_config_and_sink_judge_a_url_alike(url: str) -> None:
         assert "hunter2" not in str(err.value)
     else:
         assert config.from_dict({"mqtt": {"url": url}}, "/etc/moodcam/m.toml").mqtt.url == url
+
+
+@pytest.mark.parametrize("url", ["mqtt://my broker:1883", "mqtt://bro\tker", "mqtt://bro\nker",
+                                 "mqtt://a<b>", "mqtt://a\x00b"])  # fmt: skip
+def test_a_host_that_is_no_host_name_is_refused(url: str) -> None:
+    """Issue 27, item 14: "my broker" passed validation; urllib silently drops a tab."""
+    with pytest.raises(ValueError, match="bad MQTT URL"):
+        parse_mqtt_url(url)
+    with pytest.raises(config.ConfigError, match=r"\[mqtt\] url"):
+        config.from_dict({"mqtt": {"url": url}}, "m.toml")
+
+
+@pytest.mark.parametrize("url", ["mqtt://broker.local", "mqtt://küche.local:1883",
+                                 "mqtt://[::1]:1883", "mqtts://cam_1@10.0.0.2"])  # fmt: skip
+def test_host_names_and_addresses_pass(url: str) -> None:
+    parse_mqtt_url(url)

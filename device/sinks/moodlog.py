@@ -26,6 +26,7 @@ import logging
 import math
 import os
 import re
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -35,6 +36,7 @@ from typing import Any
 
 from moodcam.config import LogConfig
 from moodcam.errors import InputError
+from moodcam.files import FileRefused, check_regular, describe_kind
 from moodcam.records import MoodUpdate
 
 log = logging.getLogger("moodcam.log")
@@ -54,6 +56,14 @@ _UNUSABLE_AT_START = frozenset(
 
 class LogPathError(OSError):
     """The configured log path can never be written (see `_UNUSABLE_AT_START`)."""
+
+
+class NoFolderError(OSError):
+    """The log's folder does not exist at start (moodcam creates no folders)."""
+
+
+class NotRegularError(OSError):
+    """The log path names a device, FIFO or socket."""
 
 
 @dataclass
@@ -76,9 +86,10 @@ class MoodLogWriter:
     e.g. a new media file, also writes at once). `retry_s` and `clock` (monotonic seconds) set how
     often a failing file is retried; tests pass a fake clock.
 
-    The parent directory is created at start if missing. If it disappears later the writer waits
-    for it to come back instead of recreating it: it may be a disk that was unmounted, and writing
-    into the empty mount point would fill the SD card behind the user's back.
+    The parent directory must exist at start (LogPathError otherwise: moodcam creates no
+    folders). If it disappears later the writer waits for it to come back instead of recreating
+    it: it may be a disk that was unmounted, and writing into the empty mount point would fill the
+    SD card behind the user's back.
     """
 
     def __init__(
@@ -108,6 +119,9 @@ class MoodLogWriter:
             with self._lock:
                 try:
                     self._open()
+                except (NoFolderError, NotRegularError) as e:
+                    self._closed = True
+                    raise LogPathError(e.errno, _why(e)) from None
                 except OSError as e:
                     if e.errno in _UNUSABLE_AT_START:
                         self._closed = True
@@ -245,12 +259,26 @@ class MoodLogWriter:
 
     def _open(self) -> None:
         if not self._opened_once:
-            try:
-                self.path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-            except FileExistsError:  # mkdir's word for "a file stands where the folder should be"
-                raise NotADirectoryError(
-                    errno.ENOTDIR, f"{self.path.parent} is not a folder"
-                ) from None
+            # The folder must exist: moodcam creates the log, never folders. A typo would
+            # create folders at the root (--log /nonexistentdir/x.jsonl did), and a disk not yet
+            # mounted would be written into its empty mount point. systemd's StateDirectory=
+            # makes the service's folder, /var/lib/moodcam.
+            parent = self.path.parent
+            if parent.exists() and not parent.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, f"{parent} is not a folder")
+            if not parent.exists():
+                raise NoFolderError(
+                    errno.ENOENT,
+                    f"{parent}: no such folder (moodcam creates the log file, not its folder)",
+                )
+            # A device or FIFO named as the log: /dev/full would drop every line unseen, a FIFO
+            # would block the frame loop. (A folder fails the open below: EISDIR.)
+            with contextlib.suppress(FileNotFoundError):
+                mode = os.stat(self.path).st_mode
+                if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+                    raise NotRegularError(
+                        errno.EINVAL, f"{self.path}: {describe_kind(mode)} (--no-log: no log)"
+                    )
         flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC  # read access: for the tail repair
         try:
             fd = os.open(self.path, flags | os.O_CREAT | os.O_EXCL, FILE_MODE)
@@ -259,11 +287,17 @@ class MoodLogWriter:
             fd = os.open(self.path, flags)
             created = False
         try:
+            st = os.fstat(fd)
             if created:
                 os.fchmod(fd, FILE_MODE)  # the umask may have removed bits; set it exactly
                 if self.cfg.fsync:
                     _fsync_dir(self.path.parent)
-            st = os.fstat(fd)
+            elif stat.S_IMODE(st.st_mode) & ~FILE_MODE:
+                # An old log made 0666 by another tool: the promise is 0640 or stricter.
+                os.fchmod(fd, stat.S_IMODE(st.st_mode) & FILE_MODE)
+                log.info("mood log %s: was mode %04o; now %04o (it is personal data)",
+                            self.path, stat.S_IMODE(st.st_mode),
+                            stat.S_IMODE(st.st_mode) & FILE_MODE)  # fmt: skip
             size = st.st_size if created else self._repair(fd, st.st_size)
         except OSError:
             os.close(fd)
@@ -368,15 +402,22 @@ class RecordIter(Iterator[dict[str, Any]]):
     def _run(self) -> Iterator[dict[str, Any]]:
         for p in self.files:
             try:
+                # Checked before open: /dev/zero would be one endless line, a FIFO never ends.
+                check_regular(p)
                 f = open(p, "rb")  # noqa: SIM115  (closed by the with below)
             except FileNotFoundError:
                 continue  # rotated away since it was listed
-            except OSError as e:  # a folder, or a log of mode 0640 read by another user
+            except FileRefused as e:
+                raise InputError(f"{p}: cannot read the mood log: {e}") from None
+            except OSError as e:  # a log of mode 0640 read by another user
                 raise _unreadable(p, e) from None
             with f:
                 try:
-                    for raw in f:
-                        rec = _parse_line(raw)
+                    for raw in _lines(f):
+                        if raw is None:  # torn, or longer than any line of ours
+                            self.skipped += 1
+                            continue
+                        rec = _parse_record(raw)
                         if rec is None:
                             self.skipped += 1
                             continue
@@ -431,14 +472,45 @@ def _finite(x: Any) -> Any:
     return x
 
 
-def _parse_line(raw: bytes) -> dict[str, Any] | None:
-    if not raw.endswith(b"\n") or len(raw) > _MAX_LINE:
+def _lines(f: Any, chunk: int = 1 << 20) -> Iterator[bytes | None]:
+    """The complete lines of binary file `f` without their newline; None for a line longer
+    than _MAX_LINE (a binary file named as the log: memory stays bounded, where iterating the
+    file would hold a whole line of /dev/zero-like data) and for a torn tail with no newline."""
+    tail = b""
+    overlong = False
+    while data := f.read(chunk):
+        parts = data.split(b"\n")
+        if len(parts) == 1:  # no newline in this chunk
+            if not overlong:
+                tail += data
+                if len(tail) > _MAX_LINE:
+                    overlong, tail = True, b""
+            continue
+        first = tail + parts[0] if not overlong else None
+        yield None if overlong or (first is not None and len(first) > _MAX_LINE) else first
+        overlong = False
+        yield from parts[1:-1]
+        tail = parts[-1]
+        if len(tail) > _MAX_LINE:
+            overlong, tail = True, b""
+    if tail or overlong:
+        yield None
+
+
+def _parse_record(raw: bytes) -> dict[str, Any] | None:
+    """A line's record (newline already cut off); None if it is not a JSON object."""
+    if len(raw) > _MAX_LINE:
         return None
     try:
         rec = json.loads(raw)  # UnicodeDecodeError and JSONDecodeError are both ValueError
     except ValueError:
         return None
     return rec if isinstance(rec, dict) else None
+
+
+def _parse_line(raw: bytes) -> dict[str, Any] | None:
+    """A whole line's record (with its newline); None if torn or not a JSON object."""
+    return _parse_record(raw[:-1]) if raw.endswith(b"\n") else None
 
 
 def _rfind_newline(fd: int, end: int, chunk: int = 65536) -> int:

@@ -280,8 +280,10 @@ class MqttSink:
         )
         self._username = configure_auth_and_tls(client, cfg, self.address)
         client.will_set(self.availability_topic, "offline", qos=1, retain=True)
-        reconnect_max = max(1, round(cfg.reconnect_max_s))
-        client.reconnect_delay_set(min_delay=1, max_delay=reconnect_max)  # doubles up to max
+        # paho waits 1 s, doubling up to the cap, between attempts, also while close() drains
+        # the queue. The cap is what a broker that is back waits for us: 60 s made a 37 s outage
+        # outlast a 5 s exit drain (exit 7), so the default is 2 s; one attempt is one connect.
+        client.reconnect_delay_set(min_delay=1, max_delay=cfg.reconnect_max_s)
         client.max_inflight_messages_set(0)  # we bound in-flight messages ourselves
         client.max_queued_messages_set(0)
         client.on_connect = self._on_connect
@@ -508,8 +510,8 @@ class MqttSink:
             self._outage_logged = True
             self._cond.notify_all()
         if first:
-            log.warning("MQTT %s; retrying in the background (every %d s at most)",
-                        self._connect_error, max(1, round(self.cfg.reconnect_max_s)))  # fmt: skip
+            log.warning("MQTT %s; retrying in the background (every %g s at most)",
+                        self._connect_error, self.cfg.reconnect_max_s)  # fmt: skip
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                        properties: Any) -> None:  # fmt: skip
