@@ -32,7 +32,6 @@ from moodcam import errors
 from tests.mosquitto import INSTALL_HINT, Mosquitto, find_mosquitto, make_pki
 
 ROOT = Path(__file__).resolve().parent.parent
-FACES = ROOT / "tests" / "fixtures" / "faces"
 SECRET = "Corr3ct-Horse-Battery-St4ple"
 WRONG = "Wr0ng-Horse-Battery-St4ple"
 WATCHER_SECRET = "watcher-pw-1"
@@ -61,14 +60,31 @@ def secret_file(path: Path, secret: str) -> Path:
     return path
 
 
+def scenes_folder(folder: Path) -> Path:
+    """The test faces, each pasted at 160 px into a 640x480 scene: what a camera sees (a 48 px
+    crop filling its whole image is below what the detector's full pass looks for)."""
+    import cv2
+
+    from demo.scenes import load_faces, make_scene
+    from tests.conftest import CLEAN_SEED
+
+    if not folder.is_dir():
+        folder.mkdir(parents=True)
+        for stem, face in load_faces():
+            scene = make_scene([(face, (200, 120, 160, 160))], seed=CLEAN_SEED)
+            cv2.imwrite(str(folder / f"{stem}.png"), scene)
+    return folder
+
+
 def write_config(path: Path, *, url: str, password_file: Path, device_id: str = "cam1",
                  ca_file: Path | None = None, log: Path | None = None, fps: float = 5.0) -> Path:  # fmt: skip
-    """A daemon config: the test faces paced at `fps` (so the process lives a few seconds)."""
+    """A daemon config: the test faces in scenes, paced at `fps` (so the process lives a few
+    seconds)."""
     lines = [
         "[device]",
         f'id = "{device_id}"',
         "[source]",
-        f'uri = "{FACES}"',
+        f'uri = "{scenes_folder(path.parent / "scenes")}"',
         f"fps = {fps}",
         "realtime = true",
         "[log]",
