@@ -468,6 +468,9 @@ def video_figures(segs: list[dict], names: list[str]) -> dict[str, Any]:
     out["smoothed_mood"] = mood
     out["delay"] = {n: _delay_summary(segs, n) for n in [*names, "peer"]}
     out["flicker_per_min"] = {n: _flicker(segs, n) for n in [*names, "peer"]}
+    out["flicker_per_min_on_faces_all_find"] = {
+        n: _flicker(segs, n, [*names, "peer"]) for n in [*names, "peer"]
+    }
     ms = {n: [fr["ms"][n] for fr in frames if n in fr["ms"]] for n in pipes}
     out["ms_median"] = {n: round(float(np.median(v)), 3) for n, v in ms.items() if v}
     out["ms_mean"] = {n: round(float(np.mean(v)), 3) for n, v in ms.items() if v}
@@ -516,12 +519,18 @@ def _finite(v: float) -> float | None:
     return round(float(v), 3) if math.isfinite(v) else None
 
 
-def _flicker(segs: list[dict], name: str) -> float | None:
+def _flicker(segs: list[dict], name: str, found_by: list[str] | None = None) -> float | None:
     """Mood changes per minute on a steady face: segments with one face, present in every frame,
-    whose expression does not change; counted after the first mood."""
+    whose expression does not change; counted after the first mood. With `found_by`, only the
+    segments whose face each of those pipelines found on most frames: a setting that finds more
+    (small, dim, ambiguous) faces is then compared with another on the same faces."""
     changes, seconds = 0, 0.0
     for s in segs:
         if s["change_t"] is not None or any(len(fr["truth"]) != 1 for fr in s["frames"]):
+            continue
+        if found_by and any(
+            sum(fr[n]["found"][0] for fr in s["frames"]) <= len(s["frames"]) / 2 for n in found_by
+        ):
             continue
         moods = [fr[name]["mood"] for fr in s["frames"]]
         seen = [m for m in moods if m is not None]

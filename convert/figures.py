@@ -219,6 +219,17 @@ def scene_lines(sc: dict) -> list[str]:
             "",
         ),
         row("video: mood changes per minute on a steady face", vid["flicker_per_min"], ""),
+        *(
+            [
+                row(
+                    "video: the same, on the steady faces every pipeline finds",
+                    vid["flicker_per_min_on_faces_all_find"],
+                    "",
+                )
+            ]
+            if "flicker_per_min_on_faces_all_find" in vid
+            else []
+        ),
         row(
             "video: ms/frame, mean (median)",
             {n: f"{vid['ms_mean'][n]} ({vid['ms_median'][n]})" for n in vid["ms_mean"]},

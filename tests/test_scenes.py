@@ -64,9 +64,7 @@ def test_a_face_walking_out_is_neither_found_nor_false(pool):
     """A segment with a face leaving through an edge: once less than VISIBLE of it is inside,
     recall stops counting it, and a detection on what is left of it is not a false face."""
     seg = next(
-        s
-        for s in (gen.segment(pool, j) for j in range(60))
-        if s.conditions["motion"] == ["leave"]
+        s for s in (gen.segment(pool, j) for j in range(60)) if s.conditions["motion"] == ["leave"]
     )
     partial = [f for faces in seg.faces for f in faces if not f.required]
     assert partial, "the face should be partly out of the frame at the end"
@@ -94,7 +92,7 @@ def test_peer_mood_is_the_mode_with_ties_to_the_latest():
 
 def _seg(moods: list[int | None], truth: list[int], change_t: float | None, fps: float = 10.0):
     frames = [
-        {"truth": [{"size": 100, "label": t}], "m": {"mood": m, "label": [t]}}
+        {"truth": [{"size": 100, "label": t}], "m": {"mood": m, "label": [t], "found": [True]}}
         for m, t in zip(moods, truth, strict=True)
     ]
     return {"fps": fps, "change_t": change_t, "new_label": truth[-1], "frames": frames}
@@ -122,6 +120,13 @@ def test_flicker_counts_changes_on_a_steady_face_only():
     leaving = _seg([0, 1, 0, 1, 0, 1, 0, 1, 0, 1], [0] * 10, None)
     leaving["frames"][-1]["truth"] = []  # the face walks out: not a steady face
     assert scenes._flicker([steady, changing, leaving], "m") == pytest.approx(120.0)
+    # Paired: only the steady faces another pipeline ("p") also found on most frames count.
+    for fr in steady["frames"]:
+        fr["p"] = {"found": [False], "mood": None}
+    assert scenes._flicker([steady], "m", found_by=["m", "p"]) is None
+    for fr in steady["frames"][:6]:
+        fr["p"]["found"] = [True]
+    assert scenes._flicker([steady], "m", found_by=["m", "p"]) == pytest.approx(120.0)
 
 
 def test_a_short_run_end_to_end(pool):
