@@ -577,7 +577,7 @@ def test_the_readme_first_screen_says_what_to_type_next() -> None:
 
 def test_a_usage_error_is_one_line() -> None:
     """argparse printed its whole usage (five lines for run) before the error."""
-    for args in (("run", "--log", ""), ("frob",), (), ("report", "--format", "x")):
+    for args in (("run", "--log", ""), ("frob",), (), ("report", "--format", "x"), ("bench", "\n")):
         proc = moodcam(*args)
         assert proc.returncode == errors.EXIT_USAGE
         (line,) = proc.stderr.splitlines()
