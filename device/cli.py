@@ -96,7 +96,8 @@ class Parser(argparse.ArgumentParser):
     (argparse prints the whole usage before its error line); exit status 2 as argparse's."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+        # An argument with a newline in it (found by the fuzzing harness) is shown escaped.
+        self.exit(EXIT_USAGE, f"{self.prog}: {printable(message)} (see {self.prog} --help)\n")
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):

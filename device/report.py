@@ -1043,6 +1043,8 @@ def run(args: argparse.Namespace) -> int:
         raise ReportError("--format png needs --out FILE")
     if first and last:  # before reading the log; a period from the data is checked after
         check_period(first, last, png=args.format == "png")
+    if args.out and args.out != "-":
+        refuse_output(Path(args.out))  # a device or FIFO: said before a whole log is read
 
     rep = summarize(
         path,
@@ -1090,12 +1092,7 @@ def _atomic(out: Path, write: Any) -> None:
     # A short name of its own: out's name plus a suffix could pass the 255-byte limit on a name
     # that is itself fine (an internal error, from the clean-up as well).
     tmp = out.with_name(f".moodcam-report-{os.getpid()}.tmp")
-    try:
-        check_output(out)  # the rename below would replace a device node (as root: /dev/null)
-    except FileRefused as e:
-        raise OutputError(f"{shown(out)}: cannot write the report: {e}") from None
-    except OSError as e:
-        raise OutputError(f"{shown(out)}: cannot write the report: {e.strerror or e}") from None
+    refuse_output(out)  # the rename below would replace a device node (as root: /dev/null)
     try:
         with open_private(tmp) as f:
             write(f)
@@ -1106,6 +1103,16 @@ def _atomic(out: Path, write: Any) -> None:
     except BaseException:
         _remove(tmp)
         raise
+
+
+def refuse_output(out: Path) -> None:
+    """OutputError naming `out` if it is there and not a regular file (files.check_output)."""
+    try:
+        check_output(out)
+    except FileRefused as e:
+        raise OutputError(f"{shown(out)}: cannot write the report: {e}") from None
+    except OSError as e:
+        raise OutputError(f"{shown(out)}: cannot write the report: {e.strerror or e}") from None
 
 
 def _remove(path: Path) -> None:

@@ -577,7 +577,7 @@ def test_the_readme_first_screen_says_what_to_type_next() -> None:
 
 def test_a_usage_error_is_one_line() -> None:
     """argparse printed its whole usage (five lines for run) before the error."""
-    for args in (("run", "--log", ""), ("frob",), (), ("report", "--format", "x")):
+    for args in (("run", "--log", ""), ("frob",), (), ("report", "--format", "x"), ("bench", "\n")):
         proc = moodcam(*args)
         assert proc.returncode == errors.EXIT_USAGE
         (line,) = proc.stderr.splitlines()
@@ -699,3 +699,19 @@ def test_a_source_name_too_long_is_a_source_error(tmp_path: Path) -> None:
     proc = moodcam("run", "--source", "x" * 300 + ".png", "--no-log", cwd=tmp_path)
     assert proc.returncode == errors.EXIT_SOURCE, proc.stderr
     assert error_lines(proc)[-1].endswith(".png: File name too long")
+
+
+def test_a_report_out_that_is_no_file_is_refused_before_the_log_is_read(
+    tmp_path: Path, small_log: Path
+) -> None:
+    """Found by the fuzzing harness: the "skipped N torn lines" note came first, then the
+    refusal: two lines for one error."""
+    log = tmp_path / "torn.jsonl"
+    log.write_bytes(small_log.read_bytes() + b'{"v":1,"t":17\n')
+    os.mkfifo(tmp_path / "fifo")
+    proc = moodcam("report", str(log), "--tz", "UTC", "--format", "json", "--out", "fifo",
+                   cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == errors.EXIT_SINK
+    assert proc.stderr.splitlines() == [
+        "moodcam report: fifo: cannot write the report: not a regular file (a FIFO)"
+    ]
