@@ -4,14 +4,14 @@ A full-frame Haar pass is the expensive part of the pipeline on a Pi. `FaceDetec
 the frame (downscaled to `detect_width` when wider) only every `redetect_every` frames; in between
 it searches a small window around each tracked face (`search_margin` face sizes on every side,
 shifted by the face's last motion) with the cascade's scale range bounded near the tracked size;
-with nobody tracked it runs the full pass every `idle_every` frames. A tracked face its window search
-misses is still reported for `COAST_FRAMES` frame(s) and searched for, in a window that widens with
-every miss, for `lost_frames` frames; then it is dropped and the next frame gets a full detection.
+with nobody tracked it runs the full pass every `idle_every` frames. A tracked face its window
+search misses is still reported for `COAST_FRAMES` frame(s) and searched for, in a window that
+widens with every miss, for `lost_frames` frames; then it is dropped and the next frame gets a full
+detection.
 A new face shows up at the next full detection (at most `redetect_every` frames later while
-others are tracked, `idle_every` when nobody is). A full
-detection keeps a tracked face it missed if the face's window search still finds it (Haar is not
-scale-invariant: a face found at one scale can be missed at another), so re-detecting never drops
-a face that is still there.
+others are tracked, `idle_every` when nobody is). A full detection keeps a tracked face it missed
+if the face's window search still finds it (Haar is not scale-invariant: a face found at one scale
+can be missed at another), so re-detecting never drops a face that is still there.
 
 The settings were chosen on camera-like scenes (bench/scenes.py, PublicTest faces): any
 downscaling of a 640x480 frame before the full pass, or a coarser scale step, gave up recall on
@@ -306,8 +306,8 @@ class FaceDetector:
         y1 = min(gh, int(np.ceil((py + h + m * h) * v.gy)))
         face_g = w * v.gx  # tracked face width in gray pixels
         # Search at the scale that puts the face at ~TRACK_FACE_PX, never upscaling the gray. (A
-        # second look at twice that scale when this one misses found 0.3 points more recall on PublicTest
-        # scenes and 15 % more false faces: static clutter a full look keeps re-finding.)
+        # second look at twice that scale when this one misses found 0.3 points more recall on
+        # PublicTest scenes and 15 % more false faces: static clutter a full look keeps re-finding.)
         s = min(1.0, TRACK_FACE_PX / max(face_g, 1.0))
         box = self._search_window(v, (x0, y0, x1, y1), s, face_g * s, (round(px), round(py), w, h))
         if box is None:
