@@ -26,6 +26,11 @@ face of another class (FER2013 has no sequences of one person, so a change of fa
 change of expression); the other segments are steady, for counting flicker. A face counts as
 present in a frame (recall counts it) while at least `VISIBLE` of it is inside the frame; a
 detection of a face less visible than that is neither a hit nor a false face.
+
+Steady segments (`steady(k)`): `STEADY_S` seconds of one seated face (still, with the sway), no
+expression change, the face's size, place, background, light and noise drawn as for a segment.
+They are what flicker is counted on: the video segments hold about a minute of steady face in
+all, too little to tell a setting that changes its mood twice a minute from one that never does.
 """
 
 from __future__ import annotations
@@ -50,7 +55,9 @@ MIN_FACE, MAX_FACE = 40, 250
 VISIBLE = 0.75  # the share of a face inside the frame for it to count as present
 # Face-size buckets (box side, px) the benchmark reports on.
 SIZE_BUCKETS = ((40, 48), (48, 70), (70, 100), (100, 150), (150, 251))
-STILL, SEGMENT = 1, 2  # the kind in every scene's seed, so stills and segments never share draws
+# The kind in every scene's seed, so stills, segments and steady segments never share draws.
+STILL, SEGMENT, STEADY = 1, 2, 3
+STEADY_S = 10.0
 
 
 @dataclass
@@ -293,9 +300,7 @@ def _path(rng: np.random.Generator, size: int, avoid: Sequence[Box]) -> tuple[st
 def segment(pool: FacePool, j: int, seed: int = 0) -> Segment:
     """Video segment `j` of the set (see the module docstring)."""
     rng = np.random.default_rng([seed, SEGMENT, j])
-    bg, bg_kind = _background(rng)
-    gain, light, noise = _light(rng)
-    quality = int(rng.integers(50, 96))
+    look = _look(rng)
     r = rng.random()
     n = 0 if r < 0.05 else (1 if r < 0.75 else 2)
     tracks: list[tuple[str, Box, Box, int, float]] = []  # kind, start, end, face, sway phase
@@ -309,7 +314,45 @@ def segment(pool: FacePool, j: int, seed: int = 0) -> Segment:
         seg.change_t = float(rng.uniform(1.0, 1.6))
         change_face = pool.draw(rng, not_label=int(pool.labels[tracks[0][3]]))
         seg.new_label = int(pool.labels[change_face])
-    n_frames = round(SEGMENT_S * FPS)
+    _film(seg, pool, tracks, change_face, round(SEGMENT_S * FPS), look, rng)
+    return seg
+
+
+def steady(pool: FacePool, k: int, seed: int = 0) -> Segment:
+    """Steady segment `k`: one face, seated (still with a slight sway), no expression change,
+    `STEADY_S` seconds; the rest drawn as for `segment`. For counting flicker: three-second
+    segments hold too little steady face time to tell 0 from 2 changes a minute."""
+    rng = np.random.default_rng([seed, STEADY, k])
+    look = _look(rng)
+    box = _place(rng, _size(rng), [])
+    assert box is not None  # nothing to avoid: the first place drawn is taken
+    tracks = [("still", box, box, pool.draw(rng), float(rng.uniform(0, 2 * np.pi)))]
+    seg = Segment(k)
+    _film(seg, pool, tracks, None, round(STEADY_S * FPS), look, rng)
+    return seg
+
+
+Look = tuple[np.ndarray, str, "np.ndarray | float", str, float, int]
+
+
+def _look(rng: np.random.Generator) -> Look:
+    """A segment's room, light, noise and JPEG quality: (bg, bg kind, gain, light, noise, q)."""
+    bg, bg_kind = _background(rng)
+    gain, light, noise = _light(rng)
+    return bg, bg_kind, gain, light, noise, int(rng.integers(50, 96))
+
+
+def _film(
+    seg: Segment,
+    pool: FacePool,
+    tracks: list[tuple[str, Box, Box, int, float]],
+    change_face: int | None,
+    n_frames: int,
+    look: Look,
+    rng: np.random.Generator,
+) -> None:
+    """Render the segment's frames: each face moved along its path, fresh noise and JPEG."""
+    bg, bg_kind, gain, light, noise, quality = look
     for i in range(n_frames):
         t, f = i / FPS, i / max(n_frames - 1, 1)
         img = bg.copy()
@@ -344,7 +387,6 @@ def segment(pool: FacePool, j: int, seed: int = 0) -> Segment:
         "jpeg": quality,
         "motion": [t[0] for t in tracks],
     }
-    return seg
 
 
 def size_bucket(side: int) -> str:

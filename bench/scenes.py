@@ -3,8 +3,9 @@
     python -m bench.scenes --split PublicTest              # tuning (the default)
     python -m bench.scenes --split PrivateTest --out bench/scenes.json   # the report (make bench-scenes)
 
-On the same frames (bench/scene_gen.py: stills and 15 fps video segments built from FER2013 faces
-of one split) it runs, each in this process's one thread:
+On the same frames (bench/scene_gen.py: stills, 15 fps video segments and ten-second steady
+segments -- one seated face, no change, for counting flicker -- built from FER2013 faces of one
+split) it runs, each in this process's one thread:
 - moodcam: the device's own `FaceDetector`, crop, int8 `Classifier` and, in video, `MoodTracker`,
   as `moodcam classify` (stills) and `moodcam run` (video) run them, for each configuration named
   (`--config NAME=FILE`; `shipped` is the defaults);
@@ -246,10 +247,18 @@ def _peer_mood(history: deque) -> int | None:
 
 def run_segment(j: int) -> dict[str, Any]:
     """One video segment through every pipeline, frame by frame, as a live stream would run."""
+    return _run_video(gen.segment(_W["pool"], j, _W["seed"]))
+
+
+def run_steady(k: int) -> dict[str, Any]:
+    """One steady segment (a seated face, no change: for counting flicker), as `run_segment`."""
+    return _run_video(gen.steady(_W["pool"], k, _W["seed"]))
+
+
+def _run_video(seg: gen.Segment) -> dict[str, Any]:
     from moodcam.preprocess import to_gray
     from moodcam.records import Frame
 
-    seg = gen.segment(_W["pool"], j, _W["seed"])
     frames: list[dict[str, Any]] = []
     pipes = {name: mc.pipeline() for name, mc in _W["moodcam"].items()}
     peer, history = _W["peer"], deque(maxlen=PEER_WINDOW)
@@ -304,7 +313,7 @@ def run_segment(j: int) -> dict[str, Any]:
             "mood": _peer_mood(history),
         }
     return {
-        "j": j,
+        "j": seg.index,
         "fps": seg.fps,
         "change_t": seg.change_t,
         "new_label": seg.new_label,
@@ -407,7 +416,10 @@ def _delay(seg: dict, name: str) -> float | None:
     return None if start is None else round(start - t0, 3)
 
 
-def video_figures(segs: list[dict], names: list[str]) -> dict[str, Any]:
+def video_figures(
+    segs: list[dict], names: list[str], steady: list[dict] | None = None
+) -> dict[str, Any]:
+    """Figures of the video segments; flicker on the steady segments when there are any."""
     pipes = [*names, "haar", "peer"]
     frames = [fr for s in segs for fr in s["frames"]]
     haar_frames = [fr for fr in frames if "haar" in fr]
@@ -467,9 +479,12 @@ def video_figures(segs: list[dict], names: list[str]) -> dict[str, Any]:
         }
     out["smoothed_mood"] = mood
     out["delay"] = {n: _delay_summary(segs, n) for n in [*names, "peer"]}
-    out["flicker_per_min"] = {n: _flicker(segs, n) for n in [*names, "peer"]}
+    calm = steady or segs
+    out["flicker_steady_segments"] = len(steady or [])
+    out["flicker_minutes"] = round(_steady_seconds(calm) / 60, 2)
+    out["flicker_per_min"] = {n: _flicker(calm, n) for n in [*names, "peer"]}
     out["flicker_per_min_on_faces_all_find"] = {
-        n: _flicker(segs, n, [*names, "peer"]) for n in [*names, "peer"]
+        n: _flicker(calm, n, [*names, "peer"]) for n in [*names, "peer"]
     }
     ms = {n: [fr["ms"][n] for fr in frames if n in fr["ms"]] for n in pipes}
     out["ms_median"] = {n: round(float(np.median(v)), 3) for n, v in ms.items() if v}
@@ -519,6 +534,15 @@ def _finite(v: float) -> float | None:
     return round(float(v), 3) if math.isfinite(v) else None
 
 
+def _steady_seconds(segs: list[dict]) -> float:
+    """Seconds of steady face (one face, every frame, no change) among `segs`."""
+    return sum(
+        len(s["frames"]) / s["fps"]
+        for s in segs
+        if s["change_t"] is None and all(len(fr["truth"]) == 1 for fr in s["frames"])
+    )
+
+
 def _flicker(segs: list[dict], name: str, found_by: list[str] | None = None) -> float | None:
     """Mood changes per minute on a steady face: segments with one face, present in every frame,
     whose expression does not change; counted after the first mood. With `found_by`, only the
@@ -548,6 +572,7 @@ def run(
     segments: int,
     configs: dict[str, str],
     seed: int = 0,
+    steady: int = 0,
     workers: int = 2,
     data: str | None = None,
     dump: str | None = None,
@@ -571,14 +596,19 @@ def run(
         with mp.get_context("fork").Pool(workers, _init, args) as pool:
             srecs = pool.map(run_still, range(stills), chunksize=8)
             vrecs = pool.map(run_segment, range(segments), chunksize=2)
+            steady_recs = pool.map(run_steady, range(steady), chunksize=1)
     else:
         _init(*args)
         srecs = [run_still(i) for i in range(stills)]
         vrecs = [run_segment(j) for j in range(segments)]
+        steady_recs = [run_steady(k) for k in range(steady)]
     if baselines_from:
-        _merge_baselines(srecs, vrecs, json.loads(Path(baselines_from).read_text()))
+        old = json.loads(Path(baselines_from).read_text())
+        _merge_baselines(srecs, vrecs, steady_recs, old)
     if dump:
-        Path(dump).write_text(json.dumps({"stills": srecs, "segments": vrecs}))
+        Path(dump).write_text(
+            json.dumps({"stills": srecs, "segments": vrecs, "steady": steady_recs})
+        )
     from moodcam import config as mconfig
 
     cfgs = {n: mconfig.load(p or None) for n, p in configs.items()}
@@ -598,19 +628,25 @@ def run(
         "baselines_from": baselines_from,
         "machine": machine(),
         "stills": still_figures(srecs, names),
-        "video": video_figures(vrecs, names),
+        "video": video_figures(vrecs, names, steady_recs),
     }
 
 
-def _merge_baselines(srecs: list[dict], vrecs: list[dict], old: dict) -> None:
+def _merge_baselines(srecs: list[dict], vrecs: list[dict], steady: list[dict], old: dict) -> None:
     """Copy full-frame Haar's and the peer's records (and timings) from an earlier dump."""
-    if len(old["stills"]) < len(srecs) or len(old["segments"]) < len(vrecs):
+    old.setdefault("steady", [])
+    if any(
+        len(old[k]) < len(v)
+        for k, v in (("stills", srecs), ("segments", vrecs), ("steady", steady))
+    ):
         raise SystemExit("--baselines-from: that dump has fewer scenes than this run")
     for new, prev in zip(srecs, old["stills"], strict=False):
         for key in ("haar", "peer"):
             new[key] = prev[key]
             new["ms"][key] = prev["ms"][key]
-    for seg, prev in zip(vrecs, old["segments"], strict=False):
+    for seg, prev in zip(
+        [*vrecs, *steady], [*old["segments"][: len(vrecs)], *old["steady"]], strict=False
+    ):
         for fr, pf in zip(seg["frames"], prev["frames"], strict=True):
             for key in ("haar", "peer"):
                 if key in pf:
@@ -630,6 +666,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--stills", type=int, default=1000)
     p.add_argument("--segments", type=int, default=200)
+    p.add_argument(
+        "--steady", type=int, default=40, help="ten-second steady segments, for counting flicker"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument(
@@ -649,10 +688,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="write the figures here (default: print them)")
     a = p.parse_args(argv)
     configs = dict(c.split("=", 1) for c in a.config) if a.config else {"shipped": ""}
-    if a.stills < 1 or a.segments < 1:
-        p.error("--stills and --segments must be at least 1")
+    if a.stills < 1 or a.segments < 1 or a.steady < 0:
+        p.error("--stills and --segments must be at least 1, --steady at least 0")
     result = run(
-        a.split, a.stills, a.segments, configs, a.seed, a.workers, a.data, a.dump, a.baselines_from
+        a.split,
+        a.stills,
+        a.segments,
+        configs,
+        a.seed,
+        a.steady,
+        a.workers,
+        a.data,
+        a.dump,
+        a.baselines_from,
     )
     text = json.dumps(result, indent=2) + "\n"
     if a.out:

@@ -218,7 +218,17 @@ def scene_lines(sc: dict) -> list[str]:
             },
             "",
         ),
-        row("video: mood changes per minute on a steady face", vid["flicker_per_min"], ""),
+        row(
+            "video: mood changes per minute on a steady face"
+            + (
+                f" ({vid['flicker_steady_segments']} ten-second seated faces, "
+                f"{vid['flicker_minutes']} min)"
+                if vid.get("flicker_steady_segments")
+                else ""
+            ),
+            vid["flicker_per_min"],
+            "",
+        ),
         *(
             [
                 row(

@@ -129,6 +129,33 @@ def test_flicker_counts_changes_on_a_steady_face_only():
     assert scenes._flicker([steady], "m", found_by=["m", "p"]) == pytest.approx(120.0)
 
 
+def test_steady_segments_hold_one_seated_face_without_a_change(pool):
+    a, b = gen.steady(pool, 3), gen.steady(pool, 3)
+    assert all(np.array_equal(x, y) for x, y in zip(a.frames, b.frames, strict=True))
+    # Its own seed kind: steady segment 0 is not video segment 0's draws.
+    assert not np.array_equal(gen.steady(pool, 0).frames[0], gen.segment(pool, 0).frames[0])
+    assert len(a.frames) == round(gen.STEADY_S * gen.FPS)
+    assert a.change_t is None and a.conditions["motion"] == ["still"]
+    assert all(len(f) == 1 and f[0].required for f in a.faces)
+    assert len({f[0].face for f in a.faces}) == 1 and len({f[0].label for f in a.faces}) == 1
+
+
+def test_flicker_is_counted_on_the_steady_set_when_there_is_one():
+    # A video segment that flickers, a steady segment that does not: the steady set decides.
+    video = _seg([0, 1, 0, 1, 0, 1, 0, 1, 0, 1], [0] * 10, None)
+    calm = _seg([None, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0] * 10, None)
+    for s in (video, calm):
+        for fr in s["frames"]:
+            fr["m"].update(label=[0], false=0, dets=[])
+            fr["peer"] = dict(fr["m"])
+            fr["haar"] = {"found": [True], "false": 0}
+            fr["ms"] = {"m": 1.0, "haar": 2.0, "peer": 2.0}
+    figs = scenes.video_figures([video], ["m"], [calm])
+    assert figs["flicker_steady_segments"] == 1 and figs["flicker_minutes"] == round(1 / 60, 2)
+    assert figs["flicker_per_min"]["m"] == 0.0
+    assert scenes.video_figures([video], ["m"])["flicker_per_min"]["m"] == pytest.approx(540.0)
+
+
 def test_a_short_run_end_to_end(pool):
     """Every pipeline over a few stills and one segment: the figures' structure and counts."""
     result = scenes.run("PublicTest", stills=6, segments=1, configs={"shipped": ""}, workers=1)
