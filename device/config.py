@@ -179,6 +179,20 @@ class TrackerConfig:
         choices=("largest", "most_confident", "majority"),
         doc="which face decides the device mood",
     )
+    dominant_margin: float = _opt(
+        3.0,
+        min=1.0,
+        max=100.0,
+        doc="largest: the face the mood follows keeps it until another face is this many times "
+        "its area (1 = always the largest this frame)",
+    )
+    min_confidence: float = _opt(
+        0.35,
+        min=0.0,
+        max=1.0,
+        doc="a face gets a label (and a say in the mood) once its smoothed top score reaches "
+        "this: the model scores a patch of clutter the cascade took for a face near chance",
+    )
 
 
 @dataclass

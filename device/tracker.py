@@ -13,13 +13,17 @@ and the frame time. It
    the track was last seen. A constant input therefore decays identically at 5 fps and at 30 fps
    (`smoothing_s = 0` turns smoothing off).
 3. **Labels each track with hysteresis** (the label the mood is made of; each face in the update
-   keeps its own frame's label, the argmax of its scores). A track's first label is its smoothed argmax once it has
-   been seen for `hold_s`. After that its label switches to another class only when that class's
+   keeps its own frame's label, the argmax of its scores). A track's first label is its smoothed
+   argmax once it has been seen for `hold_s` and its smoothed top score has reached
+   `min_confidence` (the model scores a patch of clutter the cascade took for a face near chance;
+   such "faces" were most of the mood changes on steady faces in the scene benchmark). After that its label switches to another class only when that class's
    smoothed probability has led the current label's by more than `hysteresis`, continuously, for
    `hold_s` (a lead that lapses restarts the clock). Noise that alternates frame to frame cannot
    pass both tests, so the mood does not flicker.
-4. **Picks the device mood** from one dominant face, chosen by `dominant`: `largest` (box area),
-   `most_confident` (highest smoothed probability) or `majority` (the most common face label; ties
+4. **Picks the device mood** from one dominant face, chosen by `dominant`: `largest` (box area;
+   the face the mood follows keeps it while it is live until another labelled face has
+   `dominant_margin` times its area, so that two faces of about one size, or a brief false face
+   a little larger than the real one, do not toss the mood between them), `most_confident` (highest smoothed probability) or `majority` (the most common face label; ties
    go to the label of the largest face). Only labelled faces compete for the mood; the mood is None
    when no live face has a label yet. Faces that were missed for a frame or two (still within
    `face_timeout_s`) keep counting, so a detector dropout does not blank the mood.
@@ -136,6 +140,7 @@ class MoodTracker:
         self._tracks: list[_Track] = []  # in creation (= id) order
         self._next_id = 1
         self._last_t: float | None = None
+        self._followed: _Track | None = None  # the dominant face of the last update
         # The mood of the previous update. Deliberately not cleared by reset(): sinks must still
         # hear "mood -> None" when a new file starts while they show the old file's mood.
         self._mood: str | None = None
@@ -147,6 +152,7 @@ class MoodTracker:
         update's mood is kept so that the next update's `changed` tells sinks about the switch.
         """
         self._tracks = []
+        self._followed = None
         self._last_t = None
 
     def update(self, t: float, detections: Sequence[tuple[Box, np.ndarray]]) -> MoodUpdate:
@@ -233,9 +239,11 @@ class MoodTracker:
     def _update_label(self, track: _Track, t: float) -> None:
         hold = self.cfg.hold_s - EPS
         if track.label < 0:
-            # A new face gets its first label once it has been seen for hold_s.
-            if t - track.first_seen >= hold:
-                track.label = int(np.argmax(track.probs))
+            # A new face gets its first label once it has been seen for hold_s and the model
+            # is confident enough that it is a face with an expression.
+            top = int(np.argmax(track.probs))
+            if t - track.first_seen >= hold and track.probs[top] >= self.cfg.min_confidence - EPS:
+                track.label = top
             return
         s = track.probs.tolist()  # plain floats: faster than indexing numpy per class
         current = track.label
@@ -302,6 +310,18 @@ class MoodTracker:
         labelled = [tr for tr in self._tracks if tr.label >= 0]
         pool = labelled or self._tracks
         mode = self.cfg.dominant
+        if mode == "largest":
+            largest = max(pool, key=lambda tr: (tr.area, -tr.id))  # ties: the older face
+            kept = self._followed
+            if (
+                kept is not None
+                and kept.label >= 0
+                and kept in labelled
+                and largest.area < self.cfg.dominant_margin * kept.area
+            ):
+                return kept
+            self._followed = largest if largest.label >= 0 else None
+            return largest
         if mode == "most_confident":
             return max(pool, key=lambda tr: (float(tr.probs.max()), tr.area, -tr.id))
         if mode == "majority" and labelled:

@@ -233,6 +233,36 @@ def test_unlabelled_faces_do_not_decide_the_mood() -> None:
     assert moods(ups) == ["sad", "sad", "happy", "happy", "happy"]  # labelled at 1.3
 
 
+def test_the_followed_face_keeps_the_mood_until_another_is_clearly_larger() -> None:
+    a, b = (100, 100, 80, 80), (300, 100, 136, 136)  # b: 2.89x a's area
+    tr = MoodTracker(TrackerConfig(hold_s=0.0), LABELS)
+    run(tr, clock(10, 1.0), lambda i, t: [(a, SAD)])
+    ups = run(tr, clock(10, 1.0, start=1.0), lambda i, t: [(a, SAD), (b, HAPPY)])
+    assert set(moods(ups)) == {"sad"}  # a bit larger is not enough to take the mood over
+    bigger = (300, 100, 139, 139)  # 3.02x a's area (the default dominant_margin is 3)
+    assert tr.update(2.0, [(a, SAD), (bigger, HAPPY)]).mood == "happy"
+    # Once the followed face goes, the largest labelled face left takes over at once.
+    assert tr.update(2.1, [(a, SAD)]).mood == "happy"  # b is still live (face_timeout_s)
+    assert run(tr, clock(10, 1.2, start=2.2), lambda i, t: [(a, SAD)])[-1].mood == "sad"
+    # dominant_margin = 1: always the largest face of the moment.
+    tr = MoodTracker(TrackerConfig(hold_s=0.0, dominant_margin=1.0), LABELS)
+    run(tr, clock(10, 1.0), lambda i, t: [(a, SAD)])
+    assert tr.update(1.0, [(a, SAD), (b, HAPPY)]).mood == "happy"
+
+
+def test_a_face_the_model_is_unsure_of_gets_no_label() -> None:
+    unsure = p(0.3, 0.25, 0.2, 0.25)  # near chance: what a patch of clutter scores
+    tr = MoodTracker(TrackerConfig(hold_s=0.0), LABELS)
+    ups = run(tr, clock(10, 2.0), lambda i, t: [(BOX, unsure)])
+    assert moods(ups) == [None] * 20 and ups[-1].faces[0].label == "angry"
+    assert ups[-1].valence is not None  # valence/arousal still follow the live face
+    sure = p(0.4, 0.25, 0.2, 0.15)
+    assert tr.update(2.0, [(BOX, sure)]).mood is None  # smoothed: 0.3 -> 0.32, not yet
+    assert run(tr, clock(10, 2.0, start=2.1), lambda i, t: [(BOX, sure)])[-1].mood == "angry"
+    off = MoodTracker(TrackerConfig(hold_s=0.0, min_confidence=0.0), LABELS)
+    assert off.update(0.0, [(BOX, unsure)]).mood == "angry"
+
+
 # -- track identity ------------------------------------------------------------------------------
 
 
