@@ -156,6 +156,33 @@ def test_flicker_is_counted_on_the_steady_set_when_there_is_one():
     assert scenes.video_figures([video], ["m"])["flicker_per_min"]["m"] == pytest.approx(540.0)
 
 
+def test_a_large_dim_face_the_small_window_look_loses_is_kept_by_the_second_look(pool, monkeypatch):
+    """PublicTest segment 54: a 219 px face drifting in a dim, noisy room, which the full pass
+    finds and a window search at TRACK_FACE_PX misses (found on 2 frames of 5 before the second
+    look at the frame's own scale)."""
+    from moodcam import detector as det
+    from moodcam.config import DetectorConfig
+
+    seg = gen.segment(pool, 54)
+    big = [max(f, key=lambda x: x.box[2]).box for f in seg.faces[:30]]
+
+    def found_share() -> float:
+        d = det.FaceDetector(DetectorConfig())
+        hits = [scenes.assign([b], d.detect_frame(_frame(im, i)))[0] is not None
+                for i, (im, b) in enumerate(zip(seg.frames[:30], big, strict=False))]  # fmt: skip
+        return sum(hits) / len(hits)
+
+    assert found_share() >= 0.9
+    monkeypatch.setattr(det, "SECOND_LOOK_EXTRA_NEIGHBOURS", 1000)  # no second look finds anything
+    assert found_share() <= 0.6
+
+
+def _frame(image, i):
+    from moodcam.records import Frame
+
+    return Frame(image, i / gen.FPS, i)
+
+
 def test_a_short_run_end_to_end(pool):
     """Every pipeline over a few stills and one segment: the figures' structure and counts."""
     result = scenes.run("PublicTest", stills=6, segments=1, configs={"shipped": ""}, workers=1)
