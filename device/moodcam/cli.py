@@ -46,7 +46,7 @@ from moodcam.urls import has_password, redact_url
 MAX_IMAGE_PIXELS = 8192 * 8192
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_IMAGE_PIXELS))
 
-DEMO_CLIP = Path(__file__).resolve().parent.parent / "demo" / "clip.mp4"
+DEMO_CLIP = Path(__file__).resolve().parents[2] / "demo" / "clip.mp4"
 EXIT_HELP = """exit status:
   0 ok   1 internal error   2 usage   3 bad config   4 bad model or card
   5 unreadable input (image, mood log)   6 camera or video source

@@ -22,7 +22,7 @@ from moodcam.errors import EXIT_CONFIG, MoodcamError
 from moodcam.files import FileRefused, read_text
 from moodcam.labels import FER2013_CLASSES
 
-PACKAGE_MODELS = Path(__file__).resolve().parent.parent / "models"
+PACKAGE_MODELS = Path(__file__).resolve().parents[2] / "models"
 
 
 def default_model() -> Path:
