@@ -35,9 +35,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
-
 from moodcam.bench import machine as bench_machine
+from moodcam.comms import mqtt
+from moodcam.config import MqttConfig
 from tests.mosquitto import Mosquitto
 from tests.mpd_server import MpdServer
 from tests.servers import tail_log, wait_until
@@ -56,16 +56,14 @@ class EventCounter:
         self.availability: list[str] = []
         self.lock = threading.Lock()
         topic = f"{PREFIX}/{DEVICE_ID}"
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                                  client_id=f"soak-counter-{uuid.uuid4().hex[:6]}")  # fmt: skip
-        self.client.on_connect = lambda c, *a: c.subscribe(
-            [(f"{topic}/event", 1), (f"{topic}/availability", 1)]
+        self.client = mqtt.subscribe(
+            MqttConfig(url=f"mqtt://127.0.0.1:{port}", keepalive_s=30),
+            [f"{topic}/event", f"{topic}/availability"],
+            self._on_message,
+            f"soak-counter-{uuid.uuid4().hex[:6]}",
         )
-        self.client.on_message = self._on_message
-        self.client.connect("127.0.0.1", port, keepalive=30)
-        self.client.loop_start()
 
-    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, msg: Any) -> None:
         with self.lock:
             if msg.topic.endswith("/event"):
                 self.events += 1
@@ -74,8 +72,7 @@ class EventCounter:
                 self.availability.append(msg.payload.decode())
 
     def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        mqtt.stop(self.client)
 
 
 def proc_sample(pid: int) -> tuple[int, int, float]:

@@ -28,6 +28,7 @@ from moodcam.errors import (
     EXIT_USAGE,
     InputError,
     MoodcamError,
+    SinkError,
 )
 from moodcam.files import (
     MAX_IMAGE_BYTES,
@@ -389,8 +390,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
                     from moodcam.detector import FaceDetector
 
                     detector = FaceDetector(cfg.detector)
-                if hasattr(detector, "reset"):
-                    detector.reset()
+                detector.reset()
                 boxes = detector.detect(gray)
                 crops = [crop_face(gray, b, clf.margin) for b in boxes]
                 if not boxes:
@@ -457,7 +457,7 @@ def security_warnings(cfg) -> list[str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from moodcam.daemon import Daemon, SinkError
+    from moodcam.daemon import Daemon
     from moodcam.notify import Notifier
     from moodcam.sources import SourceError
 
@@ -500,8 +500,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _check_writable(path: Path, what: str) -> None:
     """Refuse an output file that cannot be written, without creating it."""
-    from moodcam.daemon import SinkError
-
     try:
         check_output(path)  # a device, FIFO or folder is never written over
     except FileRefused as e:
@@ -545,8 +543,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
     try:
         bench.write_results(results, Path(args.out))
     except OSError as e:
-        from moodcam.daemon import SinkError
-
         raise SinkError(f"--out {args.out}: cannot write the figures: {e.strerror or e}") from None
     inv = results["invoke"]
     line = f"invoke median {inv['moodcam']['median_ms']:.3f} ms (1 thread, {clf.runtime})"

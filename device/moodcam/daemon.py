@@ -8,7 +8,7 @@ Camera health: the daemon keeps ``health = {"camera": "ok" | "degraded" | "lost"
 epoch s of the change>, "detail": "<one line>"}``. It becomes "ok" with the first frame,
 "degraded" when a live source starts reconnecting, "ok" again when frames return, "lost" when the
 source gives up or cannot be opened at start (SourceError: exit 6). Each change is logged once, shown in systemd's STATUS line,
-and handed to every sink with a ``set_health(dict)`` method (MqttSink: retained on
+and handed to every sink's ``set_health(dict)`` (ignored by all but MqttSink: retained on
 ``moodcam/<id>/health``, which `moodcam doctor` reads back).
 """
 
@@ -28,12 +28,12 @@ import numpy as np
 
 from moodcam.classifier import Classifier
 from moodcam.config import Config
-from moodcam.errors import EXIT_BROKER, EXIT_OK, EXIT_SINK, MoodcamError
+from moodcam.errors import EXIT_BROKER, EXIT_OK, EXIT_SINK, SinkError
 from moodcam.files import FileRefused, open_private, private_folder
 from moodcam.notify import Notifier
 from moodcam.preprocess import crop_face, prepare_face
 from moodcam.records import Frame, MoodUpdate
-from moodcam.sinks import Sink
+from moodcam.sinks import Sink, build_sinks, close_sinks, sink_error, sink_stats
 
 if TYPE_CHECKING:
     from moodcam.sources import SourceError
@@ -41,10 +41,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("moodcam")
 
 STAGES = ("decode", "detect", "crop", "invoke", "track", "sinks")  # decode: timed by the caller
-
-
-class SinkError(MoodcamError):
-    exit_code = EXIT_SINK
 
 
 class StopRequested(BaseException):
@@ -153,74 +149,6 @@ def health_record(state: str, detail: str) -> dict[str, Any]:
     return {"camera": state, "since": round(time.time(), 3), "detail": detail}
 
 
-def build_sinks(cfg: Config, labels: tuple[str, ...]) -> list[Sink]:
-    """Every sink the config enables, in a fixed order. A sink that cannot start raises SinkError."""
-    sinks: list[Sink] = []
-    try:
-        if cfg.log.enabled:
-            from moodcam.sinks.moodlog import LogPathError, MoodLogWriter
-
-            try:
-                sinks.append(MoodLogWriter(cfg.log))
-            except LogPathError as e:
-                raise SinkError(f"{cfg.path}: [log] path {e.strerror}") from None
-        if cfg.leds.enabled:
-            from moodcam.sinks.leds import LedError, LedSink
-
-            try:
-                sinks.append(LedSink(cfg.leds))
-            except LedError as e:
-                raise SinkError(f"{cfg.path}: [leds] {e}") from None
-        if cfg.mqtt.enabled:
-            from moodcam.sinks.mqtt import MqttSink
-
-            try:
-                sinks.append(MqttSink(cfg.mqtt, cfg.device, labels))
-            except ValueError as e:
-                raise SinkError(f"{cfg.path}: [mqtt] {e}") from None
-        if cfg.playlist.enabled:
-            from moodcam.sinks.playlist import PlaylistSink
-
-            sinks.append(PlaylistSink(cfg.playlist))
-        if cfg.stdout.enabled:
-            from moodcam.sinks.console import ConsoleSink
-
-            sinks.append(ConsoleSink(cfg.stdout))
-    except BaseException:
-        close_sinks(sinks)
-        raise
-    return sinks
-
-
-def close_sinks(sinks: list[Sink]) -> None:
-    for sink in reversed(sinks):
-        try:
-            sink.close()
-        except Exception as e:  # one failing sink must not stop the others flushing
-            log.error("closing %s failed: %s", type(sink).__name__, e)
-
-
-def sink_error(sinks: list[Sink]) -> str:
-    """The last failure a sink recorded (its stats' last_error), for the exit message."""
-    errors = [
-        e for sink in sinks if (e := getattr(getattr(sink, "stats", None), "last_error", None))
-    ]
-    return errors[-1] if errors else "no detail"
-
-
-def sink_stats(sinks: list[Sink]) -> dict[str, dict]:
-    """Each sink's counters by class name (log lines, MQTT events, LED changes, playlist
-    switches), read after close so they include the final flush."""
-    out: dict[str, dict] = {}
-    for sink in sinks:
-        stats = getattr(sink, "stats", None)
-        if dataclasses.is_dataclass(stats) and not isinstance(stats, type):
-            stats = dataclasses.asdict(stats)
-        if isinstance(stats, dict):
-            out[type(sink).__name__] = dict(stats)
-    return out
-
-
 @dataclass
 class RunSummary:
     frames: int = 0
@@ -273,7 +201,7 @@ class Daemon:
         except SourceError as e:
             self._report_lost_at_start(e)
             raise
-        log.info("source %s", getattr(source, "description", cfg.source.uri))
+        log.info("source %s", source.description or cfg.source.uri)
         try:
             sinks = build_sinks(cfg, clf.labels)
         except BaseException:
@@ -296,12 +224,12 @@ class Daemon:
                     break
                 if frame is None:
                     log.info("source ended after %d frames (%d undecodable, skipped)",
-                             self.summary.frames, getattr(source, "skipped", 0))  # fmt: skip
+                             self.summary.frames, source.skipped)  # fmt: skip
                     break
                 update = pipeline.process(frame)
                 self._count(update)
                 if not ready:  # model loaded and the camera delivered a frame
-                    description = getattr(source, "description", "")
+                    description = source.description
                     self.notifier.ready(f"watching {description}")
                     self.set_health("ok", f"{description}: delivering frames")
                     ready = True
@@ -313,10 +241,10 @@ class Daemon:
             source.close()
             self.summary.seconds = time.monotonic() - started
             self.summary.faces = pipeline.faces
-            self.summary.skipped = getattr(source, "skipped", 0)
+            self.summary.skipped = source.skipped
         # Sinks that promise delivery (MQTT) say how many events they lost.
-        lost = sum(getattr(sink, "events_lost", 0) for sink in sinks)
-        if lost and not getattr(source, "live", False):
+        lost = sum(sink.events_lost for sink in sinks)
+        if lost and not source.live:
             # A file run is a batch job: its result is incomplete, so its status must say so (a
             # live camera's daemon keeps going through outages and counts what it dropped).
             from moodcam.urls import redact_url
@@ -328,8 +256,8 @@ class Daemon:
                 EXIT_BROKER,
             )
             return EXIT_BROKER
-        dropped = sum(getattr(getattr(sink, "stats", None), "lines_dropped", 0) for sink in sinks)
-        if dropped and not getattr(source, "live", False):
+        dropped = sum(sink.stats().get("lines_dropped", 0) for sink in sinks)
+        if dropped and not source.live:
             # Likewise the mood log: a file run whose log lost lines (a full disk) did not do
             # its job, and exit 0 would say it had.
             log.error("mood log %s: %d line(s) of this run were not written (%s); exit status %d",
@@ -340,7 +268,7 @@ class Daemon:
     def _report_lost_at_start(self, error: SourceError) -> None:
         """A camera that cannot be opened at start is `lost` too: with MQTT on, the retained
         health says so before the exit 6, instead of the previous run's `ok`. One message from a
-        client of its own (moodcam.sinks.mqtt.publish_retained): no sinks are started for it,
+        client of its own (moodcam.comms.mqtt.publish_retained): no sinks are started for it,
         and a service already running under this device id keeps its session. A missing or
         unreadable file is no camera: nothing is published for it."""
         if error.kind != "camera":
@@ -350,7 +278,7 @@ class Daemon:
             return
         import json
 
-        from moodcam.sinks.mqtt import device_topic, publish_retained
+        from moodcam.comms.mqtt import device_topic, publish_retained
 
         topic = device_topic(self.cfg.mqtt, self.cfg.device.id, "health")
         payload = json.dumps(self.health, separators=(",", ":")).encode()
@@ -382,12 +310,10 @@ class Daemon:
         if not (previous == "starting" and state == "ok"):
             self.notifier.status(f"camera {state}: {detail}")
         for sink in self._sinks:
-            set_health = getattr(sink, "set_health", None)
-            if set_health is not None:
-                try:
-                    set_health(dict(self.health))
-                except Exception as e:  # a sink's bug must not stop the frame loop
-                    log.error("%s.set_health failed: %s", type(sink).__name__, e)
+            try:
+                sink.set_health(dict(self.health))
+            except Exception as e:  # a sink's bug must not stop the frame loop
+                log.error("%s.set_health failed: %s", type(sink).__name__, e)
 
     def _count(self, update: MoodUpdate) -> None:
         s = self.summary

@@ -98,7 +98,7 @@ def check_gpio(cfg: Config) -> Check:
 def check_broker(cfg: Config, timeout: float) -> Check:
     if not cfg.mqtt.enabled:
         return Check("broker", None, "MQTT disabled in [mqtt]")
-    from moodcam.sinks.mqtt import probe_broker
+    from moodcam.comms.mqtt import probe_broker
     from moodcam.urls import redact_url
 
     try:
@@ -119,7 +119,7 @@ def check_daemon(cfg: Config, timeout: float) -> Check | None:
         return None
     import json
 
-    from moodcam.sinks.mqtt import device_topic, read_retained
+    from moodcam.comms.mqtt import device_topic, read_retained
 
     health_topic = device_topic(cfg.mqtt, cfg.device.id, "health")
     availability_topic = device_topic(cfg.mqtt, cfg.device.id, "availability")

@@ -19,6 +19,12 @@ class MoodcamError(Exception):
     exit_code = EXIT_INTERNAL
 
 
+class SinkError(MoodcamError):
+    """A sink or an output file that cannot be used (see moodcam.sinks)."""
+
+    exit_code = EXIT_SINK
+
+
 class ModelError(MoodcamError):
     exit_code = EXIT_MODEL
 

@@ -334,8 +334,8 @@ def _mqtt_address(cfg: config_mod.MqttConfig) -> BrokerAddress:
     """The broker's address. The password file is read once here only to fail before anything
     starts: one it cannot read is a SinkError, as for `moodcam run`'s MQTT sink (the URL itself
     was checked with the config)."""
-    from moodcam.daemon import SinkError
-    from moodcam.sinks.mqtt import read_password
+    from moodcam.comms.mqtt import read_password
+    from moodcam.errors import SinkError
     from moodcam.urls import parse_mqtt_url
 
     try:
@@ -355,9 +355,7 @@ def _follow_mqtt(
     stop: threading.Event,
     deadline: float | None,
 ) -> None:
-    import paho.mqtt.client as mqtt
-
-    from moodcam.sinks.mqtt import configure_auth_and_tls
+    from moodcam.comms import mqtt
     from moodcam.urls import redact_url
 
     base = f"{cfg.topic_prefix}/{device_id}"
@@ -365,23 +363,21 @@ def _follow_mqtt(
     seen_event = threading.Event()
     down_logged = threading.Event()
 
-    def on_connect(client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        if reason.is_failure:
-            if not down_logged.is_set():  # once per outage, not once per retry
-                down_logged.set()
-                log.warning("MQTT broker %s refused the connection: %s", address, reason)
-            return
-        # Clean session: subscribe on every (re)connect.
-        client.subscribe([(event_topic, 1), (state_topic, 1)])
-        log.info("MQTT: listening to %s on %s", event_topic, address)
-        down_logged.clear()
+    def on_refused(reason: str) -> None:
+        if not down_logged.is_set():  # once per outage, not once per retry
+            down_logged.set()
+            log.warning("MQTT broker %s refused the connection: %s", address, reason)
 
-    def on_connect_fail(client: mqtt.Client, userdata: Any) -> None:
+    def on_unreachable() -> None:
         if not down_logged.is_set():
             down_logged.set()
             log.warning("MQTT broker unreachable at %s; retrying in the background", address)
 
-    def on_message(client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+    def on_subscribed() -> None:
+        log.info("MQTT: listening to %s on %s", event_topic, address)
+        down_logged.clear()
+
+    def on_message(msg: Any) -> None:
         if msg.topic == state_topic and (seen_event.is_set() or not msg.retain):
             return  # the state only tells the mood at start; events say every change after
         try:
@@ -395,29 +391,25 @@ def _follow_mqtt(
             seen_event.set()
         sink.handle(u)
 
-    client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2,
-        client_id=f"moodcam-playlist-{device_id}-{uuid.uuid4().hex[:6]}",
-        protocol=mqtt.MQTTv311,
-        clean_session=True,
-    )
-    try:
-        configure_auth_and_tls(client, cfg, address)  # the same credentials and TLS as the sink
+    try:  # the same credentials and TLS as the sink
+        client = mqtt.subscribe(
+            cfg,
+            [event_topic, state_topic],
+            on_message,
+            f"moodcam-playlist-{device_id}-{uuid.uuid4().hex[:6]}",
+            address=address,
+            on_refused=on_refused,
+            on_unreachable=on_unreachable,
+            on_subscribed=on_subscribed,
+        )
     except ValueError as e:
         raise UsageError(str(e)) from None
-    client.on_connect = on_connect
-    client.on_connect_fail = on_connect_fail
-    client.on_message = on_message
-    client.reconnect_delay_set(1, max(1, round(cfg.reconnect_max_s)))
     log.info("connecting to MQTT broker %s", redact_url(cfg.url))
-    client.connect_async(address.host, address.port, keepalive=cfg.keepalive_s)
-    client.loop_start()
     try:
         while not _wait(stop, deadline, 1.0):
             pass
     finally:
-        client.disconnect()
-        client.loop_stop()
+        mqtt.stop(client)
 
 
 def main(argv: list[str] | None = None) -> int:

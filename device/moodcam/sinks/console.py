@@ -12,10 +12,14 @@ import contextlib
 import logging
 import sys
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from moodcam.config import StdoutConfig
 from moodcam.records import MoodUpdate
+from moodcam.sinks import Sink
+
+if TYPE_CHECKING:
+    from moodcam.config import Config
 
 log = logging.getLogger("moodcam.stdout")
 
@@ -40,7 +44,7 @@ def format_update(update: MoodUpdate) -> str:
     return f"{format_time(update.t)}  mood {mood:<8}({faces})  valence {valence} arousal {arousal}"
 
 
-class ConsoleSink:
+class ConsoleSink(Sink):
     """Prints a line per mood change (or per frame with `cfg.every_frame`), flushed at once.
 
     `stream` defaults to the `sys.stdout` of construction time. A closed pipe (`moodcam run |
@@ -51,6 +55,10 @@ class ConsoleSink:
         self.cfg = cfg
         self.stream = stream if stream is not None else sys.stdout
         self._dead = False
+
+    @classmethod
+    def from_config(cls, cfg: Config, labels: tuple[str, ...]) -> ConsoleSink:
+        return cls(cfg.stdout)
 
     def handle(self, update: MoodUpdate) -> None:
         if self._dead or not (update.changed or self.cfg.every_frame):

@@ -12,15 +12,17 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from moodcam.config import LedConfig
+from moodcam.config import Config, LedConfig
+from moodcam.errors import SinkError
 from moodcam.records import MoodUpdate
+from moodcam.sinks import Sink
 
 log = logging.getLogger("moodcam.leds")
 
 NONE = "none"  # the colour key shown while there is no mood
 
 
-class LedError(Exception):
+class LedError(SinkError):
     """The LEDs cannot be used; the one-line message names the pin(s) and the reason."""
 
 
@@ -34,7 +36,7 @@ def _pin_names(pins: list[int]) -> str:
     return ", ".join(f"GPIO{p}" for p in pins)
 
 
-class LedSink:
+class LedSink(Sink):
     """Sink driving LEDs from the mood; LEDs change only when the mood does."""
 
     def __init__(self, cfg: LedConfig, pin_factory: Any = None) -> None:
@@ -80,15 +82,25 @@ class LedSink:
                 self._close_devices()  # release the pins already claimed
                 raise
         self._mood: str | None = None
-        self.stats = {"changes": 0}  # times the LEDs changed what they show
+        self.changes = 0  # times the LEDs changed what they show
         self._show(None)
+
+    @classmethod
+    def from_config(cls, cfg: Config, labels: tuple[str, ...]) -> LedSink:
+        try:
+            return cls(cfg.leds)
+        except LedError as e:
+            raise SinkError(f"{cfg.path}: [leds] {e}") from None
+
+    def stats(self) -> dict[str, Any]:
+        return {"changes": self.changes}
 
     def handle(self, update: MoodUpdate) -> None:
         # Compare with what is shown rather than trusting `changed`: PWM writes are cheap but
         # needless ones can glitch software PWM, and a missed `changed` would stick forever.
         if not self._closed and update.mood != self._mood:
             self._show(update.mood)
-            self.stats["changes"] += 1
+            self.changes += 1
 
     def close(self) -> None:
         """All LEDs off, devices closed and pins released; safe to call twice."""

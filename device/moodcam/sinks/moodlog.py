@@ -30,14 +30,15 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from moodcam.config import LogConfig
-from moodcam.errors import InputError
+from moodcam.config import Config, LogConfig
+from moodcam.errors import InputError, SinkError
 from moodcam.files import FileRefused, check_regular, describe_kind
 from moodcam.records import MoodUpdate
+from moodcam.sinks import Sink
 
 log = logging.getLogger("moodcam.log")
 
@@ -78,7 +79,7 @@ class LogStats:
     repaired_bytes: int = 0  # dropped from torn tails at open
 
 
-class MoodLogWriter:
+class MoodLogWriter(Sink):
     """Sink writing `MoodUpdate.to_record()` lines to `cfg.path`.
 
     A line is written on every update with `changed` true, and otherwise when `cfg.interval_s` of
@@ -101,7 +102,7 @@ class MoodLogWriter:
     ) -> None:
         self.cfg = cfg
         self.path = Path(cfg.path)
-        self.stats = LogStats()
+        self.counters = LogStats()
         self._retry_s = retry_s
         self._clock = clock
         self._lock = threading.Lock()  # close() may come from another thread (signal handling)
@@ -128,7 +129,17 @@ class MoodLogWriter:
                         raise LogPathError(e.errno, f"{self.path}: {_why(e)}") from None
                     self._fail("open", e)
 
-    # --- Sink protocol ---------------------------------------------------------------------
+    # --- Sink -------------------------------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, cfg: Config, labels: tuple[str, ...]) -> MoodLogWriter:
+        try:
+            return cls(cfg.log)
+        except LogPathError as e:
+            raise SinkError(f"{cfg.path}: [log] path {e.strerror}") from None
+
+    def stats(self) -> dict[str, Any]:
+        return asdict(self.counters)
 
     def handle(self, update: MoodUpdate) -> None:
         if not self.cfg.enabled or self._closed or not self._due(update):
@@ -212,7 +223,7 @@ class MoodLogWriter:
             self._fail(op, e)
             self._drop()
             return
-        self.stats.lines_written += 1
+        self.counters.lines_written += 1
         if self._failing_since is not None:
             log.warning(
                 "mood log %s: writing again after %.0f s; %d line(s) were not logged",
@@ -319,7 +330,7 @@ class MoodLogWriter:
         os.ftruncate(fd, end)
         if self.cfg.fsync:
             os.fsync(fd)
-        self.stats.repaired_bytes += size - end
+        self.counters.repaired_bytes += size - end
         log.warning(
             "mood log %s: repaired a torn last line (a write cut off by a crash or power "
             "loss); dropped %d bytes",
@@ -343,7 +354,7 @@ class MoodLogWriter:
                 if src.exists():
                     os.replace(src, _numbered(self.path, n + 1))
             os.replace(self.path, _numbered(self.path, 1))
-        self.stats.rotations += 1
+        self.counters.rotations += 1
         self._open()
 
     # --- failure bookkeeping ---------------------------------------------------------------
@@ -354,8 +365,8 @@ class MoodLogWriter:
         msg = f"mood log {self.path}: {op} failed: {_why(e)}"
         if e.errno == errno.ENOENT and not self.path.parent.is_dir():
             msg += f" (directory {self.path.parent} is gone; waiting for it to come back)"
-        self.stats.errors += 1
-        self.stats.last_error = msg
+        self.counters.errors += 1
+        self.counters.last_error = msg
         self._next_retry = now + self._retry_s
         if self._failing_since is None:
             self._failing_since = now
@@ -368,7 +379,7 @@ class MoodLogWriter:
             log.debug("%s", msg)  # once per outage at error level, not once per frame
 
     def _drop(self) -> None:
-        self.stats.lines_dropped += 1
+        self.counters.lines_dropped += 1
         self._dropped_in_outage += 1
 
     def _close_fd(self) -> None:

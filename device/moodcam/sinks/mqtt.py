@@ -43,8 +43,8 @@ so consumers can drop duplicates; the JSONL mood log is the durable record. We u
 with a clean session: the only thing we subscribe to is ``H/status``, and discovery is re-sent on
 every connect anyway.
 
-Credentials: the password is read from ``cfg.password_file`` and handed straight to paho (which
-alone keeps it); it is never stored on the sink, logged, put in an exception or in ``repr``.
+The client (credentials, TLS, last will), the topics and the discovery configs come from
+moodcam.comms.mqtt; this module is the delivery.
 """
 
 from __future__ import annotations
@@ -53,7 +53,6 @@ import collections
 import contextlib
 import json
 import logging
-import ssl
 import sys
 import threading
 import time
@@ -61,171 +60,25 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from moodcam.config import DeviceConfig, MqttConfig
-from moodcam.credentials import read_password_file
+from moodcam.comms.mqtt import (
+    connect_failure,
+    device_topic,
+    discovery_configs,
+    make_client,
+    publish_discovery,
+)
+from moodcam.config import Config, DeviceConfig, MqttConfig
+from moodcam.errors import SinkError
 from moodcam.records import MoodUpdate
-from moodcam.urls import BrokerAddress, parse_mqtt_url, redact_url
+from moodcam.sinks import Sink
+from moodcam.urls import parse_mqtt_url
 
 log = logging.getLogger("moodcam.mqtt")
 
 INFLIGHT = 32  # events handed to paho but not yet acknowledged (bounds paho's own queue)
 
 
-def read_password(path: str) -> str:
-    """The MQTT password in `path`; ValueError naming the file (only)."""
-    return read_password_file(path, "MQTT")
-
-
-def configure_auth_and_tls(client: mqtt.Client, cfg: MqttConfig, address: BrokerAddress) -> str:
-    """Username, password (from its file) and TLS on `client`; returns the username used."""
-    username = address.username or cfg.username
-    if cfg.password_file:
-        if not username:
-            raise ValueError(
-                f"MQTT password_file {cfg.password_file} is set but no username "
-                "(give one in the URL, mqtt://user@host, or in [mqtt] username)"
-            )
-        client.username_pw_set(username, read_password(cfg.password_file))
-    elif username:
-        client.username_pw_set(username)
-    if address.tls:
-        try:
-            client.tls_set(
-                ca_certs=cfg.ca_file or None,
-                certfile=cfg.cert_file or None,
-                keyfile=cfg.key_file or None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
-        except (OSError, ssl.SSLError, ValueError) as e:
-            files = ", ".join(f for f in (cfg.ca_file, cfg.cert_file, cfg.key_file) if f)
-            why = getattr(e, "strerror", None) or str(e) or type(e).__name__
-            files = files or "system CAs"
-            raise ValueError(f"MQTT TLS setup failed ({files}): {why}") from None
-    elif cfg.ca_file or cfg.cert_file or cfg.key_file:
-        log.warning("MQTT ca_file/cert_file/key_file are ignored for %s (use mqtts://)",
-                    redact_url(cfg.url))  # fmt: skip
-    return username
-
-
-def connect_failure(address: BrokerAddress, err: BaseException | None) -> str:
-    """One line on why a connection attempt failed: a TLS failure (the broker answered, but its
-    certificate was not accepted, or the handshake failed) is not called "unreachable"."""
-    if isinstance(err, ssl.SSLCertVerificationError):
-        return (f"TLS: certificate of the broker at {address} not accepted: "
-                f"{err.verify_message or err.reason} (check [mqtt] ca_file and the host name)")  # fmt: skip
-    if isinstance(err, ssl.SSLError):
-        return f"TLS handshake with the broker at {address} failed: {err.reason or err}"
-    why = (getattr(err, "strerror", None) or str(err) or type(err).__name__) if err else ""
-    return f"broker unreachable at {address}" + (f": {why}" if why else "")
-
-
-def _side_client(cfg: MqttConfig, device_id: str, role: str) -> tuple[mqtt.Client, BrokerAddress]:
-    """A short-lived client beside the daemon's own session: the sink's credentials and TLS, its
-    own client id (moodcam-<id>-<role>) and no last will, so that session is left alone."""
-    address = parse_mqtt_url(cfg.url)
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"moodcam-{device_id}-{role}")
-    configure_auth_and_tls(client, cfg, address)
-    return client, address
-
-
-def probe_broker(cfg: MqttConfig, device_id: str, timeout: float = 5.0) -> str | None:
-    """Connect once with the sink's credentials and TLS, publish nothing: None if it worked,
-    else one line saying why (for `moodcam doctor`). Uses its own client id and no last will,
-    so a running daemon's session and availability are left alone."""
-    import threading
-
-    client, address = _side_client(cfg, device_id, "doctor")
-    done = threading.Event()
-    result: list[str | None] = ["no answer"]
-
-    def on_connect(_c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any = None) -> None:
-        result[0] = (
-            None
-            if not reason.is_failure
-            else f"broker at {address} refused the connection: {reason}"
-        )
-        done.set()
-
-    client.on_connect = on_connect
-    try:
-        client.connect(address.host, address.port, keepalive=10)
-    except (OSError, ssl.SSLError) as e:
-        return connect_failure(address, e)
-    client.loop_start()
-    try:
-        if not done.wait(timeout):
-            return f"broker at {address} did not answer within {timeout:g} s"
-        return result[0]
-    finally:
-        client.disconnect()
-        client.loop_stop()
-
-
-def device_topic(cfg: MqttConfig, device_id: str, leaf: str) -> str:
-    """``P/D/leaf``: one of the device's own topics (state, event, availability, health)."""
-    return f"{cfg.topic_prefix}/{device_id}/{leaf}"
-
-
-def publish_retained(cfg: MqttConfig, topic: str, payload: bytes, device_id: str,
-                     timeout: float = 5.0) -> bool:  # fmt: skip
-    """Publish one retained QoS 1 message and disconnect; True once the broker acknowledged it.
-    For a daemon that stops before its sink exists (no camera at start): its own client id and
-    no last will, no `online`, no discovery, so a running daemon's session is left alone."""
-    client, address = _side_client(cfg, device_id, "start")
-    try:
-        client.connect(address.host, address.port, keepalive=10)
-    except (OSError, ssl.SSLError):
-        return False
-    client.loop_start()
-    try:
-        info = client.publish(topic, payload, qos=1, retain=True)
-        info.wait_for_publish(timeout)
-        return info.is_published()
-    except (RuntimeError, ValueError):
-        return False
-    finally:
-        client.disconnect()
-        client.loop_stop()
-
-
-def read_retained(cfg: MqttConfig, topics: list[str], device_id: str,
-                  timeout: float = 1.0) -> dict[str, bytes]:  # fmt: skip
-    """The retained payloads of `topics` (topic -> payload; absent if none), for `moodcam
-    doctor` to show what a running daemon reports (``P/D/health``, ``P/D/availability``).
-    Connection problems are ``probe_broker``'s to report: here they just give ``{}``."""
-    client, address = _side_client(cfg, device_id, "doctor-read")
-    got: dict[str, bytes] = {}
-    subscribed = threading.Event()
-
-    def on_connect(c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any = None) -> None:
-        if not reason.is_failure:
-            c.subscribe([(t, 1) for t in topics])
-
-    def on_message(_c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        if msg.retain:
-            got[msg.topic] = msg.payload
-
-    client.on_connect = on_connect
-    client.on_subscribe = lambda *_a: subscribed.set()
-    client.on_message = on_message
-    try:
-        client.connect(address.host, address.port, keepalive=10)
-    except (OSError, ssl.SSLError):
-        return {}
-    client.loop_start()
-    try:
-        # The broker sends retained messages right after SUBACK; give them a moment to land.
-        if subscribed.wait(timeout):
-            deadline = time.monotonic() + min(0.5, timeout)
-            while len(got) < len(topics) and time.monotonic() < deadline:
-                time.sleep(0.02)
-        return dict(got)
-    finally:
-        client.disconnect()
-        client.loop_stop()
-
-
-class MqttSink:
+class MqttSink(Sink):
     """Publishes mood changes to an MQTT broker; see the module docstring for the contract."""
 
     def __init__(self, cfg: MqttConfig, device: DeviceConfig, labels: tuple[str, ...]) -> None:
@@ -263,6 +116,13 @@ class MqttSink:
         self._sender = threading.Thread(target=self._send_loop, name="moodcam-mqtt", daemon=True)
         self._sender.start()
 
+    @classmethod
+    def from_config(cls, cfg: Config, labels: tuple[str, ...]) -> MqttSink:
+        try:
+            return cls(cfg.mqtt, cfg.device, labels)
+        except ValueError as e:
+            raise SinkError(f"{cfg.path}: [mqtt] {e}") from None
+
     def __repr__(self) -> str:
         user = f"{self._username}@" if self._username else ""
         scheme = "mqtts" if self.address.tls else "mqtt"
@@ -272,14 +132,12 @@ class MqttSink:
 
     def _make_client(self) -> mqtt.Client:
         cfg = self.cfg
-        client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=f"moodcam-{self.device.id}",
-            protocol=mqtt.MQTTv311,
-            clean_session=True,
+        client, _, self._username = make_client(
+            cfg,
+            f"moodcam-{self.device.id}",
+            address=self.address,
+            will_topic=self.availability_topic,
         )
-        self._username = configure_auth_and_tls(client, cfg, self.address)
-        client.will_set(self.availability_topic, "offline", qos=1, retain=True)
         # paho waits 1 s, doubling up to the cap, between attempts, also while close() drains
         # the queue. The cap is what a broker that is back waits for us: 60 s made a 37 s outage
         # outlast a 5 s exit drain (exit 7), so the default is 2 s; one attempt is one connect.
@@ -293,7 +151,7 @@ class MqttSink:
         client.on_message = self._on_message
         return client
 
-    # ---- the Sink protocol -------------------------------------------------------------------
+    # ---- the Sink ------------------------------------------------------------------------------
 
     def handle(self, update: MoodUpdate) -> None:
         """Queue the state and one event if the mood changed; never waits for the network.
@@ -375,7 +233,6 @@ class MqttSink:
 
     # ---- for doctor / bench / tests ----------------------------------------------------------
 
-    @property
     def stats(self) -> dict[str, Any]:
         """published: messages the broker acknowledged (all topics); events: mood-change events
         acknowledged; queued: events not yet acknowledged; dropped: events given up (queue full or
@@ -390,7 +247,7 @@ class MqttSink:
     @property
     def events_lost(self) -> int:
         """Mood events this sink gave up on (queue overflow, or still undelivered at close)."""
-        return int(self.stats["dropped"])
+        return int(self.stats()["dropped"])
 
     def connect_error(self) -> str | None:
         """Why we are not connected, e.g. 'broker unreachable at host:1883: ...'; None if fine."""
@@ -550,50 +407,8 @@ class MqttSink:
     # ---- Home Assistant discovery ------------------------------------------------------------
 
     def discovery_configs(self) -> dict[str, dict[str, Any]]:
-        """Discovery topic -> config for the mood, valence, arousal and camera-health sensors."""
-        dev_id = self.device.id
-        common = {
-            "state_topic": self.state_topic,
-            "availability_topic": self.availability_topic,
-            "payload_available": "online",
-            "payload_not_available": "offline",
-            "qos": 1,
-            "device": {
-                "identifiers": [f"moodcam_{dev_id}"],
-                "name": self.device.name,
-                "model": "moodcam",
-                "manufacturer": "moodcam",
-            },
-            "origin": {"name": "moodcam"},
-        }
-        sensors = {
-            # A null mood renders as "None", which Home Assistant shows as unknown.
-            "mood": {"name": "Mood", "value_template": "{{ value_json.mood }}",
-                     "device_class": "enum", "options": list(self.labels),
-                     "icon": "mdi:emoticon-outline"},
-            "valence": {"name": "Valence", "value_template": "{{ value_json.valence }}",
-                        "state_class": "measurement", "icon": "mdi:emoticon-happy-outline"},
-            "arousal": {"name": "Arousal", "value_template": "{{ value_json.arousal }}",
-                        "state_class": "measurement", "icon": "mdi:lightning-bolt-outline"},
-            # The camera's health (the health topic), so an automation can tell "no mood"
-            # from "no camera".
-            "camera": {"name": "Camera", "state_topic": self.health_topic,
-                       "value_template": "{{ value_json.camera }}", "device_class": "enum",
-                       "options": ["ok", "degraded", "lost"], "entity_category": "diagnostic",
-                       "icon": "mdi:camera"},
-        }  # fmt: skip
-        prefix = self.cfg.discovery_prefix
-        return {
-            f"{prefix}/sensor/{dev_id}/{key}/config": {
-                **common,
-                **extra,
-                "unique_id": f"moodcam_{dev_id}_{key}",
-            }
-            for key, extra in sensors.items()
-        }
+        """Discovery topic -> config for this device's sensors (moodcam.comms.mqtt)."""
+        return discovery_configs(self.cfg, self.device, self.labels)
 
     def _publish_discovery(self, client: mqtt.Client) -> None:
-        if not self.cfg.discovery:
-            return
-        for topic, config in self.discovery_configs().items():
-            client.publish(topic, json.dumps(config, separators=(",", ":")), qos=1, retain=True)
+        publish_discovery(client, self.cfg, self.device, self.labels)

@@ -45,15 +45,16 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import mpd
 
-from moodcam.config import ConfigError, PlaylistConfig
+from moodcam.config import Config, ConfigError, PlaylistConfig
 from moodcam.credentials import read_password_file
-from moodcam.errors import EXIT_SINK, MoodcamError
+from moodcam.errors import SinkError
 from moodcam.records import MoodUpdate
+from moodcam.sinks import Sink
 
 log = logging.getLogger("moodcam.playlist")
 
@@ -66,10 +67,8 @@ CONNECT_TIMEOUT_S = 5.0  # TCP connect and each command; a hung MPD must not han
 PAUSED_POLL_S = 1.0  # how often to look whether a paused player resumed, while a switch waits
 
 
-class PlaylistError(MoodcamError):
+class PlaylistError(SinkError):
     """The playlist sink cannot start (e.g. an unreadable password file)."""
-
-    exit_code = EXIT_SINK
 
 
 # --- the policy ------------------------------------------------------------------------------
@@ -359,7 +358,7 @@ def read_password(path: str) -> str:
 _STOP = object()
 
 
-class PlaylistSink:
+class PlaylistSink(Sink):
     """Sink that makes MPD play the mood's playlist; see the module docstring for the rules.
 
     `handle()` puts each mood *change* (with the time it was seen) on a queue and returns; the
@@ -376,7 +375,7 @@ class PlaylistSink:
         timeout_s: float = CONNECT_TIMEOUT_S,
     ) -> None:
         self.cfg = cfg
-        self.stats = PlaylistStats()
+        self.counters = PlaylistStats()
         self._clock = clock
         self._poll_s = poll_s
         self._last_mood: object = _STOP  # the last mood handed to the worker (none yet)
@@ -398,7 +397,14 @@ class PlaylistSink:
     def __repr__(self) -> str:
         return f"PlaylistSink(mpd={self.cfg.host}:{self.cfg.port}, enabled={self.cfg.enabled})"
 
-    # --- Sink protocol ---------------------------------------------------------------------
+    # --- Sink -------------------------------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, cfg: Config, labels: tuple[str, ...]) -> PlaylistSink:
+        return cls(cfg.playlist)  # PlaylistError is a SinkError naming the file
+
+    def stats(self) -> dict[str, Any]:
+        return asdict(self.counters)
 
     def handle(self, update: MoodUpdate) -> None:
         """Note a mood change for the worker; O(1), never blocks, never raises."""
@@ -450,7 +456,7 @@ class PlaylistSink:
             log.exception("playlist worker failed; the music no longer follows the mood")
         finally:
             self.player.disconnect()
-            self.stats.connected = False
+            self.counters.connected = False
 
     def _feed(self, item: tuple[float, str | None]) -> bool:
         """Give the policy this change and any others already queued; True if told to stop."""
@@ -488,8 +494,8 @@ class PlaylistSink:
             state = self.player.state()
             if self.player.queue_files() == files:
                 self.policy.adopt(name)
-                self.stats.adopted += 1
-                self.stats.current = name
+                self.counters.adopted += 1
+                self.counters.current = name
                 log.info("playlist: MPD already has %r for mood %r", name, self.policy.mood)
                 return self._step_after()
             decision = self.policy.decide(state)
@@ -507,15 +513,15 @@ class PlaylistSink:
         except PlaylistMissing as e:
             if name not in self._missing:
                 log.warning("playlist: %s; retrying every %g s", e, self.cfg.retry_s)
-            self.stats.errors += 1
-            self.stats.last_error = str(e)
+            self.counters.errors += 1
+            self.counters.last_error = str(e)
             self._missing[name] = now + self.cfg.retry_s
             return self._missing[name]
         self._missing.pop(name, None)
-        self.stats.connected = True
+        self.counters.connected = True
         self.policy.switched(name)
-        self.stats.switches += 1
-        self.stats.current = name
+        self.counters.switches += 1
+        self.counters.current = name
         log.info("playlist: %s: playing %r from its start", decision.reason, name)
         return self._step_after()
 
@@ -535,15 +541,15 @@ class PlaylistSink:
             self.player.disconnect()
             self._fail(f"MPD at {self.player.address}: {_why(e)}")
             return
-        self.stats.connected = True
+        self.counters.connected = True
         if self._outage is not None:
             log.warning("playlist: MPD at %s is reachable again", self.player.address)
         self._outage = None
 
     def _fail(self, msg: str) -> None:
-        self.stats.errors += 1
-        self.stats.last_error = msg
-        self.stats.connected = False
+        self.counters.errors += 1
+        self.counters.last_error = msg
+        self.counters.connected = False
         self._retry_at = self._clock() + self.cfg.retry_s
         if self._outage is None:
             log.warning(
