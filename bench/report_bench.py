@@ -46,7 +46,7 @@ BYTES_PER_DAY = 13_500_000  # measured on the generator's output, with some head
 # Runs in the report child: the report, then its own peak memory on stderr's last line.
 _CHILD = """
 import resource, sys
-from moodcam import report
+from moodcam.commands import report
 code = report.main(sys.argv[1:])
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 hwm = next((l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM:")), "0")

@@ -514,7 +514,7 @@ def test_make_demo_ends_by_showing_a_report() -> None:
 def test_every_flag_has_help_and_run_help_says_what_it_does_and_its_defaults() -> None:
     import argparse
 
-    from moodcam.cli import build_parser
+    from moodcam.commands import build_parser
 
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))

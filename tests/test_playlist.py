@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from moodcam.commands.playlist import LogFollower, UsageError, parse_mpd_address, run
 from moodcam.config import ConfigError, LogConfig, PlaylistConfig
 from moodcam.errors import SinkError
-from moodcam.playlist_cli import LogFollower, UsageError, parse_mpd_address, run
 from moodcam.records import MoodUpdate
 from moodcam.sinks.moodlog import MoodLogWriter
 from moodcam.sinks.playlist import PlaylistError, PlaylistPolicy, PlaylistSink
@@ -559,7 +559,7 @@ def test_cli_unreachable_mpd_is_one_line_and_sigterm_ends_it(tmp_path: Path) -> 
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moodcam.playlist_cli", "playlist", "--log", str(path),
+        [sys.executable, "-m", "moodcam.cli", "playlist", "--log", str(path),
          "--config", write_config(tmp_path, port)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
     )  # fmt: skip
@@ -603,7 +603,7 @@ def test_cli_log_it_cannot_read_is_unreadable_input(tmp_path: Path) -> None:
     # A folder here; for a user outside group moodcam, the daemon's 0640 log (EACCES) alike.
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-m", "moodcam.playlist_cli", "playlist", "--log", str(tmp_path),
+        [sys.executable, "-m", "moodcam.cli", "playlist", "--log", str(tmp_path),
          "--config", write_config(tmp_path, free_port()), "--max-runtime", "5"],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60,
     )  # fmt: skip

@@ -379,7 +379,7 @@ def test_the_service_environment_has_no_secrets() -> None:
 
 def test_clear_text_passwords_and_open_password_files_are_warned_about(tmp_path: Path) -> None:
     from moodcam import config
-    from moodcam.cli import security_warnings
+    from moodcam.commands.common import security_warnings
 
     pw = secret_file(tmp_path / "pw", SECRET)
 

@@ -8,7 +8,7 @@ Three layers, so the rules can be tested without a music player and the player w
   MPD" (`MpdUnavailable`) and one for "that playlist is not there" (`PlaylistMissing`).
 - `PlaylistSink` — the daemon's Sink: `handle()` only notes a mood change on a queue; a worker
   thread runs the policy and talks to MPD, so the frame loop never waits for the network.
-  `moodcam playlist` (moodcam.playlist_cli) feeds the same sink from the mood log or MQTT.
+  `moodcam playlist` (moodcam.commands.playlist) feeds the same sink from the mood log or MQTT.
 
 The rules (times are seconds of the clock of the process that talks to MPD, `time.monotonic`,
 not the records' `t`: holding and spacing are about what a listener hears, in real time):

@@ -28,7 +28,6 @@ import logging
 import os
 import signal
 import stat
-import sys
 import threading
 import time
 import uuid
@@ -36,7 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from moodcam import config as config_mod
-from moodcam.errors import EXIT_OK, EXIT_USAGE, InputError, MoodcamError
+from moodcam.commands.common import UsageError, apply_flags, nonempty, positive_seconds
+from moodcam.errors import EXIT_OK, InputError
 from moodcam.files import FileRefused, check_regular, describe_kind, shown
 from moodcam.records import MoodUpdate
 from moodcam.sinks.playlist import PlaylistSink
@@ -46,10 +46,6 @@ log = logging.getLogger("moodcam.playlist")
 
 POLL_S = 0.2  # how often the log follower looks for new lines
 _MAX_LINE = 1 << 20  # a line longer than this is not a mood record
-
-
-class UsageError(MoodcamError):
-    exit_code = EXIT_USAGE
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -64,8 +60,6 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
             "stopped unless resume_paused. Volume and playback modes are never touched."
         ),
     )
-    from moodcam.cli import nonempty, positive_seconds
-
     p.add_argument("--config", type=nonempty,
                    help="TOML config ([playlist], [log], [mqtt], [device] are used)")  # fmt: skip
     src = p.add_mutually_exclusive_group()
@@ -127,8 +121,6 @@ def parse_mpd_address(text: str, default_port: int = 6600) -> tuple[str, int]:
 
 def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     """Run the consumer until `stop` is set, SIGTERM/SIGINT, or `--max-runtime`; exit status."""
-    from moodcam.cli import apply_flags
-
     if args.device_id is not None and not args.mqtt:
         raise UsageError("--device-id only applies with --mqtt")
     # --mqtt and --device-id are checked as `moodcam run` checks them: a bad URL or device id
@@ -410,27 +402,3 @@ def _follow_mqtt(
             pass
     finally:
         mqtt.stop(client)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry (python -m moodcam.playlist_cli) until cli.py registers the command."""
-    parser = argparse.ArgumentParser(prog="moodcam")
-    parser.add_argument("--debug", action="store_true")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    try:
-        return run(args)
-    except MoodcamError as e:
-        print(f"moodcam playlist: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
