@@ -24,8 +24,9 @@ import pytest
 
 from moodcam.config import LogConfig
 from moodcam.errors import InputError
+from moodcam.logreader import iter_records, log_files
 from moodcam.records import FaceResult, MoodUpdate
-from moodcam.sinks.moodlog import LogPathError, MoodLogWriter, iter_records, log_files
+from moodcam.sinks.moodlog import LogPathError, MoodLogWriter
 
 KEYS = {"v", "t", "faces", "mood", "valence", "arousal"}
 

@@ -23,8 +23,9 @@ from moodcam import report
 from moodcam.commands import report as report_command
 from moodcam.config import LogConfig
 from moodcam.errors import InputError
+from moodcam.logreader import log_files
 from moodcam.records import FaceResult, MoodUpdate
-from moodcam.sinks.moodlog import MoodLogWriter, log_files
+from moodcam.sinks.moodlog import MoodLogWriter
 
 ROOT = Path(__file__).resolve().parent.parent
 BERLIN = ZoneInfo("Europe/Berlin")

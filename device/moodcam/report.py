@@ -3,7 +3,7 @@
     moodcam report [LOG] [--config FILE] [--from DATE] [--to DATE] [--tz ZONE] [--max-gap S]
                    [--format text|csv|json|fhir|png] [--out FILE]
 
-One streaming pass over the log and its rotated files (`moodlog.iter_records`, oldest first);
+One streaming pass over the log and its rotated files (`logreader.iter_records`, oldest first);
 memory grows with the number of local hours that hold data (a year is 8,760 small accumulators;
 `--format png` adds an 18 KiB 5-minute grid per day), never with the number of lines.
 
@@ -59,13 +59,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from moodcam.errors import EXIT_SINK, EXIT_USAGE, InputError, MoodcamError
 from moodcam.labels import DEFAULT_CLASSES, FER2013_CLASSES
-from moodcam.records import SCHEMA_VERSION
-from moodcam.sinks.moodlog import iter_records, log_files
+from moodcam.logreader import iter_records, log_files
+from moodcam.records import MEDIA_TIME_LIMIT, SCHEMA_VERSION, is_v1, newer_schema
 
 REPORT_VERSION = 1  # of the JSON document below; bump on incompatible changes
 FORMATS = ("text", "csv", "json", "fhir", "png")
 DEFAULT_MAX_GAP_S = 60.0
-MEDIA_TIME_LIMIT = 1e9  # 2001-09-09T01:46:40Z: no live record is older, no video is longer
 NONE = "none"  # the key of time without a face (mood null)
 # Dates a report can ask for: a live record is after MEDIA_TIME_LIMIT (2001-09-09), and a Pi's
 # clock does not run to the next century. Outside these, a date is a typo.
@@ -78,7 +77,6 @@ SLOT_S = 300  # resolution of the PNG timeline (5 minutes)
 # Every label a model card may use (labels.parse_class_list), plus null; fixes the PNG grid width.
 _MOOD_INDEX: dict[str | None, int] = {None: 0} | {m: i + 1 for i, m in enumerate(FER2013_CLASSES)}
 _SLOTS, _WIDTH = 86400 // SLOT_S, len(_MOOD_INDEX)
-_NUM = (int, float)  # not bool: type() checks, since bool is an int subclass
 UCUM = "http://unitsofmeasure.org"
 # LED hues (config.LedConfig.colors) where they read on paper; neutral's white LED becomes grey.
 COLORS = {
@@ -304,7 +302,6 @@ def summarize(
     hours = LocalHours(tz)
     buckets: dict[tuple[date, int], Stats] = {}
     grid: dict[date, array] | None = {} if timeline else None
-    fer = set(FER2013_CLASSES)
 
     invalid = media = steps_back = gaps = used = calendar = newer = 0
     b_start = b_end = 0.0  # the current local hour [b_start, b_end), cached: lines come in order
@@ -323,24 +320,11 @@ def summarize(
 
     it = iter_records(path)
     for rec in it:
-        t = rec.get("t")
-        mood = rec.get("mood")
-        val = rec.get("valence")
-        aro = rec.get("arousal")
-        # x - x == 0 is false for NaN and infinities (Python's json accepts both).
-        if (
-            rec.get("v") != SCHEMA_VERSION
-            or type(t) not in _NUM
-            or t - t != 0
-            or (mood is not None and (type(mood) is not str or mood not in fer))
-            or (val is not None and (type(val) not in _NUM or val - val != 0))
-            or (aro is not None and (type(aro) not in _NUM or aro - aro != 0))
-        ):
+        if not is_v1(rec):
             invalid += 1
-            v = rec.get("v")
-            if type(v) is int and v > SCHEMA_VERSION:  # written by a newer moodcam
-                newer = max(newer, v)
+            newer = max(newer, newer_schema(rec))  # written by a newer moodcam
             continue
+        t, mood, val, aro = rec["t"], rec.get("mood"), rec.get("valence"), rec.get("arousal")
         if t < MEDIA_TIME_LIMIT:
             media += 1
             continue

@@ -23,11 +23,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import json
 import logging
-import os
 import signal
-import stat
 import threading
 import time
 import uuid
@@ -36,16 +33,15 @@ from typing import Any
 
 from moodcam import config as config_mod
 from moodcam.commands.common import UsageError, apply_flags, nonempty, positive_seconds
-from moodcam.errors import EXIT_OK, InputError
-from moodcam.files import FileRefused, check_regular, describe_kind, shown
-from moodcam.records import MoodUpdate
+from moodcam.errors import EXIT_OK
+from moodcam.logreader import LogFollower
+from moodcam.records import decode, parse_record
 from moodcam.sinks.playlist import PlaylistSink
 from moodcam.urls import BrokerAddress
 
 log = logging.getLogger("moodcam.playlist")
 
 POLL_S = 0.2  # how often the log follower looks for new lines
-_MAX_LINE = 1 << 20  # a line longer than this is not a mood record
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -163,141 +159,7 @@ def _wait(stop: threading.Event, deadline: float | None, seconds: float) -> bool
     return stop.is_set() or (deadline is not None and time.monotonic() >= deadline)
 
 
-def _update(record: dict[str, Any]) -> MoodUpdate | None:
-    mood = record.get("mood")
-    if mood is not None and not isinstance(mood, str):
-        return None
-    t = record.get("t")
-    return MoodUpdate(t=float(t) if isinstance(t, (int, float)) else 0.0, mood=mood)
-
-
 # --- the mood log ----------------------------------------------------------------------------
-
-
-class LogFollower:
-    """`tail -F` for a mood log: `read()` returns the records of lines appended since last time.
-
-    Only complete lines count: reading resumes at the start of the first incomplete line, so a
-    line being written is read whole once its newline is there, and a torn tail that the writer
-    repairs (truncates) at its next start is replaced by what follows, never glued to it. When
-    the path names another file than the open one (rotated away, or removed and created again),
-    the open one is read to its end first, then the new one from its start. A file that shrinks
-    below where we are (emptied by hand) is read again from its start. A reader that falls a
-    whole file behind the writer (several rotations between two reads) misses that file, as
-    `tail -F` would; at the default 10 MB per file that does not happen.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.skipped = 0  # lines that were not a JSON object
-        self.reopened = 0  # times we moved on to a new file at `path`
-        self._f: Any = None
-        self._ident: tuple[int, int] | None = None
-        self._pos = 0  # start of the first line not yet returned
-        self._warned_missing = False
-
-    def start(self) -> dict[str, Any] | None:
-        """Open the log at its end; returns its last record (the current mood), if any."""
-        if not self._open():
-            return None
-        size = os.fstat(self._f.fileno()).st_size
-        tail_from = max(0, size - 65536)
-        self._f.seek(tail_from)
-        chunk = self._f.read(size - tail_from)
-        self._pos = tail_from + chunk.rfind(b"\n") + 1
-        for raw in reversed(chunk[: self._pos - tail_from].split(b"\n")[:-1]):
-            if (rec := _parse(raw)) is not None:
-                return rec
-        return None
-
-    def read(self) -> list[dict[str, Any]]:
-        if self._f is None:
-            if not self._open():
-                return []
-            self.reopened += 1  # a file appeared where there was none: read it from its start
-        out = self._drain()
-        if out:
-            return out
-        st = _stat(self.path)
-        if st is None:
-            return out  # gone for now (being rotated, or removed): wait for a new one
-        if (st.st_dev, st.st_ino) != self._ident:
-            self._close()  # the old file was read to its end just above
-            if self._open():
-                self.reopened += 1
-                out = self._drain()
-        elif st.st_size < self._pos:
-            self._pos = 0
-            out = self._drain()
-        return out
-
-    def close(self) -> None:
-        self._close()
-
-    def _open(self) -> bool:
-        try:
-            # A mood log is a regular file: /dev/zero was read until MemoryError, a FIFO would
-            # block the open (checked again on what was opened: it may be replaced meanwhile).
-            check_regular(self.path)
-            f = open(self.path, "rb")  # noqa: SIM115 - kept open across calls, closed in _close
-        except FileNotFoundError:
-            if not self._warned_missing:
-                log.warning("mood log %s does not exist (yet); waiting for it", self.path)
-                self._warned_missing = True
-            return False
-        except FileRefused as e:
-            raise InputError(f"mood log {shown(self.path)}: {e}") from None
-        except OSError as e:
-            raise InputError(
-                f"mood log {shown(self.path)}: cannot read it: {e.strerror or e}"
-            ) from None
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            f.close()
-            raise InputError(f"mood log {shown(self.path)}: {describe_kind(st.st_mode)}")
-        self._f, self._ident, self._pos = f, (st.st_dev, st.st_ino), 0
-        if self._warned_missing:
-            log.info("mood log %s is there now; following it", self.path)
-            self._warned_missing = False
-        return True
-
-    def _close(self) -> None:
-        if self._f is not None:
-            self._f.close()
-        self._f, self._ident, self._pos = None, None, 0
-
-    def _drain(self) -> list[dict[str, Any]]:
-        self._f.seek(self._pos)
-        data = self._f.read()
-        end = data.rfind(b"\n")
-        if end < 0:
-            if len(data) > _MAX_LINE:  # not a line of ours: do not re-read it for ever
-                self._pos += len(data)
-                self.skipped += 1
-            return []
-        self._pos += end + 1
-        out = []
-        for raw in data[:end].split(b"\n"):
-            if (rec := _parse(raw)) is None:
-                self.skipped += 1
-            else:
-                out.append(rec)
-        return out
-
-
-def _parse(raw: bytes) -> dict[str, Any] | None:
-    try:
-        rec = json.loads(raw)
-    except ValueError:
-        return None
-    return rec if isinstance(rec, dict) else None
-
-
-def _stat(path: Path) -> os.stat_result | None:
-    try:
-        return os.stat(path)
-    except OSError:
-        return None
 
 
 def _follow_log(
@@ -307,11 +169,11 @@ def _follow_log(
     try:
         last = follower.start()
         log.info("following the mood log %s", path)
-        if last is not None and (u := _update(last)) is not None:
+        if last is not None and (u := decode(last)) is not None:
             sink.handle(u)
         while True:
             for rec in follower.read():
-                if (u := _update(rec)) is not None:
+                if (u := decode(rec)) is not None:
                     sink.handle(u)
             if _wait(stop, deadline, POLL_S):
                 return
@@ -372,12 +234,9 @@ def _follow_mqtt(
     def on_message(msg: Any) -> None:
         if msg.topic == state_topic and (seen_event.is_set() or not msg.retain):
             return  # the state only tells the mood at start; events say every change after
-        try:
-            rec = json.loads(msg.payload)
-        except ValueError:
-            log.debug("MQTT: %s: not JSON; ignored", msg.topic)
-            return
-        if not isinstance(rec, dict) or (u := _update(rec)) is None:
+        rec = parse_record(msg.payload)
+        if rec is None or (u := decode(rec)) is None:
+            log.debug("MQTT: %s: not a mood record; ignored", msg.topic)
             return
         if msg.topic == event_topic:
             seen_event.set()

@@ -15,7 +15,7 @@ import time
 from typing import TYPE_CHECKING, TextIO
 
 from moodcam.config import StdoutConfig
-from moodcam.records import MoodUpdate
+from moodcam.records import MEDIA_TIME_LIMIT, MoodUpdate
 from moodcam.sinks import Sink
 
 if TYPE_CHECKING:
@@ -23,11 +23,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("moodcam.stdout")
 
-EPOCH_THRESHOLD = 1e9  # 2001-09-09: no media file is 31 years long
-
 
 def format_time(t: float) -> str:
-    if t > EPOCH_THRESHOLD:
+    if t > MEDIA_TIME_LIMIT:
         lt = time.localtime(t)
         return time.strftime("%H:%M:%S", lt) + f".{int((t % 1) * 100):02d}"
     return f"{t:.2f}s"

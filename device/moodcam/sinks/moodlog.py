@@ -1,4 +1,5 @@
-"""The JSON Lines mood log (DESIGN.md "Mood log"): a crash-safe appending writer and a reader.
+"""The JSON Lines mood log (DESIGN.md "Mood log"): a crash-safe appending writer (the reader is
+moodcam.logreader, the record moodcam.records).
 
 Writer guarantees:
 - one record per line, written with a single `os.write` on an O_APPEND descriptor, so a line is
@@ -21,23 +22,21 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import logging
-import math
 import os
-import re
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from moodcam.config import Config, LogConfig
-from moodcam.errors import InputError, SinkError
-from moodcam.files import FileRefused, check_regular, describe_kind
-from moodcam.records import MoodUpdate
+from moodcam.errors import SinkError
+from moodcam.files import describe_kind
+from moodcam.logreader import rotated_files
+from moodcam.records import MAX_LINE, MoodUpdate, encode, parse_line
 from moodcam.sinks import Sink
 
 log = logging.getLogger("moodcam.log")
@@ -45,8 +44,6 @@ log = logging.getLogger("moodcam.log")
 FILE_MODE = 0o640
 DIR_MODE = 0o750
 DEFAULT_RETRY_S = 5.0
-# A record is well under a kilobyte; anything longer than this at the tail is not a line of ours.
-_MAX_LINE = 1 << 20
 _EPS = 1e-9  # media times are sums of floats: 0.1 * 10 must count as 1.0 for the interval
 # Failures at start that waiting cannot cure: the configured path is wrong or forbidden. A read-only
 # or full file system, or a missing disk, may come right (a boot-time fsck, a USB disk mounting late).
@@ -144,7 +141,7 @@ class MoodLogWriter(Sink):
     def handle(self, update: MoodUpdate) -> None:
         if not self.cfg.enabled or self._closed or not self._due(update):
             return
-        data = _encode(update.to_record())
+        data = encode(update.to_record())
         with self._lock:
             if not self._closed:
                 self._emit(data)
@@ -323,7 +320,7 @@ class MoodLogWriter(Sink):
             end = _rfind_newline(fd, end) + 1
         if end:
             start = _rfind_newline(fd, end - 1) + 1
-            if _parse_line(os.pread(fd, min(end - start, _MAX_LINE + 1), start)) is None:
+            if parse_line(os.pread(fd, min(end - start, MAX_LINE + 1), start)) is None:
                 end = start
         if end == size:
             return size
@@ -346,7 +343,7 @@ class MoodLogWriter(Sink):
             _unlink(self.path)
         else:
             # Oldest first out; also anything beyond retention left from a larger `backups`.
-            for n, p in sorted(_rotated(self.path), reverse=True):
+            for n, p in sorted(rotated_files(self.path), reverse=True):
                 if n >= keep:
                     _unlink(p)
             for n in range(keep - 1, 0, -1):
@@ -390,138 +387,7 @@ class MoodLogWriter(Sink):
             self._ident = None
 
 
-# --- reading ---------------------------------------------------------------------------------
-
-
-class RecordIter(Iterator[dict[str, Any]]):
-    """Records of a mood log, oldest first; returned by `iter_records`.
-
-    `files` lists the files to read (oldest first). While / after iterating, `records` counts the
-    records yielded and `skipped` the lines left out: torn (no final newline), not JSON, or not a
-    JSON object. A rotation happening during a read can make it miss or repeat one file's lines.
-    """
-
-    def __init__(self, files: list[Path]) -> None:
-        self.files = files
-        self.records = 0
-        self.skipped = 0
-        self._gen = self._run()
-
-    def __next__(self) -> dict[str, Any]:
-        return next(self._gen)
-
-    def _run(self) -> Iterator[dict[str, Any]]:
-        for p in self.files:
-            try:
-                # Checked before open: /dev/zero would be one endless line, a FIFO never ends.
-                check_regular(p)
-                f = open(p, "rb")  # noqa: SIM115  (closed by the with below)
-            except FileNotFoundError:
-                continue  # rotated away since it was listed
-            except FileRefused as e:
-                raise InputError(f"{p}: cannot read the mood log: {e}") from None
-            except OSError as e:  # a log of mode 0640 read by another user
-                raise _unreadable(p, e) from None
-            with f:
-                try:
-                    for raw in _lines(f):
-                        if raw is None:  # torn, or longer than any line of ours
-                            self.skipped += 1
-                            continue
-                        rec = _parse_record(raw)
-                        if rec is None:
-                            self.skipped += 1
-                            continue
-                        self.records += 1
-                        yield rec
-                except OSError as e:  # an I/O error on a failing card
-                    raise _unreadable(p, e) from None
-
-
-def iter_records(path: str | os.PathLike[str], include_rotated: bool = True) -> RecordIter:
-    """Iterate the records of the log at `path` (and its rotated files), oldest first.
-
-    Usage: `it = iter_records(p); rows = list(it); it.skipped` -> lines that were skipped.
-    A missing log gives no records, not an error.
-    """
-    return RecordIter(log_files(path, include_rotated))
-
-
-def log_files(path: str | os.PathLike[str], include_rotated: bool = True) -> list[Path]:
-    """The existing files of a log, oldest first: `path.N` ... `path.1`, `path`."""
-    path = Path(path)
-    files = [p for _, p in sorted(_rotated(path), reverse=True)] if include_rotated else []
-    try:
-        os.stat(path)
-    except FileNotFoundError:
-        return files
-    except OSError as e:  # Path.exists() raises this too: a folder the reader may not enter
-        raise _unreadable(path, e) from None
-    files.append(path)
-    return files
-
-
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def _encode(record: dict[str, Any]) -> bytes:
-    try:
-        text = json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    except ValueError:
-        # NaN/inf are not JSON (jq and most consumers reject them): write null instead.
-        text = json.dumps(_finite(record), ensure_ascii=False, separators=(",", ":"))
-    return (text + "\n").encode("utf-8")
-
-
-def _finite(x: Any) -> Any:
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_finite(v) for v in x]
-    return x
-
-
-def _lines(f: Any, chunk: int = 1 << 20) -> Iterator[bytes | None]:
-    """The complete lines of binary file `f` without their newline; None for a line longer
-    than _MAX_LINE (a binary file named as the log: memory stays bounded, where iterating the
-    file would hold a whole line of /dev/zero-like data) and for a torn tail with no newline."""
-    tail = b""
-    overlong = False
-    while data := f.read(chunk):
-        parts = data.split(b"\n")
-        if len(parts) == 1:  # no newline in this chunk
-            if not overlong:
-                tail += data
-                if len(tail) > _MAX_LINE:
-                    overlong, tail = True, b""
-            continue
-        first = tail + parts[0] if not overlong else None
-        yield None if overlong or (first is not None and len(first) > _MAX_LINE) else first
-        overlong = False
-        yield from parts[1:-1]
-        tail = parts[-1]
-        if len(tail) > _MAX_LINE:
-            overlong, tail = True, b""
-    if tail or overlong:
-        yield None
-
-
-def _parse_record(raw: bytes) -> dict[str, Any] | None:
-    """A line's record (newline already cut off); None if it is not a JSON object."""
-    if len(raw) > _MAX_LINE:
-        return None
-    try:
-        rec = json.loads(raw)  # UnicodeDecodeError and JSONDecodeError are both ValueError
-    except ValueError:
-        return None
-    return rec if isinstance(rec, dict) else None
-
-
-def _parse_line(raw: bytes) -> dict[str, Any] | None:
-    """A whole line's record (with its newline); None if torn or not a JSON object."""
-    return _parse_record(raw[:-1]) if raw.endswith(b"\n") else None
 
 
 def _rfind_newline(fd: int, end: int, chunk: int = 65536) -> int:
@@ -533,15 +399,6 @@ def _rfind_newline(fd: int, end: int, chunk: int = 65536) -> int:
             return start + i
         end = start
     return -1
-
-
-def _rotated(path: Path) -> list[tuple[int, Path]]:
-    pattern = re.compile(re.escape(path.name) + r"\.([1-9][0-9]*)")
-    try:
-        names = os.listdir(path.parent)
-    except OSError:
-        return []
-    return [(int(m.group(1)), path.parent / n) for n in names if (m := pattern.fullmatch(n))]
 
 
 def _numbered(path: Path, n: int) -> Path:
@@ -564,7 +421,3 @@ def _fsync_dir(d: Path) -> None:
 
 def _why(e: OSError) -> str:
     return e.strerror or str(e)
-
-
-def _unreadable(path: Path, e: OSError) -> InputError:
-    return InputError(f"{path}: cannot read the mood log: {_why(e)}")
