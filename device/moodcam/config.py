@@ -20,7 +20,7 @@ from typing import Any
 
 from moodcam.errors import EXIT_CONFIG, MoodcamError
 from moodcam.files import FileRefused, read_text
-from moodcam.labels import FER2013_CLASSES
+from moodcam.labels import FER2013_CLASSES, MOOD_COLORS
 
 PACKAGE_MODELS = Path(__file__).resolve().parents[2] / "models"
 
@@ -256,13 +256,7 @@ class LedConfig:
         {"angry": 5, "happy": 6, "sad": 13, "neutral": 19}, doc="per_mood: mood -> BCM pin"
     )
     colors: dict = _opt(
-        {
-            "angry": "#ff0000",
-            "happy": "#ffb000",
-            "sad": "#0040ff",
-            "neutral": "#ffffff",
-            "none": "#000000",
-        },
+        MOOD_COLORS | {"none": "#000000"},
         doc="rgb: mood -> #rrggbb; none = nobody in view",
     )
     brightness: float = _opt(0.5, min=0.0, max=1.0, doc="PWM duty at full colour, 0..1")

@@ -19,6 +19,14 @@ FER2013_CLASSES: tuple[str, ...] = (
 
 DEFAULT_CLASSES: tuple[str, ...] = ("angry", "happy", "sad", "neutral")
 
+# Each mood's colour: the RGB LED's default ([leds] colors) and the report chart's hue.
+MOOD_COLORS: dict[str, str] = {
+    "angry": "#ff0000",
+    "happy": "#ffb000",
+    "sad": "#0040ff",
+    "neutral": "#ffffff",
+}
+
 # FER+ (fer2013new.csv) vote columns, mapped to the names above.
 FERPLUS_COLUMNS: dict[str, str] = {
     "neutral": "neutral",
