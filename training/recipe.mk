@@ -49,8 +49,9 @@ distill-wide: setup
 	$(KD_ONLINE) --teacher $(WIDE_RUN)-ft/best.keras --init $(KD2_RUN)/best.keras \
 	  $(KD_LAST) --out $(KD3_RUN)
 
-# The edge_hr student (runs/rules16.md): distill-wide's settings, taught online by the shipped
-# model (make recover puts it in runs/shipped) and edge_hr's phase 2, starting from the latter.
+# The edge_hr student (README, make distill-hr; issue 2): distill-wide's settings, taught online
+# by the shipped model (make recover puts it in runs/shipped) and edge_hr's phase 2, starting
+# from the latter.
 # Edge_hr's phase 1 and 2 are make train/finetune with ARCH_NAME=edge_hr (models/stages/s15-hr*).
 HR_FT_RUN ?= runs/s15-hr-ft
 HR_KD_RUN ?= runs/s17-hr-okd

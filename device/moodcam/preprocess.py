@@ -16,7 +16,7 @@ from moodcam.records import Box  # re-exported: the one definition lives there
 
 FACE_SIZE = 48
 # Extra border around a Haar box, as a fraction of its width/height on each side. Haar boxes are
-# tighter than FER2013's framing; `training/calibrate_margin.py` measures the value that matches.
+# tighter than FER2013's framing; training/margin.py (haar_margin) measures the value that matches.
 DEFAULT_MARGIN = 0.0
 
 
