@@ -48,7 +48,7 @@ SETTLE_S = 1.0  # a mood is judged right or wrong this long after the last chang
 def assign(truth: list, found: list, thresh: float = MATCH_IOU) -> list[int | None]:
     """For each truth box, the index of the detection it is matched to (best IoU first, each
     detection used once), or None."""
-    from moodcam.detector import iou
+    from moodcam.boxes import iou
 
     pairs = sorted(
         ((iou(tuple(t), tuple(f)), i, j) for i, t in enumerate(truth) for j, f in enumerate(found)),
@@ -67,7 +67,7 @@ def assign(truth: list, found: list, thresh: float = MATCH_IOU) -> list[int | No
 
 def false_faces(truth_all: list, found: list, thresh: float = MATCH_IOU) -> int:
     """Detections overlapping no face at all (a face partly out of the frame is no false face)."""
-    from moodcam.detector import iou
+    from moodcam.boxes import iou
 
     return sum(1 for f in found if all(iou(tuple(t), tuple(f)) < thresh for t in truth_all))
 

@@ -19,6 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from moodcam.boxes import iou
+
 Box = tuple[int, int, int, int]  # x, y, w, h
 
 FRAME_W, FRAME_H = 640, 480
@@ -33,17 +35,6 @@ FOURCC = {".mp4": "mp4v", ".avi": "MJPG"}
 
 
 # --------------------------------------------------------------------------- geometry
-
-
-def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two (x, y, w, h) boxes."""
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
-    inter = ix * iy
-    union = aw * ah + bw * bh - inter
-    return inter / union if union > 0 else 0.0
 
 
 def lerp_box(a: Box, b: Box, f: float) -> Box:

@@ -30,6 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from moodcam.boxes import iou
 from moodcam.config import DetectorConfig
 from moodcam.errors import EXIT_CONFIG, MoodcamError
 from moodcam.preprocess import Box, to_gray
@@ -90,15 +91,6 @@ def load_cascade(path: str = "") -> cv2.CascadeClassifier:
     return cascade
 
 
-def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two (x, y, w, h) boxes."""
-    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union > 0 else 0.0
-
-
 def _largest_first(boxes: list[Box]) -> list[Box]:
     return sorted(boxes, key=lambda b: (-b[2] * b[3], b[0], b[1]))
 
@@ -148,7 +140,7 @@ class CallInfo:
 
 
 @dataclass
-class _Track:
+class _BoxTrack:
     box: Box  # full-frame pixels
     dx: float = 0.0  # last per-frame motion of the centre, for predicting the search window
     dy: float = 0.0
@@ -169,7 +161,7 @@ class FaceDetector:
         self._win = max(int(win[0]), int(win[1]), 1) if win else 24
         self.stats = DetectorStats()
         self.last = CallInfo()
-        self._tracks: list[_Track] = []
+        self._tracks: list[_BoxTrack] = []
         self._since_full = 0
         self._force_full = True
 
@@ -242,12 +234,12 @@ class FaceDetector:
         boxes = [v.to_frame(b, s, 0, 0) for b in found]
         self.stats.full_detections += 1
         self.last.full = True
-        new: list[_Track] = []
+        new: list[_BoxTrack] = []
         matched: set[int] = set()
         for b in boxes:
             # Keep a face's motion estimate across the re-detection when it matches a track.
             j = max(range(len(self._tracks)), key=lambda k: iou(self._tracks[k].box, b), default=-1)
-            t = _Track(b)
+            t = _BoxTrack(b)
             if j >= 0 and iou(self._tracks[j].box, b) > MATCH_IOU:
                 t.dx, t.dy = _centre_shift(self._tracks[j].box, b)
                 matched.add(j)
@@ -276,7 +268,7 @@ class FaceDetector:
         self._tracks = tracks
         self._since_full += 1
 
-    def _search_or_keep(self, v: _View, t: _Track) -> _Track | None:
+    def _search_or_keep(self, v: _View, t: _BoxTrack) -> _BoxTrack | None:
         """The track found again in its window; else, for up to `lost_frames` frames, the track
         kept (not reported) at its predicted place, so that a face the cascade misses for a
         frame or two (noise, a blink, a hand) is searched for again where it will be, without
@@ -288,9 +280,9 @@ class FaceDetector:
             self.stats.tracks_dropped += 1
             return None
         x, y, w, h = t.box
-        return _Track((round(x + t.dx), round(y + t.dy), w, h), t.dx, t.dy, t.missed + 1)
+        return _BoxTrack((round(x + t.dx), round(y + t.dy), w, h), t.dx, t.dy, t.missed + 1)
 
-    def _search(self, v: _View, t: _Track) -> _Track | None:
+    def _search(self, v: _View, t: _BoxTrack) -> _BoxTrack | None:
         """Look for a tracked face in a window around its predicted position."""
         cfg = self.cfg
         gh, gw = v.gray.shape[:2]
@@ -320,7 +312,7 @@ class FaceDetector:
                 (dx + t.missed * t.dx) / (t.missed + 1),
                 (dy + t.missed * t.dy) / (t.missed + 1),
             )
-        return _Track(box, dx, dy)
+        return _BoxTrack(box, dx, dy)
 
     def _search_window(
         self, v: _View, window: tuple[int, int, int, int], s: float, face_px: float, pred: Box
@@ -350,10 +342,10 @@ class FaceDetector:
         return max(cands, key=lambda c: (iou(c, pred), -_centre_dist(c, pred)))
 
     @staticmethod
-    def _dedup(tracks: list[_Track]) -> list[_Track]:
+    def _dedup(tracks: list[_BoxTrack]) -> list[_BoxTrack]:
         """Found before missed, then largest first, dropping any track that overlaps one already
         kept (the same face twice)."""
-        out: list[_Track] = []
+        out: list[_BoxTrack] = []
         for t in sorted(tracks, key=lambda t: (t.missed, -t.box[2] * t.box[3], t.box[0], t.box[1])):
             if all(iou(t.box, d.box) < DUPLICATE_IOU for d in out):
                 out.append(t)

@@ -68,6 +68,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from moodcam.boxes import iou as box_iou
 from moodcam.config import TrackerConfig
 from moodcam.preprocess import Box
 from moodcam.records import FaceResult, MoodUpdate
@@ -94,7 +95,7 @@ EPS = 1e-6
 DOMINANT_MODES = ("largest", "most_confident", "majority")
 
 
-class _Track:
+class _MoodTrack:
     """One face followed over time. Slots: many of these are touched every frame."""
 
     __slots__ = ("area", "box", "first_seen", "id", "label", "last_seen", "lead_since", "probs")
@@ -133,7 +134,7 @@ class MoodTracker:
         self._valence = np.array([VALENCE_AROUSAL[k][0] for k in self.labels])
         self._arousal = np.array([VALENCE_AROUSAL[k][1] for k in self.labels])
         self._scratch = np.empty(self._n)  # reused by the smoothing step: no per-frame arrays
-        self._tracks: list[_Track] = []  # in creation (= id) order
+        self._tracks: list[_MoodTrack] = []  # in creation (= id) order
         self._next_id = 1
         self._last_t: float | None = None
         # The mood of the previous update. Deliberately not cleared by reset(): sinks must still
@@ -165,7 +166,7 @@ class MoodTracker:
         faces: list[FaceResult] = []
         for (box, _), p, track in zip(detections, probs, matched, strict=True):
             if track is None:
-                track = _Track(self._next_id, t, box, p)
+                track = _MoodTrack(self._next_id, t, box, p)
                 self._next_id += 1
                 self._tracks.append(track)
             else:
@@ -216,7 +217,7 @@ class MoodTracker:
             )
         return arr
 
-    def _observe(self, track: _Track, t: float, box: Box, p: np.ndarray) -> None:
+    def _observe(self, track: _MoodTrack, t: float, box: Box, p: np.ndarray) -> None:
         """Move the track to this frame's box and blend in this frame's probabilities."""
         dt = t - track.last_seen
         tau = self.cfg.smoothing_s
@@ -230,7 +231,7 @@ class MoodTracker:
         track.area = _area(box)
         track.last_seen = t
 
-    def _update_label(self, track: _Track, t: float) -> None:
+    def _update_label(self, track: _MoodTrack, t: float) -> None:
         hold = self.cfg.hold_s - EPS
         if track.label < 0:
             # A new face gets its first label once it has been seen for hold_s.
@@ -260,9 +261,9 @@ class MoodTracker:
 
     # -- association ---------------------------------------------------------------------------
 
-    def _associate(self, boxes: list[Box]) -> list[_Track | None]:
+    def _associate(self, boxes: list[Box]) -> list[_MoodTrack | None]:
         """The live track each box continues, or None for a new face (greedy, best pairs first)."""
-        out: list[_Track | None] = [None] * len(boxes)
+        out: list[_MoodTrack | None] = [None] * len(boxes)
         tracks = self._tracks
         if not tracks or not boxes:
             return out
@@ -271,7 +272,7 @@ class MoodTracker:
         pairs = []
         for ti, tr in enumerate(tracks):
             for bi, box in enumerate(boxes):
-                iou = _iou(tr.box, box)
+                iou = box_iou(tr.box, box)
                 if iou >= IOU_MATCH:
                     pairs.append((-iou, ti, bi))
         _assign(sorted(pairs), tracks, taken, out)
@@ -292,7 +293,7 @@ class MoodTracker:
 
     # -- the device mood -----------------------------------------------------------------------
 
-    def _dominant(self) -> _Track | None:
+    def _dominant(self) -> _MoodTrack | None:
         """The face that decides the mood: among labelled faces if any, else among all live ones.
 
         With no labelled face the mood is None, but valence/arousal still follow a live face.
@@ -322,9 +323,9 @@ class MoodTracker:
 
 def _assign(
     pairs: list[tuple[float, int, int]],
-    tracks: list[_Track],
+    tracks: list[_MoodTrack],
     taken: list[bool],
-    out: list[_Track | None],
+    out: list[_MoodTrack | None],
 ) -> None:
     for _, ti, bi in pairs:
         if not taken[ti] and out[bi] is None:
@@ -334,17 +335,6 @@ def _assign(
 
 def _area(box: Box) -> int:
     return max(int(box[2]), 0) * max(int(box[3]), 0)
-
-
-def _iou(a: Box, b: Box) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = min(ax + aw, bx + bw) - max(ax, bx)
-    ih = min(ay + ah, by + bh) - max(ay, by)
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    inter = iw * ih
-    return inter / (aw * ah + bw * bh - inter)
 
 
 def _relative_shift(a: Box, b: Box) -> float:
