@@ -279,10 +279,9 @@ def evaluate_model(path: Path, sets: dict[str, tuple], classes: tuple[str, ...])
 def shipped_models(tflite: Path = ROOT / "models" / "moodcam.tflite") -> list[Path]:
     """The shipped model and, when it is still on this machine, the float model its card was
     converted from (so int8 and its own float are compared, not another run's)."""
-    from convert.convert import source_model
-
     card = tflite.with_suffix(".json")
-    source = source_model(json.loads(card.read_text())) if card.is_file() else None
+    named = json.loads(card.read_text()).get("source_model") if card.is_file() else None
+    source = Path(named) if isinstance(named, str) and named else None
     if source is not None and not source.is_absolute():
         source = ROOT / source  # the card's command ran from the project root
     return [tflite] + ([source] if source is not None and source.is_file() else [])
