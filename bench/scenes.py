@@ -83,11 +83,10 @@ class Peer:
     def __init__(self, model_path: str, labels: tuple[str, ...]) -> None:
         from moodcam.bench import PeerModel
         from moodcam.detector import load_cascade
-        from moodcam.labels import FER2013_CLASSES
 
         self.model = PeerModel(model_path)
         self.cascade = load_cascade()
-        self.columns = [FER2013_CLASSES.index(c) for c in labels]  # fer's outputs: FER2013 order
+        self.labels = labels
 
     def detect(self, gray: np.ndarray) -> list[tuple[int, int, int, int]]:
         import cv2
@@ -115,8 +114,8 @@ class Peer:
                 y, h = y - (w - h) // 2, w
             x1, y1 = max(0, x - ox + p), max(0, y - oy + p)
             face = padded[y1 : y + h + oy + p, x1 : x + w + ox + p]
-            scores = self.model.invoke(self.model.tensor(face))
-            out.append(int(np.argmax(scores[self.columns])))
+            scores = self.model.scores(face, self.labels)
+            out.append(int(np.argmax(scores)))
         return out
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from moodcam.bench import PeerModel
 from moodcam.errors import ModelError
-from moodcam.labels import DEFAULT_CLASSES, FER2013_CLASSES, parse_class_list
+from moodcam.labels import DEFAULT_CLASSES, parse_class_list
 from training import data as fer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -203,8 +203,7 @@ def conditions_accuracy(
 
 def peer_predict(classes: tuple[str, ...]) -> Any:
     peer = PeerModel(peer_model())
-    columns = [FER2013_CLASSES.index(c) for c in classes]
-    return lambda faces: np.stack([peer.invoke(peer.tensor(f))[columns] for f in faces])
+    return lambda faces: np.stack([peer.scores(f, classes) for f in faces])
 
 
 PEER_NAME = "peer: fer 25.10.3 emotion_model_quantized.tflite"

@@ -40,6 +40,17 @@ class PeerModel:
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self.out["index"])[0]
 
+    def scores(self, face: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:
+        """The peer's outputs for `classes`, in that order (fer's are in FER2013 order)."""
+        return self.invoke(self.tensor(face))[peer_columns(classes)]
+
+
+def peer_columns(classes: tuple[str, ...]) -> list[int]:
+    """Where each of `classes` is among the peer's outputs (FER2013's order)."""
+    from moodcam.labels import FER2013_CLASSES
+
+    return [FER2013_CLASSES.index(c) for c in classes]
+
 
 def _summary(seconds: list[float] | np.ndarray) -> dict[str, float]:
     ms = np.asarray(seconds) * 1000
