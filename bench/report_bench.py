@@ -203,10 +203,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         t = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, __file__, "--days", str(args.days), "--file-mb", str(args.file_mb),
-             "--generate-into", str(folder)],
-            capture_output=True, text=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                __file__,
+                "--days",
+                str(args.days),
+                "--file-mb",
+                str(args.file_mb),
+                "--generate-into",
+                str(folder),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode != 0:
             print(f"bench: generating the log failed: {proc.stderr}", file=sys.stderr)
             return 1
@@ -219,8 +228,18 @@ def main(argv: list[str] | None = None) -> int:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)  # the generator's CPU time
 
         out = folder / f"report.{args.format}"
-        cmd = [sys.executable, "-c", _CHILD, str(folder / "mood.jsonl"),
-               "--tz", "UTC", "--format", args.format, "--out", str(out)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-c",
+            _CHILD,
+            str(folder / "mood.jsonl"),
+            "--tz",
+            "UTC",
+            "--format",
+            args.format,
+            "--out",
+            str(out),
+        ]
         t = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True)
         report_s = time.perf_counter() - t

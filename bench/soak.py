@@ -154,13 +154,27 @@ def run(minutes: float, warmup_s: float, every_s: float, clip: Path, model: Path
         summary_path, stderr_path = tmp / "summary.json", tmp / "daemon.log"
         with open(stderr_path, "wb") as err:
             daemon = subprocess.Popen(
-                [sys.executable, "-m", "moodcam.cli", "run", "--config", str(config),
-                 "--summary-json", str(summary_path)],
-                stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=ROOT,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "moodcam.cli",
+                    "run",
+                    "--config",
+                    str(config),
+                    "--summary-json",
+                    str(summary_path),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                env=env,
+                cwd=ROOT,
+            )
         try:
-            wait_until(lambda: "online" in counter.availability or daemon.poll() is not None,
-                       60, "the daemon online on MQTT")  # fmt: skip
+            wait_until(
+                lambda: "online" in counter.availability or daemon.poll() is not None,
+                60,
+                "the daemon online on MQTT",
+            )
             if daemon.poll() is not None:
                 raise RuntimeError(f"daemon exited {daemon.returncode}:\n{tail_log(stderr_path)}")
             started = time.monotonic()
@@ -169,9 +183,15 @@ def run(minutes: float, warmup_s: float, every_s: float, clip: Path, model: Path
             while True:
                 now = time.monotonic()
                 rss, fds, cpu = proc_sample(daemon.pid)
-                samples.append({"t": round(now - started, 1), "rss_mb": round(rss / 2**20, 2),
-                                "fds": fds, "cpu_s": round(cpu, 2),
-                                "load1": round(os.getloadavg()[0], 2)})  # fmt: skip
+                samples.append(
+                    {
+                        "t": round(now - started, 1),
+                        "rss_mb": round(rss / 2**20, 2),
+                        "fds": fds,
+                        "cpu_s": round(cpu, 2),
+                        "load1": round(os.getloadavg()[0], 2),
+                    }
+                )
                 if now >= end:
                     break
                 if daemon.poll() is not None:

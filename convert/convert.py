@@ -344,9 +344,16 @@ def main(argv: list[str] | None = None) -> int:
 
     def card_provenance(model: Any) -> dict[str, Any]:
         return provenance(
-            model, base, args.keras_model, run_cfg, classes, faces, cleaned, (choose, report),
+            model,
+            base,
+            args.keras_model,
+            run_cfg,
+            classes,
+            faces,
+            cleaned,
+            (choose, report),
             len(calibration),
-        )  # fmt: skip
+        )
 
     command = "python -m convert.convert " + " ".join(
         shlex.quote(a) for a in (argv or sys.argv[1:])

@@ -216,8 +216,10 @@ def bench_pipeline(clf: Classifier, cfg: Any, clip: Path, passes: int = 3) -> di
     out: dict[str, Any] = {"clip": str(clip), "passes": passes, "threads": 1}
     for kind, rs in runs.items():
         total = np.concatenate([r["total"] for r in rs]) * 1000
-        stages = {s: round(float(np.median(np.concatenate([r["stages"][s] for r in rs]) * 1000)), 4)
-                  for s in rs[0]["stages"]}  # fmt: skip
+        stages = {
+            s: round(float(np.median(np.concatenate([r["stages"][s] for r in rs]) * 1000)), 4)
+            for s in rs[0]["stages"]
+        }
         hits, faces = sum(r["hits"] for r in rs), sum(r["faces"] for r in rs)
         out[kind] = {
             "frames": len(total),

@@ -62,8 +62,15 @@ class StageTimes:
 class Pipeline:
     """One frame in, one MoodUpdate out, delivered to every sink."""
 
-    def __init__(self, detector: Any, classifier: Classifier, tracker: Any, sinks: list[Sink],
-                 save_faces_dir: str = "", profile: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        detector: Any,
+        classifier: Classifier,
+        tracker: Any,
+        sinks: list[Sink],
+        save_faces_dir: str = "",
+        profile: bool = False,
+    ) -> None:
         self.detector, self.classifier, self.tracker, self.sinks = (
             detector,
             classifier,
@@ -122,8 +129,9 @@ class Pipeline:
             except (OSError, cv2.error, FileRefused):
                 saved = False
             if not saved and not self._save_failed:  # a full disk must not stop the sensor
-                log.warning("[debug] save_faces_dir: cannot write %s; later failures not logged",
-                            path)  # fmt: skip
+                log.warning(
+                    "[debug] save_faces_dir: cannot write %s; later failures not logged", path
+                )
                 self._save_failed = True
         return face
 
@@ -140,8 +148,11 @@ def prepare_faces_dir(cfg: Config) -> None:
             pass
     except OSError as e:
         raise SinkError(f"{cfg.path}: [debug] save_faces_dir {folder}: {e.strerror or e}") from None
-    log.warning("[debug] save_faces_dir %s: every face crop is written there (personal data: "
-                "folder 0750, files 0640); leave it empty to keep frames in memory", folder)  # fmt: skip
+    log.warning(
+        "[debug] save_faces_dir %s: every face crop is written there (personal data: "
+        "folder 0750, files 0640); leave it empty to keep frames in memory",
+        folder,
+    )
 
 
 def health_record(state: str, detail: str) -> dict[str, Any]:
@@ -190,10 +201,20 @@ class Daemon:
         from moodcam.tracker import MoodTracker
 
         cfg = self.cfg
-        clf = Classifier(cfg.classifier.model, cfg.classifier.card or None, cfg.classifier.threads,
-                         cfg.classifier.runtime)  # fmt: skip
-        log.info("model %s (%d labels: %s) on %s, %d thread(s)", clf.model_path, len(clf.labels),
-                 ",".join(clf.labels), clf.runtime, cfg.classifier.threads)  # fmt: skip
+        clf = Classifier(
+            cfg.classifier.model,
+            cfg.classifier.card or None,
+            cfg.classifier.threads,
+            cfg.classifier.runtime,
+        )
+        log.info(
+            "model %s (%d labels: %s) on %s, %d thread(s)",
+            clf.model_path,
+            len(clf.labels),
+            ",".join(clf.labels),
+            clf.runtime,
+            cfg.classifier.threads,
+        )
         detector = FaceDetector(cfg.detector)
         prepare_faces_dir(cfg)
         try:
@@ -223,8 +244,11 @@ class Daemon:
                     log.info("stopped while waiting for the source")
                     break
                 if frame is None:
-                    log.info("source ended after %d frames (%d undecodable, skipped)",
-                             self.summary.frames, source.skipped)  # fmt: skip
+                    log.info(
+                        "source ended after %d frames (%d undecodable, skipped)",
+                        self.summary.frames,
+                        source.skipped,
+                    )
                     break
                 update = pipeline.process(frame)
                 self._count(update)
@@ -260,8 +284,13 @@ class Daemon:
         if dropped and not source.live:
             # Likewise the mood log: a file run whose log lost lines (a full disk) did not do
             # its job, and exit 0 would say it had.
-            log.error("mood log %s: %d line(s) of this run were not written (%s); exit status %d",
-                      cfg.log.path, dropped, sink_error(sinks), EXIT_SINK)  # fmt: skip
+            log.error(
+                "mood log %s: %d line(s) of this run were not written (%s); exit status %d",
+                cfg.log.path,
+                dropped,
+                sink_error(sinks),
+                EXIT_SINK,
+            )
             return EXIT_SINK
         return EXIT_OK
 
@@ -283,8 +312,9 @@ class Daemon:
         topic = device_topic(self.cfg.mqtt, self.cfg.device.id, "health")
         payload = json.dumps(self.health, separators=(",", ":")).encode()
         try:
-            sent = publish_retained(self.cfg.mqtt, topic, payload, self.cfg.device.id,
-                                    timeout=self.cfg.mqtt.drain_s)  # fmt: skip
+            sent = publish_retained(
+                self.cfg.mqtt, topic, payload, self.cfg.device.id, timeout=self.cfg.mqtt.drain_s
+            )
         except ValueError as e:  # the broker settings (the run would have said so next)
             sent, why = False, str(e)
         else:

@@ -39,15 +39,23 @@ def check_model(cfg: Config) -> Check:
     from moodcam.classifier import Classifier
 
     try:
-        clf = Classifier(cfg.classifier.model, cfg.classifier.card or None, cfg.classifier.threads,
-                         cfg.classifier.runtime)  # fmt: skip
+        clf = Classifier(
+            cfg.classifier.model,
+            cfg.classifier.card or None,
+            cfg.classifier.threads,
+            cfg.classifier.runtime,
+        )
     except MoodcamError as e:
         return Check("model", False, f"{e}", EXIT_MODEL)
     headline = clf.card.get("headline")  # reporting only: a card may lack it or mangle it
     acc = headline.get("int8_privatetest_accuracy") if isinstance(headline, dict) else None
     extra = f", card: {acc}% on FER2013 PrivateTest" if acc is not None else ""
-    return Check("model", True, f"{clf.model_path} matches its card ({', '.join(clf.labels)}); "
-                 f"runtime {clf.runtime}{extra}")  # fmt: skip
+    return Check(
+        "model",
+        True,
+        f"{clf.model_path} matches its card ({', '.join(clf.labels)}); "
+        f"runtime {clf.runtime}{extra}",
+    )
 
 
 def check_source(cfg: Config, timeout: float) -> Check:
@@ -106,8 +114,12 @@ def check_broker(cfg: Config, timeout: float) -> Check:
     except ValueError as e:
         return Check("broker", False, f"{e}", EXIT_CONFIG)
     if error:
-        return Check("broker", False, f"{error} (the daemon keeps retrying; check [mqtt] url and "
-                     "that the broker runs)", EXIT_BROKER)  # fmt: skip
+        return Check(
+            "broker",
+            False,
+            f"{error} (the daemon keeps retrying; check [mqtt] url and that the broker runs)",
+            EXIT_BROKER,
+        )
     return Check("broker", True, f"{redact_url(cfg.mqtt.url)} accepts moodcam's credentials")
 
 
@@ -124,17 +136,22 @@ def check_daemon(cfg: Config, timeout: float) -> Check | None:
     health_topic = device_topic(cfg.mqtt, cfg.device.id, "health")
     availability_topic = device_topic(cfg.mqtt, cfg.device.id, "availability")
     try:
-        got = read_retained(cfg.mqtt, [health_topic, availability_topic], cfg.device.id,
-                            timeout=min(timeout, 2.0))  # fmt: skip
+        got = read_retained(
+            cfg.mqtt, [health_topic, availability_topic], cfg.device.id, timeout=min(timeout, 2.0)
+        )
     except ValueError:
         return None  # check_broker already said what is wrong with the settings
     try:
         health = json.loads(got[health_topic])
         state, since, detail = health["camera"], float(health["since"]), health.get("detail", "")
     except (KeyError, ValueError, TypeError):
-        return Check("daemon", None, f"no camera health on {health_topic}: no daemon with this "
-                     "device id has published one, or the broker's ACL does not let this user "
-                     "read it (README, Threat model: the ACL)")  # fmt: skip
+        return Check(
+            "daemon",
+            None,
+            f"no camera health on {health_topic}: no daemon with this "
+            "device id has published one, or the broker's ACL does not let this user "
+            "read it (README, Threat model: the ACL)",
+        )
     online = got.get(availability_topic) == b"online"
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(since))
     what = f"daemon {'online' if online else 'offline'}, camera {state.upper()} since {when}"
@@ -150,8 +167,12 @@ def check_disk(cfg: Config) -> Check:
     path = Path(cfg.log.path).absolute()
     folder = path.parent
     if not folder.is_dir():
-        return Check("disk", False, f"{folder}: log folder does not exist (create it, or set [log] path)",
-                     EXIT_SINK)  # fmt: skip
+        return Check(
+            "disk",
+            False,
+            f"{folder}: log folder does not exist (create it, or set [log] path)",
+            EXIT_SINK,
+        )
     if path.exists() and not path.is_file():
         return Check("disk", False, f"{path}: [log] path is not a file", EXIT_SINK)
     if path.exists() and not os.access(path, os.W_OK):
@@ -165,16 +186,25 @@ def check_disk(cfg: Config) -> Check:
     free = shutil.disk_usage(folder).free
     if free < MIN_FREE_BYTES:
         return Check("disk", False, f"{folder}: only {free // 2**20} MiB free", EXIT_SINK)
-    return Check("disk", True, f"{path}: writable, {free // 2**20} MiB free "
-                 f"(rotates at {cfg.log.max_bytes // 2**20} MiB x {cfg.log.backups})")  # fmt: skip
+    return Check(
+        "disk",
+        True,
+        f"{path}: writable, {free // 2**20} MiB free "
+        f"(rotates at {cfg.log.max_bytes // 2**20} MiB x {cfg.log.backups})",
+    )
 
 
 def check_service() -> Check:
     if not shutil.which("systemctl"):
         return Check("service", None, "no systemd here")
     try:
-        out = subprocess.run(["systemctl", "is-active", "moodcam"], capture_output=True,
-                             text=True, errors="replace", timeout=10)  # fmt: skip
+        out = subprocess.run(
+            ["systemctl", "is-active", "moodcam"],
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=10,
+        )
     except (OSError, subprocess.TimeoutExpired) as e:
         return Check("service", None, f"systemctl did not answer: {one_line(str(e))}")
     state = one_line(out.stdout)
@@ -184,8 +214,12 @@ def check_service() -> Check:
         return Check(
             "service", None, f"systemctl cannot tell: {one_line(out.stderr) or 'no answer'}"
         )
-    return Check("service", state == "active" or None, f"moodcam.service is {state}"
-                 + ("" if state == "active" else " (sudo systemctl enable --now moodcam)"))  # fmt: skip
+    return Check(
+        "service",
+        state == "active" or None,
+        f"moodcam.service is {state}"
+        + ("" if state == "active" else " (sudo systemctl enable --now moodcam)"),
+    )
 
 
 def one_line(text: str) -> str:

@@ -143,8 +143,10 @@ def shown(path: str | os.PathLike[str]) -> str:
 
 def printable(text: str) -> str:
     """`text` with each character that is not printable as its Python escape (\\n, \\x1b)."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace")
-                   .decode("ascii") for c in text)  # fmt: skip
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+        for c in text
+    )
 
 
 def _size(n: int) -> str:

@@ -141,8 +141,12 @@ class Source(ABC):
     def __enter__(self) -> Source:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:  # fmt: skip
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
     def __repr__(self) -> str:
@@ -152,22 +156,34 @@ class Source(ABC):
 # --------------------------------------------------------------------------- helpers
 
 
-def backoff_delays(max_s: float, attempts: int = RECONNECT_ATTEMPTS,
-                   first_s: float = RECONNECT_FIRST_S) -> list[float]:  # fmt: skip
+def backoff_delays(
+    max_s: float, attempts: int = RECONNECT_ATTEMPTS, first_s: float = RECONNECT_FIRST_S
+) -> list[float]:
     """The waits before each reconnect attempt: doubling from first_s, capped at max_s."""
     return [min(first_s * 2**k, max_s) for k in range(attempts)]
 
 
-def _reconnect(description: str, attempt: Callable[[], Any], max_s: float, attempts: int,
-               sleep: Sleep, report: HealthCallback | None = None) -> Any:  # fmt: skip
+def _reconnect(
+    description: str,
+    attempt: Callable[[], Any],
+    max_s: float,
+    attempts: int,
+    sleep: Sleep,
+    report: HealthCallback | None = None,
+) -> Any:
     """Call `attempt` after each backoff delay until it returns non-None; else SourceError.
     `report(state, detail)` hears "degraded" first, then "ok" or "lost" (see the docstring)."""
     delays = backoff_delays(max_s, attempts)
     if report is not None:
         report("degraded", f"{description}: no frame; reconnecting")
     for k, delay in enumerate(delays, 1):
-        log.warning("%s: no frame; reconnecting in %.1f s (attempt %d of %d)",
-                    description, delay, k, attempts)  # fmt: skip
+        log.warning(
+            "%s: no frame; reconnecting in %.1f s (attempt %d of %d)",
+            description,
+            delay,
+            k,
+            attempts,
+        )
         sleep(delay)
         try:
             result = attempt()
@@ -229,8 +245,12 @@ def open_capture(target: int | str) -> Any:
     """cv2.VideoCapture of a camera or stream; a network stream's open and reads give up after
     STREAM_TIMEOUT_MS of silence."""
     if isinstance(target, str) and is_stream(target):
-        timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS,
-                    cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS]  # fmt: skip
+        timeouts = [
+            cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+            STREAM_TIMEOUT_MS,
+            cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+            STREAM_TIMEOUT_MS,
+        ]
         return cv2.VideoCapture(target, cv2.CAP_FFMPEG, timeouts)
     return cv2.VideoCapture(target)
 
@@ -240,10 +260,17 @@ class CaptureSource(Source):
 
     live = True
 
-    def __init__(self, target: int | str, cfg: SourceConfig, *, description: str | None = None,
-                 capture_factory: Callable[..., Any] = open_capture, clock: Clock = time.time,
-                 sleep: Sleep = time.sleep,
-                 reconnect_attempts: int = RECONNECT_ATTEMPTS) -> None:  # fmt: skip
+    def __init__(
+        self,
+        target: int | str,
+        cfg: SourceConfig,
+        *,
+        description: str | None = None,
+        capture_factory: Callable[..., Any] = open_capture,
+        clock: Clock = time.time,
+        sleep: Sleep = time.sleep,
+        reconnect_attempts: int = RECONNECT_ATTEMPTS,
+    ) -> None:
         self.cfg = cfg
         self.target = target
         self.description = description or (
@@ -299,8 +326,7 @@ class CaptureSource(Source):
             bad += 1
             self.skipped += 1
             if self.skipped == 1 or self.skipped % 100 == 0:  # a bad cable must not flood the log
-                log.warning("%s: corrupt frame skipped (%d so far)", self.description,
-                            self.skipped)  # fmt: skip
+                log.warning("%s: corrupt frame skipped (%d so far)", self.description, self.skipped)
         return None
 
     def _reopen_and_grab(self) -> np.ndarray | None:
@@ -314,8 +340,14 @@ class CaptureSource(Source):
             return None
         img = self._grab()
         if img is None:
-            img = _reconnect(self.description, self._reopen_and_grab, self.cfg.reconnect_max_s,
-                             self._attempts, self._sleep, self._report)  # fmt: skip
+            img = _reconnect(
+                self.description,
+                self._reopen_and_grab,
+                self.cfg.reconnect_max_s,
+                self._attempts,
+                self._sleep,
+                self._report,
+            )
         frame = Frame(image=img, t=self._clock(), index=self._index)
         self._index += 1
         return frame
@@ -337,9 +369,15 @@ class VideoFileSource(Source):
 
     live = False
 
-    def __init__(self, path: str | os.PathLike, cfg: SourceConfig, *,
-                 capture_factory: Callable[..., Any] = cv2.VideoCapture,
-                 clock: Clock = time.monotonic, sleep: Sleep = time.sleep) -> None:  # fmt: skip
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        cfg: SourceConfig,
+        *,
+        capture_factory: Callable[..., Any] = cv2.VideoCapture,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+    ) -> None:
         self.path = Path(path)
         self.cfg = cfg
         self.description = f"video file {self.path}"
@@ -379,8 +417,9 @@ class VideoFileSource(Source):
         self._pending = self._next()
         if self._pending is None:
             self.close()
-            raise SourceError(f"{self.path}: cannot decode as video (no frame decoded)",
-                              "unreadable")  # fmt: skip
+            raise SourceError(
+                f"{self.path}: cannot decode as video (no frame decoded)", "unreadable"
+            )
         self.description = f"video file {self.path} ({self.fps:g} fps)"
 
     def _media_time(self, index: int) -> float:
@@ -417,8 +456,11 @@ class VideoFileSource(Source):
             self.skipped += 1
             self._index += 1
             log.warning("%s: frame %d could not be decoded; skipped", self.path, index)
-        log.warning("%s: %d undecodable frames in a row; treating as the end",
-                    self.path, MAX_CONSECUTIVE_BAD_FRAMES)  # fmt: skip
+        log.warning(
+            "%s: %d undecodable frames in a row; treating as the end",
+            self.path,
+            MAX_CONSECUTIVE_BAD_FRAMES,
+        )
         return None
 
     def read(self) -> Frame | None:
@@ -448,8 +490,14 @@ class FolderSource(Source):
 
     live = False
 
-    def __init__(self, path: str | os.PathLike, cfg: SourceConfig, *,
-                 clock: Clock = time.monotonic, sleep: Sleep = time.sleep) -> None:  # fmt: skip
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        cfg: SourceConfig,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+    ) -> None:
         self.path = Path(path)
         self.cfg = cfg
         self.skipped = 0
@@ -462,10 +510,15 @@ class FolderSource(Source):
                 f"{self.path}: cannot list folder: {e.strerror}", "unreadable"
             ) from None
         self.files = sorted(
-            (p for p in entries if p.suffix.lower() in IMAGE_EXTENSIONS
-             and not p.name.startswith(".") and p.is_file()),
+            (
+                p
+                for p in entries
+                if p.suffix.lower() in IMAGE_EXTENSIONS
+                and not p.name.startswith(".")
+                and p.is_file()
+            ),
             key=lambda p: p.name,
-        )  # fmt: skip
+        )
         if not self.files:
             exts = ", ".join(sorted(IMAGE_EXTENSIONS))
             raise SourceError(f"{self.path}: no images in folder ({exts})", "missing")
@@ -483,8 +536,10 @@ class FolderSource(Source):
             try:
                 # Decoded from bytes, not cv2.imread(name): a name that is not UTF-8 (copied from
                 # a camera's FAT card) crashes imread, and bytes let any name through.
-                img = cv2.imdecode(np.frombuffer(read_regular(p, MAX_IMAGE_BYTES, "an image"), np.uint8),
-                                   cv2.IMREAD_COLOR)  # fmt: skip
+                img = cv2.imdecode(
+                    np.frombuffer(read_regular(p, MAX_IMAGE_BYTES, "an image"), np.uint8),
+                    cv2.IMREAD_COLOR,
+                )
             except (OSError, FileRefused) as e:  # replaced since listed, or a giant file
                 img, why = None, f"cannot read ({e.strerror if isinstance(e, OSError) else e})"
             except cv2.error:  # over OpenCV's pixel limit, or a header it chokes on
@@ -621,10 +676,16 @@ class Picamera2Source(Source):
 
     live = True
 
-    def __init__(self, cfg: SourceConfig, *, lores_width: int = DEFAULT_LORES_WIDTH,
-                 picamera2_module: ModuleType | Any | None = None, clock: Clock = time.time,
-                 sleep: Sleep = time.sleep,
-                 reconnect_attempts: int = RECONNECT_ATTEMPTS) -> None:  # fmt: skip
+    def __init__(
+        self,
+        cfg: SourceConfig,
+        *,
+        lores_width: int = DEFAULT_LORES_WIDTH,
+        picamera2_module: ModuleType | Any | None = None,
+        clock: Clock = time.time,
+        sleep: Sleep = time.sleep,
+        reconnect_attempts: int = RECONNECT_ATTEMPTS,
+    ) -> None:
         self.cfg = cfg
         if picamera2_module is None:
             try:
@@ -706,8 +767,7 @@ class Picamera2Source(Source):
             bad += 1
             self.skipped += 1
             if self.skipped == 1 or self.skipped % 100 == 0:
-                log.warning("%s: corrupt frame skipped (%d so far)", self.description,
-                            self.skipped)  # fmt: skip
+                log.warning("%s: corrupt frame skipped (%d so far)", self.description, self.skipped)
         return None
 
     def _restart_and_capture(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -720,9 +780,14 @@ class Picamera2Source(Source):
             return None
         got = self._grab()
         if got is None:
-            got = _reconnect(self.description, self._restart_and_capture,
-                             self.cfg.reconnect_max_s, self._attempts, self._sleep,
-                             self._report)  # fmt: skip
+            got = _reconnect(
+                self.description,
+                self._restart_and_capture,
+                self.cfg.reconnect_max_s,
+                self._attempts,
+                self._sleep,
+                self._report,
+            )
         main, gray = got
         frame = Frame(image=main, t=self._clock(), index=self._index, gray=gray)
         self._index += 1
@@ -747,9 +812,14 @@ class Picamera2Source(Source):
 # --------------------------------------------------------------------------- factory
 
 
-def open_source(cfg: SourceConfig, *, lores_width: int = DEFAULT_LORES_WIDTH,
-                picamera2_module: ModuleType | Any | None = None,
-                sleep: Sleep = time.sleep, clock: Clock = time.monotonic) -> Source:  # fmt: skip
+def open_source(
+    cfg: SourceConfig,
+    *,
+    lores_width: int = DEFAULT_LORES_WIDTH,
+    picamera2_module: ModuleType | Any | None = None,
+    sleep: Sleep = time.sleep,
+    clock: Clock = time.monotonic,
+) -> Source:
     """Open the source `cfg.uri` names (see the module docstring); raise SourceError if it can't.
 
     `sleep` is used for reconnect backoff and real-time pacing: pass a function that keeps a
@@ -757,12 +827,14 @@ def open_source(cfg: SourceConfig, *, lores_width: int = DEFAULT_LORES_WIDTH,
     paces a file source in real time; tests pass a fake one."""
     uri = cfg.uri.strip()
     if uri == "picamera2":
-        return Picamera2Source(cfg, lores_width=lores_width, picamera2_module=picamera2_module,
-                               sleep=sleep)  # fmt: skip
+        return Picamera2Source(
+            cfg, lores_width=lores_width, picamera2_module=picamera2_module, sleep=sleep
+        )
     if uri == "auto":
         try:
-            return Picamera2Source(cfg, lores_width=lores_width,
-                                   picamera2_module=picamera2_module, sleep=sleep)  # fmt: skip
+            return Picamera2Source(
+                cfg, lores_width=lores_width, picamera2_module=picamera2_module, sleep=sleep
+            )
         except SourceError as e:
             # No picamera2 (a PC), or it has no camera (a Pi with a USB webcam): try OpenCV's 0.
             log.info("auto: %s; trying OpenCV camera 0", e)
@@ -772,8 +844,9 @@ def open_source(cfg: SourceConfig, *, lores_width: int = DEFAULT_LORES_WIDTH,
                 raise SourceError(f"auto: no camera found ({e}; {e2})", "camera") from None
     if uri.isascii() and uri.isdigit():
         if int(uri) > MAX_CAMERA_INDEX:  # OpenCV's overload resolution raised on it
-            raise SourceError(f"camera {uri}: no such camera (an index is 0 to "
-                              f"{MAX_CAMERA_INDEX})", "camera")  # fmt: skip
+            raise SourceError(
+                f"camera {uri}: no such camera (an index is 0 to {MAX_CAMERA_INDEX})", "camera"
+            )
         return CaptureSource(int(uri), cfg, sleep=sleep)
     if is_file_url(uri):
         try:
@@ -798,8 +871,10 @@ def open_source(cfg: SourceConfig, *, lores_width: int = DEFAULT_LORES_WIDTH,
         from moodcam.urls import with_password
 
         if not urlsplit(uri).username:
-            raise SourceError(f"{uri}: [source] password_file needs a user in the URL "
-                              "(rtsp://user@host/...)", "camera")  # fmt: skip
+            raise SourceError(
+                f"{uri}: [source] password_file needs a user in the URL (rtsp://user@host/...)",
+                "camera",
+            )
         try:
             password = read_password_file(cfg.password_file, "[source]")
         except ValueError as e:

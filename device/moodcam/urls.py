@@ -116,6 +116,7 @@ def file_url_path(url: str) -> str:
     path, ``file:///x`` would be the relative path ``file:/x``."""
     parts = urlsplit(url)
     if parts.netloc.lower() not in ("", "localhost"):
-        raise ValueError(f"{url}: the host {parts.netloc!r} is not on this machine "
-                         "(a file URL is file:///path)")  # fmt: skip
+        raise ValueError(
+            f"{url}: the host {parts.netloc!r} is not on this machine (a file URL is file:///path)"
+        )
     return os.fsdecode(unquote_to_bytes(parts.path))

@@ -39,8 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     # `moodcam run ... --debug` as well as `moodcam --debug run ...` (SUPPRESS: not given after
     # the command, the value before it stands).
     for command in sub.choices.values():
-        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                             help="as moodcam --debug")  # fmt: skip
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help="as moodcam --debug"
+        )
         command.formatter_class = HelpFormatter  # every command shows its flags' defaults
     return parser
 
@@ -104,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         line = f"moodcam {args.command}: internal error: {e.__class__.__name__}: {one_line(e)}"
-        print(line if args.debug else f"{line} (run with --debug for the traceback)",
-              file=sys.stderr)  # fmt: skip
+        print(
+            line if args.debug else f"{line} (run with --debug for the traceback)", file=sys.stderr
+        )
         return EXIT_INTERNAL

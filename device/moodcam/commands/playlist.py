@@ -56,8 +56,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
             "stopped unless resume_paused. Volume and playback modes are never touched."
         ),
     )
-    p.add_argument("--config", type=nonempty,
-                   help="TOML config ([playlist], [log], [mqtt], [device] are used)")  # fmt: skip
+    p.add_argument(
+        "--config", type=nonempty, help="TOML config ([playlist], [log], [mqtt], [device] are used)"
+    )
     src = p.add_mutually_exclusive_group()
     src.add_argument(
         "--log",

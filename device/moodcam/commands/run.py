@@ -50,8 +50,11 @@ def register(sub: Any) -> argparse.ArgumentParser:
         f"(or file:// URL) | rtsp:// or http:// URL | image folder (default: [source] uri, "
         f"{defaults.source.uri})",
     )
-    r.add_argument("--realtime", action="store_true",
-                   help="pace a file source to real time (default: as fast as it can)")  # fmt: skip
+    r.add_argument(
+        "--realtime",
+        action="store_true",
+        help="pace a file source to real time (default: as fast as it can)",
+    )
     r.add_argument(
         "--clock",
         choices=("media", "wall"),
@@ -60,18 +63,32 @@ def register(sub: Any) -> argparse.ArgumentParser:
         f"{defaults.source.clock})",
     )
     log_choice = r.add_mutually_exclusive_group()
-    log_choice.add_argument("--log", type=nonempty, metavar="FILE",
-                            help=f"mood log file, JSON Lines (default: [log] path, "
-                            f"{defaults.log.path})")  # fmt: skip
+    log_choice.add_argument(
+        "--log",
+        type=nonempty,
+        metavar="FILE",
+        help=f"mood log file, JSON Lines (default: [log] path, {defaults.log.path})",
+    )
     log_choice.add_argument("--no-log", action="store_true", help="write no mood log")
-    r.add_argument("--log-interval", type=float, metavar="SECONDS",
-                   help="a log line at least this often, and on every mood change; 0 = a line "
-                   f"per frame (default: [log] interval_s, {defaults.log.interval_s:g})")  # fmt: skip
-    r.add_argument("--mqtt", type=nonempty, metavar="URL",
-                   help="publish to this broker: mqtt://[user@]host[:port] or mqtts://... "
-                   "(default: [mqtt] url when [mqtt] enabled; off)")  # fmt: skip
-    r.add_argument("--device-id", type=nonempty, help="id in MQTT topics and Home Assistant "
-                   f"(default: [device] id, {defaults.device.id})")  # fmt: skip
+    r.add_argument(
+        "--log-interval",
+        type=float,
+        metavar="SECONDS",
+        help="a log line at least this often, and on every mood change; 0 = a line "
+        f"per frame (default: [log] interval_s, {defaults.log.interval_s:g})",
+    )
+    r.add_argument(
+        "--mqtt",
+        type=nonempty,
+        metavar="URL",
+        help="publish to this broker: mqtt://[user@]host[:port] or mqtts://... "
+        "(default: [mqtt] url when [mqtt] enabled; off)",
+    )
+    r.add_argument(
+        "--device-id",
+        type=nonempty,
+        help=f"id in MQTT topics and Home Assistant (default: [device] id, {defaults.device.id})",
+    )
     r.add_argument("--quiet", action="store_true", help="no mood lines on stdout")
     r.add_argument("--summary", action="store_true", help="print a summary when the source ends")
     r.add_argument(
@@ -103,8 +120,9 @@ def run(args: argparse.Namespace) -> int:
         # The default source found no camera: a newcomer's first run. Say how to try it anyway.
         clip = os.path.relpath(DEMO_CLIP)
         clip = clip if not clip.startswith("..") else str(DEMO_CLIP)
-        raise SourceError(f"{e}; to try moodcam without a camera: moodcam run --source {clip}",
-                          e.kind) from None  # fmt: skip
+        raise SourceError(
+            f"{e}; to try moodcam without a camera: moodcam run --source {clip}", e.kind
+        ) from None
     if args.summary:
         s = daemon.summary
         shares = ", ".join(

@@ -58,8 +58,9 @@ def configure_auth_and_tls(client: mqtt.Client, cfg: MqttConfig, address: Broker
             files = files or "system CAs"
             raise ValueError(f"MQTT TLS setup failed ({files}): {why}") from None
     elif cfg.ca_file or cfg.cert_file or cfg.key_file:
-        log.warning("MQTT ca_file/cert_file/key_file are ignored for %s (use mqtts://)",
-                    redact_url(cfg.url))  # fmt: skip
+        log.warning(
+            "MQTT ca_file/cert_file/key_file are ignored for %s (use mqtts://)", redact_url(cfg.url)
+        )
     return username
 
 
@@ -67,8 +68,10 @@ def connect_failure(address: BrokerAddress, err: BaseException | None) -> str:
     """One line on why a connection attempt failed: a TLS failure (the broker answered, but its
     certificate was not accepted, or the handshake failed) is not called "unreachable"."""
     if isinstance(err, ssl.SSLCertVerificationError):
-        return (f"TLS: certificate of the broker at {address} not accepted: "
-                f"{err.verify_message or err.reason} (check [mqtt] ca_file and the host name)")  # fmt: skip
+        return (
+            f"TLS: certificate of the broker at {address} not accepted: "
+            f"{err.verify_message or err.reason} (check [mqtt] ca_file and the host name)"
+        )
     if isinstance(err, ssl.SSLError):
         return f"TLS handshake with the broker at {address} failed: {err.reason or err}"
     why = (getattr(err, "strerror", None) or str(err) or type(err).__name__) if err else ""
@@ -271,20 +274,37 @@ def discovery_configs(
     }
     sensors = {
         # A null mood renders as "None", which Home Assistant shows as unknown.
-        "mood": {"name": "Mood", "value_template": "{{ value_json.mood }}",
-                 "device_class": "enum", "options": list(labels),
-                 "icon": "mdi:emoticon-outline"},
-        "valence": {"name": "Valence", "value_template": "{{ value_json.valence }}",
-                    "state_class": "measurement", "icon": "mdi:emoticon-happy-outline"},
-        "arousal": {"name": "Arousal", "value_template": "{{ value_json.arousal }}",
-                    "state_class": "measurement", "icon": "mdi:lightning-bolt-outline"},
+        "mood": {
+            "name": "Mood",
+            "value_template": "{{ value_json.mood }}",
+            "device_class": "enum",
+            "options": list(labels),
+            "icon": "mdi:emoticon-outline",
+        },
+        "valence": {
+            "name": "Valence",
+            "value_template": "{{ value_json.valence }}",
+            "state_class": "measurement",
+            "icon": "mdi:emoticon-happy-outline",
+        },
+        "arousal": {
+            "name": "Arousal",
+            "value_template": "{{ value_json.arousal }}",
+            "state_class": "measurement",
+            "icon": "mdi:lightning-bolt-outline",
+        },
         # The camera's health (the health topic), so an automation can tell "no mood"
         # from "no camera".
-        "camera": {"name": "Camera", "state_topic": device_topic(cfg, dev_id, "health"),
-                   "value_template": "{{ value_json.camera }}", "device_class": "enum",
-                   "options": ["ok", "degraded", "lost"], "entity_category": "diagnostic",
-                   "icon": "mdi:camera"},
-    }  # fmt: skip
+        "camera": {
+            "name": "Camera",
+            "state_topic": device_topic(cfg, dev_id, "health"),
+            "value_template": "{{ value_json.camera }}",
+            "device_class": "enum",
+            "options": ["ok", "degraded", "lost"],
+            "entity_category": "diagnostic",
+            "icon": "mdi:camera",
+        },
+    }
     prefix = cfg.discovery_prefix
     return {
         f"{prefix}/sensor/{dev_id}/{key}/config": {

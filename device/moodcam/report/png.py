@@ -89,8 +89,14 @@ def chart(rep: Report) -> Any:
     ax.set_yticks([i + 0.5 for i in range(0, len(days), step)])
     ax.set_yticklabels([days[i].date.isoformat() for i in range(0, len(days), step)])
     ax.set_title("Mood over the day (local time; white = not logged)", loc="left")
-    handles = [Patch(facecolor=COLORS.get(m, "#000"), edgecolor="#999",
-                     label="none (no face)" if m == NONE else m) for m in moods]  # fmt: skip
+    handles = [
+        Patch(
+            facecolor=COLORS.get(m, "#000"),
+            edgecolor="#999",
+            label="none (no face)" if m == NONE else m,
+        )
+        for m in moods
+    ]
     handles.append(Patch(facecolor=NO_DATA, edgecolor="#999", label="not logged"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1), fontsize=8)
 

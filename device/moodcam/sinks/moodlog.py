@@ -303,9 +303,12 @@ class MoodLogWriter(Sink):
             elif stat.S_IMODE(st.st_mode) & ~FILE_MODE:
                 # An old log made 0666 by another tool: the promise is 0640 or stricter.
                 os.fchmod(fd, stat.S_IMODE(st.st_mode) & FILE_MODE)
-                log.info("mood log %s: was mode %04o; now %04o (it is personal data)",
-                            self.path, stat.S_IMODE(st.st_mode),
-                            stat.S_IMODE(st.st_mode) & FILE_MODE)  # fmt: skip
+                log.info(
+                    "mood log %s: was mode %04o; now %04o (it is personal data)",
+                    self.path,
+                    stat.S_IMODE(st.st_mode),
+                    stat.S_IMODE(st.st_mode) & FILE_MODE,
+                )
             size = st.st_size if created else self._repair(fd, st.st_size)
         except OSError:
             os.close(fd)

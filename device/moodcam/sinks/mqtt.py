@@ -106,8 +106,14 @@ class MqttSink(Sink):
         self._closed = False
         self._connect_error: str | None = None
         self._outage_logged = False
-        self._stats = {"published": 0, "events": 0, "queued": 0, "dropped": 0, "connects": 0,
-                       "connect_failures": 0}  # fmt: skip
+        self._stats = {
+            "published": 0,
+            "events": 0,
+            "queued": 0,
+            "dropped": 0,
+            "connects": 0,
+            "connect_failures": 0,
+        }
         self.health_topic = device_topic(cfg, device.id, "health")
 
         self._client = self._make_client()
@@ -215,8 +221,12 @@ class MqttSink(Sink):
         if lost:
             with self._cond:
                 self._stats["dropped"] += lost
-            log.warning("MQTT: %d event(s) not delivered to %s within %.1f s of closing",
-                        lost, self.address, timeout)  # fmt: skip
+            log.warning(
+                "MQTT: %d event(s) not delivered to %s within %.1f s of closing",
+                lost,
+                self.address,
+                timeout,
+            )
         if connected:
             info = self._client.publish(self.availability_topic, "offline", qos=1, retain=True)
             # If the connection went away meanwhile, the last will says offline instead.
@@ -327,8 +337,14 @@ class MqttSink(Sink):
 
     # ---- paho callbacks (paho's network thread) ----------------------------------------------
 
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: mqtt.ConnectFlags,
-                    reason: Any, properties: Any) -> None:  # fmt: skip
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason: Any,
+        properties: Any,
+    ) -> None:
         if reason.is_failure:
             with self._cond:
                 self._stats["connect_failures"] += 1
@@ -354,8 +370,13 @@ class MqttSink(Sink):
             self._outage_logged = False
             self._cond.notify_all()
         level = logging.WARNING if was_down else logging.INFO
-        log.log(level, "MQTT connected to %s as %s (%d event(s) to send)",
-                self.address, self.device.id, queued)  # fmt: skip
+        log.log(
+            level,
+            "MQTT connected to %s as %s (%d event(s) to send)",
+            self.address,
+            self.device.id,
+            queued,
+        )
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         # paho calls this from inside its `except OSError`, so the reason is still at hand.
@@ -367,11 +388,15 @@ class MqttSink(Sink):
             self._outage_logged = True
             self._cond.notify_all()
         if first:
-            log.warning("MQTT %s; retrying in the background (every %g s at most)",
-                        self._connect_error, self.cfg.reconnect_max_s)  # fmt: skip
+            log.warning(
+                "MQTT %s; retrying in the background (every %g s at most)",
+                self._connect_error,
+                self.cfg.reconnect_max_s,
+            )
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
-                       properties: Any) -> None:  # fmt: skip
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
         with self._cond:
             was_connected = self._connected
             self._connected = False
@@ -382,11 +407,16 @@ class MqttSink(Sink):
             queued = len(self._queue) + len(self._inflight)
             self._cond.notify_all()
         if was_connected and not closing:
-            log.warning("MQTT lost the connection to %s (%s); %d event(s) held, reconnecting",
-                        self.address, reason, queued)  # fmt: skip
+            log.warning(
+                "MQTT lost the connection to %s (%s); %d event(s) held, reconnecting",
+                self.address,
+                reason,
+                queued,
+            )
 
-    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any,
-                    properties: Any) -> None:  # fmt: skip
+    def _on_publish(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, properties: Any
+    ) -> None:
         with self._cond:
             self._stats["published"] += 1
             kind = self._inflight.pop(mid, None)
