@@ -9,7 +9,7 @@ A simulated day: the device is on all day, a face is seen in the morning and the
 follow each other in stretches of 30 s to 20 min, the device is off for 10 minutes once a week.
 
 Generator and report each run in a child process, spawned while this parent is still small
-(standard library only; `moodcam.bench` pulls in numpy and OpenCV, so it is imported after the
+(standard library only; `moodcam.speed` pulls in numpy and OpenCV, so it is imported after the
 children ran). That matters for getrusage: Linux carries a process's ru_maxrss through fork and
 exec (exec records the old address space's peak, and a vforked child's old address space is the
 parent's), so a child of a fat parent reports the parent's peak as its own.
@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.format == "json":
             doc = json.loads(out.read_text())
             summary = {"days": len(doc["days"]), "lines": doc["lines"]}
-        from moodcam.bench import machine as bench_machine
+        from moodcam.speed import machine as bench_machine
 
         results = {
             "what": "moodcam report over a synthetic 1 Hz mood log (rotated files, 1 torn, 1 invalid line)",

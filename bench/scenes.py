@@ -81,8 +81,8 @@ class Peer:
     PADDING, OFFSETS = 40, (10, 10)
 
     def __init__(self, model_path: str, labels: tuple[str, ...]) -> None:
-        from moodcam.bench import PeerModel
         from moodcam.detector import load_cascade
+        from moodcam.speed import PeerModel
 
         self.model = PeerModel(model_path)
         self.cascade = load_cascade()
@@ -560,7 +560,7 @@ def run(
     not from this run, and the output says so)."""
     import multiprocessing as mp
 
-    from moodcam.bench import machine
+    from moodcam.speed import machine
     from training.evaluate import peer_model
 
     args = (split, seed, configs, str(peer_model()), data, baselines_from is None)

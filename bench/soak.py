@@ -35,9 +35,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from moodcam.bench import machine as bench_machine
 from moodcam.comms import mqtt
 from moodcam.config import MqttConfig
+from moodcam.speed import machine as bench_machine
 from tests.mosquitto import Mosquitto
 from tests.mpd_server import MpdServer
 from tests.servers import tail_log, wait_until

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from moodcam.bench import PeerModel
 from moodcam.errors import ModelError
 from moodcam.labels import DEFAULT_CLASSES, parse_class_list
+from moodcam.speed import PeerModel
 from training import data as fer
 
 ROOT = Path(__file__).resolve().parent.parent

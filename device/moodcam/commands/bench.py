@@ -1,5 +1,5 @@
 """`moodcam bench`: the model's and the pipeline's speed on this machine, written as JSON
-(moodcam.bench measures; bench/ holds the figures and the desktop's benchmarks)."""
+(moodcam.speed measures; bench/ holds the figures and the desktop's benchmarks)."""
 
 from __future__ import annotations
 
@@ -40,23 +40,23 @@ def register(sub: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from moodcam import bench
+    from moodcam import speed
 
     cfg = load_config(None)
     clf = classifier_for(cfg, args)
-    peer = bench.PeerModel(args.peer) if args.peer else None
+    peer = speed.PeerModel(args.peer) if args.peer else None
     results = {
-        "machine": bench.machine(),
-        "invoke": bench.bench_invoke(clf, peer, rounds=args.rounds),
+        "machine": speed.machine(),
+        "invoke": speed.bench_invoke(clf, peer, rounds=args.rounds),
     }
     clip = Path(args.clip)
     if args.passes > 0 and not clip.is_file():  # the figures must not vanish without a word
         raise InputError(f"--clip {clip}: no such video file (--passes 0 skips the pipeline)")
     check_writable(Path(args.out), "--out")  # before minutes of measuring, not after
     if args.passes > 0:
-        results["pipeline"] = bench.bench_pipeline(clf, cfg, clip, passes=args.passes)
+        results["pipeline"] = speed.bench_pipeline(clf, cfg, clip, passes=args.passes)
     try:
-        bench.write_results(results, Path(args.out))
+        speed.write_results(results, Path(args.out))
     except OSError as e:
         raise SinkError(f"--out {args.out}: cannot write the figures: {e.strerror or e}") from None
     inv = results["invoke"]

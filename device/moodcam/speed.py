@@ -1,4 +1,6 @@
-"""`moodcam bench`: speed figures measured here and now, written to a JSON file.
+"""Speed measured here and now: what `moodcam bench` runs (moodcam.commands.bench) and writes
+to a JSON file. Not to be confused with bench/ (the figures of every benchmark, and the desktop's
+benchmark scripts) or `make bench` (this, then the report and stop-time benchmarks).
 
 Timings are medians over many runs, interleaved with the baseline they are compared to, so a
 noisy shared machine slows both alike and the ratio stays meaningful.
