@@ -17,7 +17,7 @@ from moodcam import records
 from moodcam.errors import InputError
 from moodcam.files import FileRefused, check_regular, describe_kind, shown
 
-log = logging.getLogger("moodcam.playlist")
+log = logging.getLogger("moodcam.playlist")  # its one follower today: `moodcam playlist --log`
 
 
 class RecordIter(Iterator[dict[str, Any]]):
