@@ -406,7 +406,8 @@ def test_lost_pubacks_are_resent_after_reconnect_at_least_once(broker, make_sink
             sink.handle(u)
         assert sink.wait_connected(10), sink.connect_error()
         sink.close(timeout=5)
-        assert (sink.stats()["events"], sink.stats()["queued"], sink.stats()["dropped"]) == (7, 0, 0)
+        stats = sink.stats()
+        assert (stats["events"], stats["queued"], stats["dropped"]) == (7, 0, 0)
 
         expected = records(updates)
         got = [json.loads(p) for p in sub.wait_count("/event", 5 + 7)]
