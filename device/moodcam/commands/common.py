@@ -8,6 +8,7 @@ import argparse
 import math
 import os
 import stat
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import NoReturn
 
@@ -97,17 +98,41 @@ def load_config(path: str | None):
     return config.load(path)
 
 
+@dataclass(frozen=True)
+class ConfigFlags:
+    """The flags that override the config file, as the commands that have them (run, doctor,
+    playlist) parse them; a command without one leaves it at its default (no override)."""
+
+    source: str | None = None
+    realtime: bool = False
+    clock: str | None = None
+    log: str | None = None
+    log_interval: float | None = None
+    no_log: bool = False
+    mqtt: str | None = None
+    device_id: str | None = None
+    quiet: bool = False
+    model: str | None = None
+    card: str | None = None
+
+    @classmethod
+    def of(cls, args: argparse.Namespace) -> ConfigFlags:
+        given = vars(args)
+        return cls(**{f.name: given[f.name] for f in fields(cls) if f.name in given})
+
+
 def apply_flags(cfg, args: argparse.Namespace):
-    """Command-line flags override the config file (and are validated like it)."""
+    """Command-line flags (ConfigFlags) override the config file (and are validated like it)."""
     from moodcam import config
 
+    flags = ConfigFlags.of(args)
     overrides: dict[str, dict] = {}
 
     def put(section: str, key: str, value) -> None:
         if value is not None:
             overrides.setdefault(section, {})[key] = value
 
-    source = getattr(args, "source", None)
+    source = flags.source
     if source is not None and has_password(source):
         # ps shows a process's arguments to every local user for as long as it runs.
         raise UsageError(
@@ -116,32 +141,27 @@ def apply_flags(cfg, args: argparse.Namespace):
             "[source] password_file"
         )
     put("source", "uri", source)
-    if getattr(args, "realtime", False):
+    if flags.realtime:
         put("source", "realtime", True)
-    put("source", "clock", getattr(args, "clock", None))
-    if getattr(args, "log", None):  # naming a log file asks for one, as --mqtt asks for MQTT
+    put("source", "clock", flags.clock)
+    if flags.log:  # naming a log file asks for one, as --mqtt asks for MQTT
         put("log", "enabled", True)
-        put("log", "path", args.log)
-    put("log", "interval_s", getattr(args, "log_interval", None))
-    if getattr(args, "no_log", False):
+        put("log", "path", flags.log)
+    put("log", "interval_s", flags.log_interval)
+    if flags.no_log:
         put("log", "enabled", False)
-    if getattr(args, "mqtt", None):
+    if flags.mqtt:
         put("mqtt", "enabled", True)
-        put("mqtt", "url", args.mqtt)
-    put("device", "id", getattr(args, "device_id", None))
-    if getattr(args, "quiet", False):
+        put("mqtt", "url", flags.mqtt)
+    put("device", "id", flags.device_id)
+    if flags.quiet:
         put("stdout", "enabled", False)
-    put("classifier", "model", getattr(args, "model", None))
-    put("classifier", "card", getattr(args, "card", None))
+    put("classifier", "model", flags.model)
+    put("classifier", "card", flags.card)
     if not overrides:
         return cfg
-    import dataclasses
-
     merged = {
-        name: {
-            f.name: getattr(getattr(cfg, name), f.name)
-            for f in dataclasses.fields(getattr(cfg, name))
-        }
+        name: {f.name: getattr(getattr(cfg, name), f.name) for f in fields(getattr(cfg, name))}
         for name in config.SECTIONS
     }
     for section, values in overrides.items():
