@@ -36,7 +36,7 @@ def measure(changes: int) -> dict:
     tracemalloc.stop()
     grown = sum(d.size_diff for d in after.compare_to(before, "filename"))
     result = {
-        "led_changes": sink.stats["changes"],
+        "led_changes": sink.stats()["changes"],
         "mock_pin_states_recorded": sum(len(p.states) for p in factory.pins.values()),
         "traced_growth_mb": round(grown / 1e6, 2),
     }

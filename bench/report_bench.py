@@ -9,7 +9,7 @@ A simulated day: the device is on all day, a face is seen in the morning and the
 follow each other in stretches of 30 s to 20 min, the device is off for 10 minutes once a week.
 
 Generator and report each run in a child process, spawned while this parent is still small
-(standard library only; `moodcam.bench` pulls in numpy and OpenCV, so it is imported after the
+(standard library only; `moodcam.speed` pulls in numpy and OpenCV, so it is imported after the
 children ran). That matters for getrusage: Linux carries a process's ru_maxrss through fork and
 exec (exec records the old address space's peak, and a vforked child's old address space is the
 parent's), so a child of a fat parent reports the parent's peak as its own.
@@ -46,7 +46,7 @@ BYTES_PER_DAY = 13_500_000  # measured on the generator's output, with some head
 # Runs in the report child: the report, then its own peak memory on stderr's last line.
 _CHILD = """
 import resource, sys
-from moodcam import report
+from moodcam.commands import report
 code = report.main(sys.argv[1:])
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 hwm = next((l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM:")), "0")
@@ -203,10 +203,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         t = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, __file__, "--days", str(args.days), "--file-mb", str(args.file_mb),
-             "--generate-into", str(folder)],
-            capture_output=True, text=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                __file__,
+                "--days",
+                str(args.days),
+                "--file-mb",
+                str(args.file_mb),
+                "--generate-into",
+                str(folder),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode != 0:
             print(f"bench: generating the log failed: {proc.stderr}", file=sys.stderr)
             return 1
@@ -219,8 +228,18 @@ def main(argv: list[str] | None = None) -> int:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)  # the generator's CPU time
 
         out = folder / f"report.{args.format}"
-        cmd = [sys.executable, "-c", _CHILD, str(folder / "mood.jsonl"),
-               "--tz", "UTC", "--format", args.format, "--out", str(out)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-c",
+            _CHILD,
+            str(folder / "mood.jsonl"),
+            "--tz",
+            "UTC",
+            "--format",
+            args.format,
+            "--out",
+            str(out),
+        ]
         t = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True)
         report_s = time.perf_counter() - t
@@ -236,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.format == "json":
             doc = json.loads(out.read_text())
             summary = {"days": len(doc["days"]), "lines": doc["lines"]}
-        from moodcam.bench import machine as bench_machine
+        from moodcam.speed import machine as bench_machine
 
         results = {
             "what": "moodcam report over a synthetic 1 Hz mood log (rotated files, 1 torn, 1 invalid line)",

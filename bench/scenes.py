@@ -49,7 +49,7 @@ SETTLE_S = 1.0  # a mood is judged right or wrong this long after the last chang
 def assign(truth: list, found: list, thresh: float = MATCH_IOU) -> list[int | None]:
     """For each truth box, the index of the detection it is matched to (best IoU first, each
     detection used once), or None."""
-    from moodcam.detector import iou
+    from moodcam.boxes import iou
 
     pairs = sorted(
         ((iou(tuple(t), tuple(f)), i, j) for i, t in enumerate(truth) for j, f in enumerate(found)),
@@ -68,7 +68,7 @@ def assign(truth: list, found: list, thresh: float = MATCH_IOU) -> list[int | No
 
 def false_faces(truth_all: list, found: list, thresh: float = MATCH_IOU) -> int:
     """Detections overlapping no face at all (a face partly out of the frame is no false face)."""
-    from moodcam.detector import iou
+    from moodcam.boxes import iou
 
     return sum(1 for f in found if all(iou(tuple(t), tuple(f)) < thresh for t in truth_all))
 
@@ -82,13 +82,12 @@ class Peer:
     PADDING, OFFSETS = 40, (10, 10)
 
     def __init__(self, model_path: str, labels: tuple[str, ...]) -> None:
-        from moodcam.bench import PeerModel
         from moodcam.detector import load_cascade
-        from moodcam.labels import FER2013_CLASSES
+        from moodcam.speed import PeerModel
 
         self.model = PeerModel(model_path)
         self.cascade = load_cascade()
-        self.columns = [FER2013_CLASSES.index(c) for c in labels]  # fer's outputs: FER2013 order
+        self.labels = labels
 
     def detect(self, gray: np.ndarray) -> list[tuple[int, int, int, int]]:
         import cv2
@@ -116,8 +115,8 @@ class Peer:
                 y, h = y - (w - h) // 2, w
             x1, y1 = max(0, x - ox + p), max(0, y - oy + p)
             face = padded[y1 : y + h + oy + p, x1 : x + w + ox + p]
-            scores = self.model.invoke(self.model.tensor(face))
-            out.append(int(np.argmax(scores[self.columns])))
+            scores = self.model.scores(face, self.labels)
+            out.append(int(np.argmax(scores)))
         return out
 
 
@@ -586,7 +585,7 @@ def run(
     not from this run, and the output says so)."""
     import multiprocessing as mp
 
-    from moodcam.bench import machine
+    from moodcam.speed import machine
     from training.evaluate import peer_model
 
     args = (split, seed, configs, str(peer_model()), data, baselines_from is None)

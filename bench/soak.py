@@ -35,9 +35,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
-
-from moodcam.bench import machine as bench_machine
+from moodcam.comms import mqtt
+from moodcam.config import MqttConfig
+from moodcam.speed import machine as bench_machine
 from tests.mosquitto import Mosquitto
 from tests.mpd_server import MpdServer
 from tests.servers import tail_log, wait_until
@@ -56,16 +56,14 @@ class EventCounter:
         self.availability: list[str] = []
         self.lock = threading.Lock()
         topic = f"{PREFIX}/{DEVICE_ID}"
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                                  client_id=f"soak-counter-{uuid.uuid4().hex[:6]}")  # fmt: skip
-        self.client.on_connect = lambda c, *a: c.subscribe(
-            [(f"{topic}/event", 1), (f"{topic}/availability", 1)]
+        self.client = mqtt.subscribe(
+            MqttConfig(url=f"mqtt://127.0.0.1:{port}", keepalive_s=30),
+            [f"{topic}/event", f"{topic}/availability"],
+            self._on_message,
+            f"soak-counter-{uuid.uuid4().hex[:6]}",
         )
-        self.client.on_message = self._on_message
-        self.client.connect("127.0.0.1", port, keepalive=30)
-        self.client.loop_start()
 
-    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, msg: Any) -> None:
         with self.lock:
             if msg.topic.endswith("/event"):
                 self.events += 1
@@ -74,8 +72,7 @@ class EventCounter:
                 self.availability.append(msg.payload.decode())
 
     def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        mqtt.stop(self.client)
 
 
 def proc_sample(pid: int) -> tuple[int, int, float]:
@@ -157,13 +154,27 @@ def run(minutes: float, warmup_s: float, every_s: float, clip: Path, model: Path
         summary_path, stderr_path = tmp / "summary.json", tmp / "daemon.log"
         with open(stderr_path, "wb") as err:
             daemon = subprocess.Popen(
-                [sys.executable, "-m", "moodcam.cli", "run", "--config", str(config),
-                 "--summary-json", str(summary_path)],
-                stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=ROOT,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "moodcam.cli",
+                    "run",
+                    "--config",
+                    str(config),
+                    "--summary-json",
+                    str(summary_path),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                env=env,
+                cwd=ROOT,
+            )
         try:
-            wait_until(lambda: "online" in counter.availability or daemon.poll() is not None,
-                       60, "the daemon online on MQTT")  # fmt: skip
+            wait_until(
+                lambda: "online" in counter.availability or daemon.poll() is not None,
+                60,
+                "the daemon online on MQTT",
+            )
             if daemon.poll() is not None:
                 raise RuntimeError(f"daemon exited {daemon.returncode}:\n{tail_log(stderr_path)}")
             started = time.monotonic()
@@ -172,9 +183,15 @@ def run(minutes: float, warmup_s: float, every_s: float, clip: Path, model: Path
             while True:
                 now = time.monotonic()
                 rss, fds, cpu = proc_sample(daemon.pid)
-                samples.append({"t": round(now - started, 1), "rss_mb": round(rss / 2**20, 2),
-                                "fds": fds, "cpu_s": round(cpu, 2),
-                                "load1": round(os.getloadavg()[0], 2)})  # fmt: skip
+                samples.append(
+                    {
+                        "t": round(now - started, 1),
+                        "rss_mb": round(rss / 2**20, 2),
+                        "fds": fds,
+                        "cpu_s": round(cpu, 2),
+                        "load1": round(os.getloadavg()[0], 2),
+                    }
+                )
                 if now >= end:
                     break
                 if daemon.poll() is not None:

@@ -27,10 +27,24 @@ UNIT = ROOT / "systemd" / "moodcam.service"
 
 def one_stop(log: Path) -> float:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moodcam.cli", "run", "--source", str(CLIP), "--realtime",
-         "--log", str(log), "--log-interval", "0", "--quiet"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "moodcam.cli",
+            "run",
+            "--source",
+            str(CLIP),
+            "--realtime",
+            "--log",
+            str(log),
+            "--log-interval",
+            "0",
+            "--quiet",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
     try:
         deadline = time.monotonic() + 60
         while (not log.exists() or log.stat().st_size == 0) and time.monotonic() < deadline:
@@ -67,8 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         "times_s": [round(t, 3) for t in times],
     }
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"SIGTERM to exit: median {result['median_s']} s, max {result['max_s']} s over "
-          f"{args.runs} runs (unit TimeoutStopSec {result['unit_timeout_stop_s']} s); wrote {args.out}")  # fmt: skip
+    print(
+        f"SIGTERM to exit: median {result['median_s']} s, max {result['max_s']} s over "
+        f"{args.runs} runs (unit TimeoutStopSec {result['unit_timeout_stop_s']} s); wrote {args.out}"
+    )
     return 0
 
 

@@ -295,18 +295,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def source_model(card: dict[str, Any]) -> Path | None:
-    """The .keras model a card was converted from, read from its command with convert's own parser
-    (None when the command is not convert's or names no model)."""
-    words = shlex.split(card.get("command", ""))
-    if words[:3] != ["python", "-m", "convert.convert"]:
-        return None
-    try:
-        return build_parser().parse_args(words[3:]).keras_model
-    except SystemExit:  # argparse reports a command it cannot parse by exiting
-        return None
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -356,13 +344,26 @@ def main(argv: list[str] | None = None) -> int:
 
     def card_provenance(model: Any) -> dict[str, Any]:
         return provenance(
-            model, base, args.keras_model, run_cfg, classes, faces, cleaned, (choose, report),
+            model,
+            base,
+            args.keras_model,
+            run_cfg,
+            classes,
+            faces,
+            cleaned,
+            (choose, report),
             len(calibration),
-        )  # fmt: skip
+        )
 
     command = "python -m convert.convert " + " ".join(
         shlex.quote(a) for a in (argv or sys.argv[1:])
     )
+    # What the card was converted from and with, as fields (training/evaluate.py reads the
+    # source model; the command stays, for a person to run again).
+    made_by = {
+        "source_model": str(args.keras_model),
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+    }
     if args.stage:
         card = write_model(base, classes, calibration, args.out, margin)
         card |= card_provenance(base)
@@ -370,6 +371,7 @@ def main(argv: list[str] | None = None) -> int:
             "stage": "an intermediate model kept for training/recover.py, not shipped: "
             f"{report} not read",
             "metrics": {choose: float_and_int8(base, args.out, choose, sets, classes)},
+            **made_by,
             "command": command,
             "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         }
@@ -464,6 +466,7 @@ def main(argv: list[str] | None = None) -> int:
             "accuracy": conditions,
         },
         "latency": latency,
+        **made_by,
         "command": command,
         "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
     }

@@ -10,8 +10,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from moodcam.report import MEDIA_TIME_LIMIT
-from moodcam.sinks.moodlog import iter_records
+from moodcam.logreader import iter_records
+from moodcam.records import MEDIA_TIME_LIMIT
 
 CLIP_META = Path(__file__).resolve().parent / "clip.json"
 

@@ -73,9 +73,16 @@ def main(argv: list[str] | None = None) -> int:
         clip = make_clip(motions, n_seg, seed=args.seed + 10 * s, fps=FPS)
         frames += clip.frames
         boxes += [[list(b) for b in fb] for fb in clip.boxes]
-        truth.append({"start_s": s * SEGMENT_S, "end_s": (s + 1) * SEGMENT_S, "label": label,
-                      "csv_line": line, "visitor": visitor,
-                      "boxes_first_frame": [list(b) for b in clip.boxes[0]]})  # fmt: skip
+        truth.append(
+            {
+                "start_s": s * SEGMENT_S,
+                "end_s": (s + 1) * SEGMENT_S,
+                "label": label,
+                "csv_line": line,
+                "visitor": visitor,
+                "boxes_first_frame": [list(b) for b in clip.boxes[0]],
+            }
+        )
     write_clip(args.out, frames, fps=FPS)
     meta = {
         "source": "FER2013 PublicTest faces (Goodfellow et al. 2013, research use) in a synthetic scene",

@@ -19,6 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from moodcam.boxes import iou
+
 Box = tuple[int, int, int, int]  # x, y, w, h
 
 FRAME_W, FRAME_H = 640, 480
@@ -33,17 +35,6 @@ FOURCC = {".mp4": "mp4v", ".avi": "MJPG"}
 
 
 # --------------------------------------------------------------------------- geometry
-
-
-def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two (x, y, w, h) boxes."""
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
-    inter = ix * iy
-    union = aw * ah + bw * bh - inter
-    return inter / union if union > 0 else 0.0
 
 
 def lerp_box(a: Box, b: Box, f: float) -> Box:
@@ -83,8 +74,11 @@ def clutter_background(seed: int = 0, size: tuple[int, int] = (FRAME_W, FRAME_H)
     f = ((proj - proj.min()) / (np.ptp(proj) + 1e-6))[..., None]
     img = c0 * (1 - f) + c1 * f
     # Low-frequency blotches (like a wall, a sofa, out-of-focus room).
-    blot = cv2.resize(rng.normal(0, 30, (h // 40, w // 40, 3)).astype(np.float32), (w, h),
-                      interpolation=cv2.INTER_CUBIC)  # fmt: skip
+    blot = cv2.resize(
+        rng.normal(0, 30, (h // 40, w // 40, 3)).astype(np.float32),
+        (w, h),
+        interpolation=cv2.INTER_CUBIC,
+    )
     img = np.clip(img + blot, 0, 255).astype(np.uint8)
     for _ in range(int(rng.integers(25, 40))):
         color = tuple(int(v) for v in rng.integers(0, 256, 3))
@@ -101,8 +95,15 @@ def clutter_background(seed: int = 0, size: tuple[int, int] = (FRAME_W, FRAME_H)
             pts = rng.integers(0, [w, h], (5, 2)).astype(np.int32)
             cv2.polylines(img, [pts], False, color, int(rng.integers(1, 5)), cv2.LINE_AA)
         else:
-            cv2.putText(img, "".join(chr(int(c)) for c in rng.integers(65, 91, 5)), (x, y),
-                        cv2.FONT_HERSHEY_SIMPLEX, float(rng.uniform(0.5, 2.0)), color, 2)  # fmt: skip
+            cv2.putText(
+                img,
+                "".join(chr(int(c)) for c in rng.integers(65, 91, 5)),
+                (x, y),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                float(rng.uniform(0.5, 2.0)),
+                color,
+                2,
+            )
     noise = rng.normal(0, 4, img.shape)
     return np.clip(img + noise, 0, 255).astype(np.uint8)
 
@@ -171,8 +172,13 @@ class Clip:
     fps: float = 25.0
 
 
-def make_clip(motions: Sequence[FaceMotion], n_frames: int, seed: int = 0,
-              noise: float = 3.0, fps: float = 25.0) -> Clip:  # fmt: skip
+def make_clip(
+    motions: Sequence[FaceMotion],
+    n_frames: int,
+    seed: int = 0,
+    noise: float = 3.0,
+    fps: float = 25.0,
+) -> Clip:
     """Faces moving over a fixed cluttered background, with fresh sensor noise every frame."""
     bg = clutter_background(seed)
     rng = np.random.default_rng(seed + 1)
@@ -243,8 +249,9 @@ def _haar_finds(cascade: cv2.CascadeClassifier, face: np.ndarray) -> bool:
     return True
 
 
-def extract_fer_faces(csv_path: Path = FER_CSV, out_dir: Path = FACES_DIR, per_label: int = 3,
-                      max_rows: int = 2000) -> list[tuple[str, int]]:  # fmt: skip
+def extract_fer_faces(
+    csv_path: Path = FER_CSV, out_dir: Path = FACES_DIR, per_label: int = 3, max_rows: int = 2000
+) -> list[tuple[str, int]]:
     """Pick the first `per_label` FER2013 faces per fixture label that the Haar cascade finds after
     upscaling, save them as <label>_<csvline>.png and write the provenance README.
 

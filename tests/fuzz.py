@@ -376,7 +376,7 @@ def base_args(world: World, command: str) -> list[str]:
 
 @st.composite
 def flags_case(draw: Any, world: World) -> Case:
-    from moodcam.cli import build_parser
+    from moodcam.commands import build_parser
 
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))

@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from moodcam import errors
-from moodcam.cli import read_image
+from moodcam.commands.classify import read_image
 from moodcam.errors import InputError
 from moodcam.preprocess import prepare_face, to_gray
 from tests.conftest import DESKTOP, DESKTOP_ONLY

@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from moodcam.bench import cpu_model
+from moodcam.speed import cpu_model
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIP = ROOT / "demo" / "clip.mp4"

@@ -219,7 +219,7 @@ def test_sigterm_flushes_and_exits_0_quickly(tmp_path):
 
 
 def test_kill_9_mid_run_leaves_a_readable_log_and_the_next_run_repairs_it(tmp_path):
-    from moodcam.sinks.moodlog import iter_records
+    from moodcam.logreader import iter_records
 
     folder = image_folder(tmp_path, 400)
     log = tmp_path / "mood.jsonl"

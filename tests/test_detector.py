@@ -204,8 +204,8 @@ def test_recall_fast_vs_naive_on_clip() -> None:
     assert s.full_detections + s.tracking_frames == 100
 
 
-def test_iou_helper_matches_detector() -> None:
-    from moodcam.detector import iou as det_iou
-
-    for a, b in [((0, 0, 10, 10), (5, 5, 10, 10)), ((0, 0, 10, 10), (20, 20, 5, 5))]:
-        assert det_iou(a, b) == pytest.approx(iou(a, b))
+def test_iou_of_overlapping_disjoint_and_equal_boxes() -> None:
+    # The one iou (moodcam.boxes), which the detector, the mood tracker and the scenes share.
+    assert iou((0, 0, 10, 10), (5, 5, 10, 10)) == pytest.approx(25 / 175)
+    assert iou((0, 0, 10, 10), (20, 20, 5, 5)) == 0.0
+    assert iou((3, 4, 7, 9), (3, 4, 7, 9)) == 1.0

@@ -33,6 +33,7 @@ from moodcam.daemon import Daemon
 from moodcam.errors import EXIT_BROKER, EXIT_CONFIG, EXIT_OK, EXIT_SOURCE
 from moodcam.notify import Notifier
 from moodcam.records import MoodUpdate
+from moodcam.sinks import Sink
 from moodcam.sinks.mqtt import MqttSink
 from moodcam.sources import CaptureSource
 from tests.conftest import confident_scenes
@@ -101,7 +102,7 @@ def mood_changes(log: Path) -> list[dict[str, Any]]:
     return out
 
 
-class FrameClock:
+class FrameClock(Sink):
     """A sink that notes when each frame reached the sinks (the test's view of the frame loop)."""
 
     def __init__(self) -> None:
@@ -232,7 +233,7 @@ def test_broker_down_60s_every_mood_event_arrives_at_least_once(
         up = time.monotonic()
         broker.start()
         sink = next(s for s in built if isinstance(s, MqttSink))
-        queued_at_restart = sink.stats["queued"]
+        queued_at_restart = sink.stats()["queued"]
         thread.join(timeout=60)
         assert not thread.is_alive() and result == [EXIT_OK], result
 
@@ -258,19 +259,19 @@ def test_broker_down_60s_every_mood_event_arrives_at_least_once(
     print(f"\noutage {up - down:.1f} s: {len(during)} frames and {changes_during} mood changes "
           f"during it; {queued_at_restart} event(s) queued at restart; log change lines "
           f"{len(changes)}, events received {len(got)} ({len(unique)} distinct, {duplicates} "
-          f"duplicates); sink stats {sink.stats}; largest frame gap {gap_out:.3f} s during "
+          f"duplicates); sink stats {sink.stats()}; largest frame gap {gap_out:.3f} s during "
           f"the outage, {gap_all:.3f} s overall; MQTT warnings {mqtt_warnings}")  # fmt: skip
     assert changes_during >= 10, "the source must change mood during the outage"
     assert {label_a, label_b} <= {c["mood"] for c in changes}
     # Every change line of the mood log reached the subscriber, with the same fields, in order
     # of first arrival; nothing was invented.
     assert list(unique.values()) == changes
-    assert sink.stats["dropped"] == 0 and sink.stats["queued"] == 0
-    assert sink.stats["events"] == len(changes)
+    assert sink.stats()["dropped"] == 0 and sink.stats()["queued"] == 0
+    assert sink.stats()["events"] == len(changes)
     # The retained state is the last change.
     assert state == changes[-1]
     # One line when the broker went, one when it came back: not one per failed retry.
-    assert sink.stats["connect_failures"] >= 10 and len(mqtt_warnings) == 2, mqtt_warnings
+    assert sink.stats()["connect_failures"] >= 10 and len(mqtt_warnings) == 2, mqtt_warnings
     assert "lost the connection" in mqtt_warnings[0] and "connected to" in mqtt_warnings[1]
     # The frame loop never waited for the network: the mood kept changing while the broker was
     # away (above); the largest frame gap is printed, not asserted (a loaded machine's figure).
@@ -310,7 +311,7 @@ def test_broker_back_during_a_file_runs_drain_gets_every_event_and_exit_0(
         started = time.monotonic()
         sink = next(s for s in built if isinstance(s, MqttSink))
         time.sleep(max(0.0, started + 10.0 - time.monotonic()))
-        assert thread.is_alive() and sink.stats["queued"] > 0, "the run must still be draining"
+        assert thread.is_alive() and sink.stats()["queued"] > 0, "the run must still be draining"
         broker.start()
         back = time.monotonic()
         assert sink.wait_connected(5), sink.connect_error()
@@ -323,9 +324,9 @@ def test_broker_back_during_a_file_runs_drain_gets_every_event_and_exit_0(
         sub.close()
         broker.stop()
     print(f"\nbroker back after 10 s: used {used_after:.2f} s later; {len(changes)} events; "
-          f"sink stats {sink.stats}")  # fmt: skip
+          f"sink stats {sink.stats()}")  # fmt: skip
     assert changes and list({r["t"]: r for r in got}.values()) == changes
-    assert sink.stats["dropped"] == 0 and sink.stats["events"] == len(changes)
+    assert sink.stats()["dropped"] == 0 and sink.stats()["events"] == len(changes)
     assert used_after <= 2.5
 
 
@@ -392,11 +393,11 @@ def test_broker_refusing_one_log_line_backoff_no_crash_doctor_fails(
             failed_at: list[float] = []  # when each failed attempt was seen (polled)
             seen, end = 0, time.monotonic() + 5.5
             while time.monotonic() < end:
-                n = sink.stats["connect_failures"]
+                n = sink.stats()["connect_failures"]
                 failed_at += [time.monotonic()] * (n - seen)
                 seen = n
                 time.sleep(0.02)
-            stats = sink.stats
+            stats = sink.stats()
             error = sink.connect_error() or ""
         finally:
             sink.close(timeout=0.5)
@@ -697,7 +698,7 @@ def test_camera_missing_at_start_exit_6_and_lost_replaces_the_last_runs_health(
             health = json.loads(sub.wait_count("/health", 1)[0])
             sub.close()
             time.sleep(0.5)  # a takeover of the service's session would show by now
-            service_connects = service.stats["connects"]
+            service_connects = service.stats()["connects"]
         finally:
             service.close(timeout=2)
     lines = [ln for ln in err.splitlines() if ln.startswith("moodcam run:")]

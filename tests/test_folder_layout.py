@@ -91,3 +91,9 @@ def test_train_compare_evaluate_and_convert_on_folders(
     assert set(card["metrics"]) == {fer.HOLDOUT, "Test"}
     assert card["headline"]["split"] == "Test" and card["headline"]["faces"] == 12
     assert card["conditions"]["split"] == "Test"
+    # What it was converted from and with are fields of the card (training/evaluate.py reads them).
+    assert card["source_model"] == str(model) and card["settings"]["calibration_faces"] == 20
+    assert card["settings"]["out"] == str(tflite) and card["settings"]["flip_average"] == "off"
+    from training.evaluate import shipped_models
+
+    assert shipped_models(tflite) == [tflite, model]

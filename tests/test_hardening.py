@@ -121,10 +121,10 @@ def test_a_huge_config_is_refused_by_size(tmp_path: Path) -> None:
 
 
 def test_a_mood_log_line_longer_than_any_record_is_skipped_in_bounded_memory() -> None:
-    from moodcam.sinks import moodlog
+    from moodcam import logreader, records
 
-    data = b'{"v": 1}\n' + b"x" * (3 * moodlog._MAX_LINE) + b'\n{"v": 2}\n{"v": 3'
-    lines = list(moodlog._lines(io.BytesIO(data), chunk=4096))
+    data = b'{"v": 1}\n' + b"x" * (3 * records.MAX_LINE) + b'\n{"v": 2}\n{"v": 3'
+    lines = list(logreader._lines(io.BytesIO(data), chunk=4096))
     assert lines == [b'{"v": 1}', None, b'{"v": 2}', None]
 
 
@@ -132,16 +132,16 @@ def test_a_mood_log_line_longer_than_any_record_is_skipped_in_bounded_memory() -
 @given(st.binary(max_size=80).map(lambda b: b.replace(b"a", b"\n")), st.integers(1, 40),
        st.integers(4, 30))  # fmt: skip
 def test_log_lines_are_split_as_bytes_split_them(data: bytes, chunk: int, limit: int) -> None:
-    from moodcam.sinks import moodlog
+    from moodcam import logreader, records
 
     parts = data.split(b"\n")
     want = [p if len(p) <= limit else None for p in parts[:-1]]
     want += [None] if parts[-1] else []
-    old, moodlog._MAX_LINE = moodlog._MAX_LINE, limit
+    old, records.MAX_LINE = records.MAX_LINE, limit
     try:
-        assert list(moodlog._lines(io.BytesIO(data), chunk=chunk)) == want
+        assert list(logreader._lines(io.BytesIO(data), chunk=chunk)) == want
     finally:
-        moodlog._MAX_LINE = old
+        records.MAX_LINE = old
 
 
 # --- 2. report periods are bounded ----------------------------------------------------------
@@ -514,7 +514,7 @@ def test_make_demo_ends_by_showing_a_report() -> None:
 def test_every_flag_has_help_and_run_help_says_what_it_does_and_its_defaults() -> None:
     import argparse
 
-    from moodcam.cli import build_parser
+    from moodcam.commands import build_parser
 
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))

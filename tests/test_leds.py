@@ -95,7 +95,7 @@ def test_leds_change_only_when_the_mood_changes(factory: MockFactory) -> None:
     sink.handle(mood("sad"))
     assert all(factory.pin(p).writes > w for p, w in zip(RGB, writes, strict=True))
     assert sink.mood == "sad"
-    assert sink.stats == {"changes": 2}  # happy, sad: the 50 repeats are not changes
+    assert sink.stats() == {"changes": 2}  # happy, sad: the 50 repeats are not changes
     sink.close()
 
 

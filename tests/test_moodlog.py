@@ -24,8 +24,9 @@ import pytest
 
 from moodcam.config import LogConfig
 from moodcam.errors import InputError
+from moodcam.logreader import iter_records, log_files
 from moodcam.records import FaceResult, MoodUpdate
-from moodcam.sinks.moodlog import LogPathError, MoodLogWriter, iter_records, log_files
+from moodcam.sinks.moodlog import LogPathError, MoodLogWriter
 
 KEYS = {"v", "t", "faces", "mood", "valence", "arousal"}
 
@@ -125,7 +126,7 @@ def test_interval_changes_and_schema(cfg: LogConfig) -> None:
         }
     ]
     assert recs[4]["faces"] == [] and recs[4]["valence"] == 0.62
-    assert w.stats.lines_written == 5 and w.stats.errors == 0
+    assert w.stats()["lines_written"] == 5 and w.stats()["errors"] == 0
 
 
 def test_interval_zero_writes_every_update_and_time_going_back(cfg: LogConfig) -> None:
@@ -177,7 +178,7 @@ def test_mode_0640_even_with_umask_0(cfg: LogConfig) -> None:
         w.close()
     finally:
         os.umask(old)
-    assert w.stats.rotations >= 1
+    assert w.stats()["rotations"] >= 1
     for p in log_files(path):
         assert stat.S_IMODE(p.stat().st_mode) == 0o640, p
 
@@ -206,7 +207,7 @@ def test_rotation_and_retention(cfg: LogConfig) -> None:
     assert ts == [1000.0 + i for i in range(100 - len(ts), 100)]  # the newest, in order, no gaps
     assert len(ts) == 3 * per_file + len(read_lines(path))
     assert it.skipped == 0 and len(it.files) == 4
-    assert w.stats.rotations == (100 - 1) // per_file
+    assert w.stats()["rotations"] == (100 - 1) // per_file
 
     # backups = 0: rotation keeps no old file at all
     cfg.backups = 0
@@ -249,7 +250,7 @@ def test_torn_tail_repaired_at_open(
     assert len(assert_all_valid(path)) == 4
     msgs = [r.getMessage() for r in errors_and_warnings(caplog)]
     assert len(msgs) == 1 and f"dropped {len(tail)} bytes" in msgs[0], msgs
-    assert w.stats.repaired_bytes == len(tail)
+    assert w.stats()["repaired_bytes"] == len(tail)
 
 
 def test_intact_file_is_left_alone(cfg: LogConfig, caplog: pytest.LogCaptureFixture) -> None:
@@ -403,11 +404,11 @@ def test_disk_full(
     path = Path(cfg.path)
 
     i = 0
-    while w.stats.errors == 0 and i < 2000:
+    while w.stats()["errors"] == 0 and i < 2000:
         w.handle(upd(float(i), faces=3))
         i += 1
-    assert w.stats.errors == 1, "the 64 KiB file system never filled up"
-    assert "No space left on device" in (w.stats.last_error or "")
+    assert w.stats()["errors"] == 1, "the 64 KiB file system never filled up"
+    assert "No space left on device" in (w.stats()["last_error"] or "")
     for _ in range(100):  # frames keep coming: no crash, no retry before retry_s, no log spam
         w.handle(upd(float(i), faces=3))
         i += 1
@@ -415,14 +416,14 @@ def test_disk_full(
     for _ in range(10):
         w.handle(upd(float(i), faces=3))
         i += 1
-    assert w.stats.errors == 2
+    assert w.stats()["errors"] == 2
     logged = errors_and_warnings(caplog)
     assert len(logged) == 1 and logged[0].levelno == logging.ERROR
     assert "No space left on device" in logged[0].getMessage()
     # On tmpfs the failing write is a short one (e.g. 240 of 374 bytes) that the writer cuts off.
     recs = assert_all_valid(path)  # no partial line
-    assert len(recs) == w.stats.lines_written > 0
-    assert w.stats.lines_dropped == 111
+    assert len(recs) == w.stats()["lines_written"] > 0
+    assert w.stats()["lines_dropped"] == 111
 
     filler.unlink()  # space again
     clock.now += 6
@@ -431,7 +432,7 @@ def test_disk_full(
     logged = errors_and_warnings(caplog)
     assert len(logged) == 2 and "writing again" in logged[1].getMessage()
     recs = assert_all_valid(path)
-    assert recs[-1]["t"] == float(i) and len(recs) == w.stats.lines_written
+    assert recs[-1]["t"] == float(i) and len(recs) == w.stats()["lines_written"]
 
 
 def test_the_default_rotation_keeps_over_a_year_of_periodic_lines(tmp_path: Path) -> None:
@@ -451,7 +452,7 @@ def test_the_default_rotation_keeps_over_a_year_of_periodic_lines(tmp_path: Path
                     arousal=0.4113,
                 )
             )
-    assert w.stats.lines_written == 1000
+    assert w.stats()["lines_written"] == 1000
     per_day = Path(cfg.path).stat().st_size / 1000 * 86400 / defaults.interval_s
     kept = defaults.max_bytes * (defaults.backups + 1)
     assert kept / per_day > 365, f"{kept / per_day:.0f} days"
@@ -485,7 +486,7 @@ def test_read_only_at_start_then_writable(
     for i in range(20):
         w.handle(upd(float(i)))
         clock.now += 1  # 20 s: four retries, each failing
-    assert w.stats.errors == 4 and w.stats.lines_written == 0  # at start + 3 retries
+    assert w.stats()["errors"] == 4 and w.stats()["lines_written"] == 0  # at start + 3 retries
     logged = errors_and_warnings(caplog)
     assert len(logged) == 1 and "Read-only file system" in logged[0].getMessage()
 
@@ -527,7 +528,7 @@ def test_file_system_turns_read_only_mid_run(
         w.handle(upd(float(i)))
     clock.now += 6
     w.handle(upd(60.0))  # a retry: still read-only
-    assert w.stats.lines_written == 10 and w.stats.errors == 2
+    assert w.stats()["lines_written"] == 10 and w.stats()["errors"] == 2
     logged = errors_and_warnings(caplog)
     assert len(logged) == 1 and "Read-only file system" in logged[0].getMessage()
 
@@ -555,7 +556,7 @@ def test_directory_removed_then_recreated(cfg: LogConfig, caplog: pytest.LogCapt
         w.handle(upd(float(i)))
         clock.now += 0.1  # 4.5 s: one retry
     assert not path.parent.exists()  # waits for it rather than recreating it
-    assert w.stats.errors == 2 and w.stats.lines_dropped == 45
+    assert w.stats()["errors"] == 2 and w.stats()["lines_dropped"] == 45
     logged = errors_and_warnings(caplog)
     assert len(logged) == 1 and "is gone" in logged[0].getMessage()
 
@@ -584,4 +585,4 @@ def test_file_deleted_mid_run_starts_a_new_one(
     assert [r["t"] for r in assert_all_valid(path)] == [2.0, 3.0]
     logged = errors_and_warnings(caplog)
     assert len(logged) == 1 and "removed or replaced" in logged[0].getMessage()
-    assert w.stats.errors == 0 and w.stats.lines_written == 3
+    assert w.stats()["errors"] == 0 and w.stats()["lines_written"] == 3

@@ -163,8 +163,8 @@ def test_one_event_per_change_state_retained_offline_on_close(broker, make_sink,
         sink.handle(u)
     sink.close(timeout=5)
     expected = records(updates)
-    assert sink.stats["events"] == len(expected) == 6
-    assert sink.stats["queued"] == 0 and sink.stats["dropped"] == 0
+    assert sink.stats()["events"] == len(expected) == 6
+    assert sink.stats()["queued"] == 0 and sink.stats()["dropped"] == 0
 
     got = sub.wait_count("/event", len(expected))
     time.sleep(0.3)  # anything extra would arrive now
@@ -251,7 +251,7 @@ cfg = MqttConfig(enabled=True, url=f"mqtt://127.0.0.1:{port}", keepalive_s=5, re
 sink = MqttSink(cfg, DeviceConfig(id=dev), ("happy", "sad"))
 assert sink.wait_connected(10), sink.connect_error()
 sink.handle(MoodUpdate(t=1.0, mood="happy", changed=True))
-while sink.stats["events"] < 1:
+while sink.stats()["events"] < 1:
     time.sleep(0.01)
 print("ready", flush=True)
 time.sleep(120)
@@ -307,13 +307,13 @@ def test_broker_restart_mid_run_delivers_every_event(mosquitto_bin, tmp_path, ma
         for u in updates[:per_phase]:
             sink.handle(u)
         sub.wait_count("/event", 5)
-        wait_until(lambda: sink.stats["events"] == 5, 5, "PUBACKs of the first events")
+        wait_until(lambda: sink.stats()["events"] == 5, 5, "PUBACKs of the first events")
 
         broker.stop()
-        wait_until(lambda: not sink.stats["connected"], 5, "the sink to notice the broker left")
+        wait_until(lambda: not sink.stats()["connected"], 5, "the sink to notice the broker left")
         for u in updates[per_phase : 2 * per_phase]:
             sink.handle(u)  # made while the broker is away: must not block, must be kept
-        assert sink.stats["queued"] == 5
+        assert sink.stats()["queued"] == 5
         assert sink.connect_error() is not None and str(broker.port) in sink.connect_error()
 
         broker.start()
@@ -321,7 +321,7 @@ def test_broker_restart_mid_run_delivers_every_event(mosquitto_bin, tmp_path, ma
         for u in updates[2 * per_phase :]:
             sink.handle(u)
         sink.close(timeout=10)
-        assert sink.stats["queued"] == 0 and sink.stats["dropped"] == 0
+        assert sink.stats()["queued"] == 0 and sink.stats()["dropped"] == 0
 
         expected = records(updates)
         got = [json.loads(p) for p in sub.wait_count("/event", len(expected), timeout=15)]
@@ -397,16 +397,17 @@ def test_lost_pubacks_are_resent_after_reconnect_at_least_once(broker, make_sink
             sink.handle(u)
         sub.wait_count("/event", 5)
         time.sleep(0.2)
-        assert sink.stats["queued"] == 5 and sink.stats["events"] == 0  # still unacknowledged
+        assert sink.stats()["queued"] == 5 and sink.stats()["events"] == 0  # still unacknowledged
 
         proxy.cut()
         proxy.drop_to_client = False
-        wait_until(lambda: not sink.stats["connected"], 5, "the sink to see the cut")
+        wait_until(lambda: not sink.stats()["connected"], 5, "the sink to see the cut")
         for u in updates[15:]:  # 2 more changes while the link is down
             sink.handle(u)
         assert sink.wait_connected(10), sink.connect_error()
         sink.close(timeout=5)
-        assert (sink.stats["events"], sink.stats["queued"], sink.stats["dropped"]) == (7, 0, 0)
+        stats = sink.stats()
+        assert (stats["events"], stats["queued"], stats["dropped"]) == (7, 0, 0)
 
         expected = records(updates)
         got = [json.loads(p) for p in sub.wait_count("/event", 5 + 7)]
@@ -423,9 +424,9 @@ def test_reconnect_republishes_online_and_last_state(broker, make_sink, subs, de
     assert sink.wait_connected(5)
     update = MoodUpdate(t=5.0, mood="sad", valence=-0.5, arousal=0.1, changed=True)
     sink.handle(update)
-    wait_until(lambda: sink.stats["events"] == 1 and sink.stats["queued"] == 0, 5, "the event")
+    wait_until(lambda: sink.stats()["events"] == 1 and sink.stats()["queued"] == 0, 5, "the event")
     broker.restart()  # no persistence: the broker forgot every retained message
-    wait_until(lambda: sink.stats["connects"] == 2, 10, "the sink to reconnect")
+    wait_until(lambda: sink.stats()["connects"] == 2, 10, "the sink to reconnect")
     base = f"moodcam/{device.id}"
     sub = subs(broker.port, [f"{base}/state", f"{base}/availability"]).wait_subscribed()
     assert json.loads(sub.wait_count("/state", 1)[0]) == update.to_record()
@@ -455,7 +456,7 @@ def test_a_restart_with_nobody_in_view_replaces_the_previous_runs_retained_mood(
         second.handle(MoodUpdate(t=10.0 + k, mood=None, changed=False))
     second.close(timeout=5)
     assert json.loads(sub.wait_count("/state", 1)[0]) == MoodUpdate(t=10.0).to_record()
-    assert sub.on("/event") == [] and second.stats["events"] == 0
+    assert sub.on("/event") == [] and second.stats()["events"] == 0
     late = subs(broker.port, [f"{base}/state"]).wait_subscribed()
     assert json.loads(late.wait_count("/state", 1)[0])["mood"] is None
 
@@ -477,7 +478,7 @@ def test_unreachable_at_start_bounded_queue_drops_oldest(mosquitto_bin, tmp_path
             sink.handle(u)
         # handle() never waits for the network: all twelve handed over, queued or dropped,
         # while nothing listens.
-        stats = sink.stats
+        stats = sink.stats()
         assert (stats["queued"], stats["dropped"], stats["connected"]) == (5, 7, False)
         time.sleep(1.5)  # let it retry at least once more: still only one log line
 
@@ -488,7 +489,7 @@ def test_unreachable_at_start_bounded_queue_drops_oldest(mosquitto_bin, tmp_path
         got = sub.wait_count("/event", 5)
         time.sleep(0.3)
         assert [json.loads(p) for p in sub.on("/event")] == expected
-        assert sink.stats["dropped"] == 7 and sink.stats["events"] == 5
+        assert sink.stats()["dropped"] == 7 and sink.stats()["events"] == 5
     finally:
         broker.stop()
     unreachable = [r for r in caplog.records if "unreachable" in r.getMessage()]
@@ -502,7 +503,7 @@ def test_close_gives_up_after_timeout_when_broker_is_away(make_sink, caplog):
     for u in scripted_updates(3):
         sink.handle(u)
     sink.close(timeout=1.0)  # returns, giving the three up (how fast: not a test's business)
-    assert (sink.stats["queued"], sink.stats["dropped"], sink.stats["events"]) == (0, 3, 0)
+    assert (sink.stats()["queued"], sink.stats()["dropped"], sink.stats()["events"]) == (0, 3, 0)
     assert "3 event(s) not delivered" in caplog.text
 
 
@@ -549,7 +550,7 @@ def test_password_from_file_never_logged(mosquitto_bin, tmp_path, make_sink, dev
         assert sink.wait_connected(5), sink.connect_error()
         sink.handle(MoodUpdate(t=1.0, mood="happy", changed=True))
         sink.close(timeout=5)
-        assert sink.stats["events"] == 1
+        assert sink.stats()["events"] == 1
 
         # The user may come from the URL; a wrong password is refused, and said so plainly.
         other = DeviceConfig(id=device.id + "b")
@@ -557,8 +558,8 @@ def test_password_from_file_never_logged(mosquitto_bin, tmp_path, make_sink, dev
                         password_file=str(bad_file))  # fmt: skip
         err = wait_until(bad.connect_error, 5, "the broker to refuse a wrong password")
         assert "refused" in err and f"127.0.0.1:{broker.port}" in err
-        assert not bad.stats["connected"]
-        shown = [caplog.text, repr(sink), repr(bad), err, str(sink.stats), str(bad.stats)]
+        assert not bad.stats()["connected"]
+        shown = [caplog.text, repr(sink), repr(bad), err, str(sink.stats()), str(bad.stats())]
         bad.close(timeout=0.5)
 
     for text in [*shown, caplog.text]:
@@ -590,4 +591,4 @@ def test_tls_with_own_ca(mosquitto_bin, tmp_path, make_sink, subs, device):
         untrusting = make_sink(broker.port, dev=DeviceConfig(id=device.id + "x"),
                                url=f"mqtts://127.0.0.1:{broker.port}")  # fmt: skip
         err = wait_until(untrusting.connect_error, 5, "a certificate error")
-        assert f"127.0.0.1:{broker.port}" in err and not untrusting.stats["connected"]
+        assert f"127.0.0.1:{broker.port}" in err and not untrusting.stats()["connected"]

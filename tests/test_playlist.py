@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from moodcam.commands.playlist import LogFollower, UsageError, parse_mpd_address, run
 from moodcam.config import ConfigError, LogConfig, PlaylistConfig
-from moodcam.daemon import SinkError
-from moodcam.playlist_cli import LogFollower, UsageError, parse_mpd_address, run
+from moodcam.errors import SinkError
 from moodcam.records import MoodUpdate
 from moodcam.sinks.moodlog import MoodLogWriter
 from moodcam.sinks.playlist import PlaylistError, PlaylistPolicy, PlaylistSink
@@ -257,7 +257,7 @@ def test_sink_scripted_moods_drive_mpd(mpd_server: MpdServer) -> None:
         time.sleep(1.3)  # past the hold time
         state, files, _, volume = now_playing(mpd_server)
         assert (state, files, volume) == ("play", songs("comfort"), "37")
-        assert sink.stats.switches == 2 and sink.stats.errors == 0
+        assert sink.stats()["switches"] == 2 and sink.stats()["errors"] == 0
 
 
 @needs_mpd
@@ -271,7 +271,7 @@ def test_sink_waits_while_the_user_paused(mpd_server: MpdServer, how: str) -> No
         time.sleep(1.0)
         state, files, _, _ = now_playing(mpd_server)
         assert (state, files) == (how, songs("other"))
-        assert sink.stats.switches == 0
+        assert sink.stats()["switches"] == 0
         with mpd_server.client() as c:  # the user presses play again
             c.pause(0) if how == "pause" else c.play()
         wait_until(lambda: now_playing(mpd_server)[1] == songs("upbeat"), 5, "upbeat loaded")
@@ -298,9 +298,9 @@ def test_sink_adopts_what_mpd_already_plays(mpd_server: MpdServer) -> None:
         c.play(1)
     with PlaylistSink(sink_cfg(mpd_server, hold_s=0.1), poll_s=0.1) as sink:
         sink.handle(mood("sad"))
-        wait_until(lambda: sink.stats.adopted == 1, 5, "comfort adopted")
+        wait_until(lambda: sink.stats()["adopted"] == 1, 5, "comfort adopted")
         assert now_playing(mpd_server)[:3] == ("play", songs("comfort"), 1)  # not restarted
-        assert sink.stats.switches == 0
+        assert sink.stats()["switches"] == 0
 
 
 @needs_mpd
@@ -311,7 +311,7 @@ def test_sink_recovers_when_mpd_starts_late(
     port = free_port()
     with PlaylistSink(sink_cfg(port, hold_s=0.2), poll_s=0.1) as sink:
         sink.handle(mood("happy"))
-        wait_until(lambda: sink.stats.errors >= 3, 5, "three failed attempts")  # retry_s 0.5
+        wait_until(lambda: sink.stats()["errors"] >= 3, 5, "three failed attempts")  # retry_s 0.5
         down = [
             r
             for r in caplog.records
@@ -324,7 +324,7 @@ def test_sink_recovers_when_mpd_starts_late(
             playing_other(server)
             wait_until(lambda: now_playing(server)[1] == songs("upbeat"), 5, "upbeat loaded")
             assert any("reachable again" in r.getMessage() for r in caplog.records)
-            assert sink.stats.connected
+            assert sink.stats()["connected"]
 
 
 @needs_mpd
@@ -336,7 +336,7 @@ def test_sink_missing_playlist_is_one_warning_and_no_harm(
     cfg = sink_cfg(mpd_server, hold_s=0.1, playlists={"happy": "nope", "sad": "comfort"})
     with PlaylistSink(cfg, poll_s=0.1) as sink:
         sink.handle(mood("happy"))
-        wait_until(lambda: sink.stats.errors >= 2, 5, "two attempts")
+        wait_until(lambda: sink.stats()["errors"] >= 2, 5, "two attempts")
         warnings = [r.getMessage() for r in caplog.records
                     if r.name == "moodcam.playlist" and r.levelno >= logging.WARNING]  # fmt: skip
         assert len(warnings) == 1 and "no stored playlist 'nope'" in warnings[0]
@@ -360,8 +360,8 @@ def test_sink_password(tmp_path: Path, given: str, caplog: pytest.LogCaptureFixt
             if given == "right":
                 wait_until(lambda: now_playing(server)[1] == songs("upbeat"), 5, "upbeat loaded")
                 return
-            wait_until(lambda: sink.stats.errors >= 3, 5, "three attempts")
-            msg = sink.stats.last_error or ""
+            wait_until(lambda: sink.stats()["errors"] >= 3, 5, "three attempts")
+            msg = sink.stats()["last_error"] or ""
             warnings = [r for r in caplog.records
                         if r.name == "moodcam.playlist" and r.levelno >= logging.WARNING]  # fmt: skip
             assert len(warnings) == 1, caplog.text  # one line per outage, not one per retry
@@ -382,16 +382,16 @@ def test_sink_never_blocks_on_a_hung_mpd(caplog: pytest.LogCaptureFixture) -> No
         sink = PlaylistSink(cfg, timeout_s=30.0)
         for i in range(2000):
             sink.handle(mood("happy" if i % 2 else "sad"))
-        assert sink.stats.last_error is None  # the worker is still waiting for the hello
+        assert sink.stats()["last_error"] is None  # the worker is still waiting for the hello
         closer = threading.Thread(target=sink.close, kwargs={"timeout": 0.5})
         closer.start()
         closer.join(10)  # a safety bound, a third of the worker's 30 s wait
-        assert not closer.is_alive() and sink.stats.last_error is None
+        assert not closer.is_alive() and sink.stats()["last_error"] is None
         # With a short timeout the worker says what happened, once.
         sink = PlaylistSink(cfg, timeout_s=1.0)
         sink.handle(mood("happy"))
-        wait_until(lambda: sink.stats.last_error, 5, "the timeout to be reported")
-        assert "timed out" in (sink.stats.last_error or "")
+        wait_until(lambda: sink.stats()["last_error"], 5, "the timeout to be reported")
+        assert "timed out" in (sink.stats()["last_error"] or "")
         sink.close(timeout=0.5)
 
 
@@ -437,7 +437,7 @@ def test_log_follower_tail_rotation_and_repair(tmp_path: Path) -> None:
             got += [r["mood"] for r in follower.read()]
     got += [r["mood"] for r in follower.read()]
     got += [r["mood"] for r in follower.read()]  # the last file, after the final rotation
-    assert w.stats.rotations >= 3
+    assert w.stats()["rotations"] >= 3
     assert got == moods
     # A crash mid-line leaves a torn tail; the next writer repairs it and appends.
     w.close()
@@ -446,7 +446,7 @@ def test_log_follower_tail_rotation_and_repair(tmp_path: Path) -> None:
     assert follower.read() == []  # a partial line is not a record
     w = log_writer(path)
     w.handle(mood("happy"))
-    assert w.stats.repaired_bytes > 0
+    assert w.stats()["repaired_bytes"] > 0
     assert [r["mood"] for r in follower.read()] == ["happy"]
     # Removed and created again: the new file from its start.
     w.close()
@@ -508,11 +508,11 @@ def test_cli_follows_a_growing_rotating_log(tmp_path: Path, mpd_server: MpdServe
     try:
         wait_until(lambda: now_playing(mpd_server)[1] == songs("comfort"), 5, "comfort")
         for m in ("happy", "angry"):
-            rotations = w.stats.rotations
+            rotations = w.stats()["rotations"]
             for _ in range(15):  # a line per frame: enough to rotate the file each time
                 w.handle(MoodUpdate(t=time.time(), mood=m))
                 time.sleep(0.03)
-            assert w.stats.rotations > rotations
+            assert w.stats()["rotations"] > rotations
             want = songs(PLAYLISTS[m])
             wait_until(lambda want=want: now_playing(mpd_server)[1] == want, 5, PLAYLISTS[m])
     finally:
@@ -538,7 +538,7 @@ def test_cli_follows_mqtt_events(tmp_path: Path, mpd_server: MpdServer) -> None:
                           DeviceConfig(id="cam1"), DEFAULT_CLASSES)  # fmt: skip
         try:
             daemon.handle(mood("happy"))  # before the consumer: known from the retained state
-            wait_until(lambda: daemon.stats["events"] == 1, 5, "the first event acked")
+            wait_until(lambda: daemon.stats()["events"] == 1, 5, "the first event acked")
             consumer = Consumer(cli_args(config=write_config(tmp_path, mpd_server.port),
                                          mqtt=url, device_id="cam1"))  # fmt: skip
             try:
@@ -559,7 +559,7 @@ def test_cli_unreachable_mpd_is_one_line_and_sigterm_ends_it(tmp_path: Path) -> 
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moodcam.playlist_cli", "playlist", "--log", str(path),
+        [sys.executable, "-m", "moodcam.cli", "playlist", "--log", str(path),
          "--config", write_config(tmp_path, port)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
     )  # fmt: skip
@@ -603,7 +603,7 @@ def test_cli_log_it_cannot_read_is_unreadable_input(tmp_path: Path) -> None:
     # A folder here; for a user outside group moodcam, the daemon's 0640 log (EACCES) alike.
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-m", "moodcam.playlist_cli", "playlist", "--log", str(tmp_path),
+        [sys.executable, "-m", "moodcam.cli", "playlist", "--log", str(tmp_path),
          "--config", write_config(tmp_path, free_port()), "--max-runtime", "5"],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60,
     )  # fmt: skip

@@ -20,10 +20,12 @@ import numpy as np
 import pytest
 
 from moodcam import report
+from moodcam.commands import report as report_command
 from moodcam.config import LogConfig
 from moodcam.errors import InputError
+from moodcam.logreader import log_files
 from moodcam.records import FaceResult, MoodUpdate
-from moodcam.sinks.moodlog import MoodLogWriter, log_files
+from moodcam.sinks.moodlog import MoodLogWriter
 
 ROOT = Path(__file__).resolve().parent.parent
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -61,14 +63,17 @@ def steps(start: float, *pairs: tuple[float, str | None]) -> list[MoodUpdate]:
 
 def parse(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="moodcam")
-    report.register(parser.add_subparsers(dest="command", required=True))
+    report_command.register(parser.add_subparsers(dest="command", required=True))
     return parser.parse_args(["report", *argv])
 
 
 def run_json(log: Path, *argv: str, tz: str = "UTC") -> dict[str, Any]:
     out = log.with_name("report.json")
     assert (
-        report.run(parse(str(log), "--tz", tz, "--format", "json", "--out", str(out), *argv)) == 0
+        report_command.run(
+            parse(str(log), "--tz", tz, "--format", "json", "--out", str(out), *argv)
+        )
+        == 0
     )
     return json.loads(out.read_text())
 
@@ -225,7 +230,7 @@ def test_text_and_csv_show_the_skipped_lines(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     log, _ = rotated_log(tmp_path)
-    assert report.run(parse(str(log), "--tz", "UTC")) == 0
+    assert report_command.run(parse(str(log), "--tz", "UTC")) == 0
     out = capsys.readouterr()
     assert "skipped 2 torn or invalid lines" in out.out
     assert out.err == ""  # the text on stdout says it already
@@ -234,7 +239,10 @@ def test_text_and_csv_show_the_skipped_lines(
     assert any(line.startswith("2026-06-01 24") for line in lines)
 
     out_csv = tmp_path / "r.csv"
-    assert report.run(parse(str(log), "--tz", "UTC", "--format", "csv", "--out", str(out_csv))) == 0
+    assert (
+        report_command.run(parse(str(log), "--tz", "UTC", "--format", "csv", "--out", str(out_csv)))
+        == 0
+    )
     assert "skipped 2 torn or invalid lines" in capsys.readouterr().err
     rows = list(csv.DictReader(io.StringIO(out_csv.read_text())))
     moods = ["angry", "happy", "sad", "neutral", "none"]
@@ -336,7 +344,7 @@ def test_default_zone_is_the_devices(tmp_path: Path, monkeypatch: pytest.MonkeyP
         tmp_path / "mood.jsonl", epoch(2026, 6, 1, 21, 30), epoch(2026, 6, 1, 22, 30)
     )
     out = tmp_path / "r.json"
-    assert report.run(parse(str(log), "--format", "json", "--out", str(out))) == 0
+    assert report_command.run(parse(str(log), "--format", "json", "--out", str(out))) == 0
     doc = json.loads(out.read_text())
     # 21:30-22:30 UTC is 23:30-00:30 in Berlin (CEST): two local days.
     assert doc["tz"] == "Europe/Berlin"
@@ -352,7 +360,7 @@ def test_default_zone_is_the_devices(tmp_path: Path, monkeypatch: pytest.MonkeyP
 def test_media_time_logs_are_refused_and_mixed_ones_counted(tmp_path: Path) -> None:
     video = write_log(tmp_path / "video.jsonl", steps(0.0, (0, "happy"), (1.5, "sad"), (3, "sad")))
     with pytest.raises(InputError, match=r"media time \(t < 1e9"):
-        report.run(parse(str(video), "--tz", "UTC"))
+        report_command.run(parse(str(video), "--tz", "UTC"))
     t0 = epoch(2026, 6, 1, 10)
     mixed = write_log(
         tmp_path / "mixed.jsonl",
@@ -372,7 +380,7 @@ def test_config_gives_the_log_path_and_the_max_gap(tmp_path: Path) -> None:
     cfg.write_text(f'[log]\npath = "{log}"\ninterval_s = 120.0\n')
     out = tmp_path / "r.json"
     assert (
-        report.run(
+        report_command.run(
             parse("--config", str(cfg), "--tz", "UTC", "--format", "json", "--out", str(out))
         )
         == 0
@@ -384,18 +392,18 @@ def test_config_gives_the_log_path_and_the_max_gap(tmp_path: Path) -> None:
 
 def test_bad_arguments_get_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(InputError, match="no such mood log"):
-        report.run(parse(str(tmp_path / "nope.jsonl"), "--tz", "UTC"))
+        report_command.run(parse(str(tmp_path / "nope.jsonl"), "--tz", "UTC"))
     log = write_log(tmp_path / "mood.jsonl", steps(epoch(2026, 6, 1), (0, "happy"), (5, "sad")))
     with pytest.raises(report.ReportError, match="after --to"):
-        report.run(parse(str(log), "--from", "2026-06-02", "--to", "2026-06-01"))
+        report_command.run(parse(str(log), "--from", "2026-06-02", "--to", "2026-06-01"))
     with pytest.raises(report.ReportError, match="png needs --out"):
-        report.run(parse(str(log), "--format", "png"))
+        report_command.run(parse(str(log), "--format", "png"))
     for bad in (["--tz", "Mars/Olympus"], ["--from", "June 1st"]):
         with pytest.raises(SystemExit) as e:
             parse(str(log), *bad)
         assert e.value.code == 2
     assert "IANA time zone" in capsys.readouterr().err
-    assert report.main([str(log), "--tz", "UTC", "--max-gap", "0"]) == 2
+    assert report_command.main([str(log), "--tz", "UTC", "--max-gap", "0"]) == 2
 
 
 # --- formats -------------------------------------------------------------------------------
@@ -444,7 +452,7 @@ def test_fhir_bundle_validates_as_r4(tmp_path: Path) -> None:
     from fhir.resources.R4B.bundle import Bundle  # R4B: fhir.resources 8 has no R4 package
 
     out = tmp_path / "r.fhir.json"
-    assert report.run(parse(str(two_days(tmp_path)), "--tz", "Europe/Berlin", "--format", "fhir",
+    assert report_command.run(parse(str(two_days(tmp_path)), "--tz", "Europe/Berlin", "--format", "fhir",
                             "--out", str(out))) == 0  # fmt: skip
     raw = json.loads(out.read_text())
     bundle = Bundle.model_validate(raw)
@@ -490,7 +498,7 @@ def test_png_is_a_real_non_blank_chart(tmp_path: Path) -> None:
     from PIL import Image
 
     out = tmp_path / "chart.png"
-    assert report.run(parse(str(two_days(tmp_path)), "--tz", "Europe/Berlin", "--format", "png",
+    assert report_command.run(parse(str(two_days(tmp_path)), "--tz", "Europe/Berlin", "--format", "png",
                             "--out", str(out))) == 0  # fmt: skip
     with Image.open(out) as im:
         assert im.format == "PNG"

@@ -262,7 +262,7 @@ def test_exceptions_and_reprs_never_carry_the_password(tmp_path: Path) -> None:
                                reconnect_max_s=1), DeviceConfig(id="cam1"), ("happy", "sad"))  # fmt: skip
     try:
         time.sleep(0.5)
-        shown = [repr(sink), str(sink.stats), str(sink.connect_error())]
+        shown = [repr(sink), str(sink.stats()), str(sink.connect_error())]
         shown += [repr(v) for k, v in vars(sink).items() if k != "_client"]  # paho alone keeps it
     finally:
         sink.close(timeout=0.5)
@@ -379,7 +379,7 @@ def test_the_service_environment_has_no_secrets() -> None:
 
 def test_clear_text_passwords_and_open_password_files_are_warned_about(tmp_path: Path) -> None:
     from moodcam import config
-    from moodcam.cli import security_warnings
+    from moodcam.commands.common import security_warnings
 
     pw = secret_file(tmp_path / "pw", SECRET)
 

@@ -117,8 +117,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     x, labels = faces.images[mask], y[mask]
 
-    report: dict[str, Any] = {"split": split, "faces": int(mask.sum()), "baseline": str(args.baseline),
-                              "models": {}}  # fmt: skip
+    report: dict[str, Any] = {
+        "split": split,
+        "faces": int(mask.sum()),
+        "baseline": str(args.baseline),
+        "models": {},
+    }
     right_of = {}
     for name, model in models.items():
         try:
@@ -142,13 +146,17 @@ def main(argv: list[str] | None = None) -> int:
         line = f"{name:32s} {e['accuracy']:6.2f}%"
         if "curve" in e:
             c = e["curve"]
-            line += (f"  best epoch {c['best_epoch']} of {c['epochs']}, last {c['last']:.2f}%, "
-                     f"last-5 mean {c['last5_mean']:.2f}%")  # fmt: skip
+            line += (
+                f"  best epoch {c['best_epoch']} of {c['epochs']}, last {c['last']:.2f}%, "
+                f"last-5 mean {c['last5_mean']:.2f}%"
+            )
         if "paired_vs_baseline" in e:
             q = e["paired_vs_baseline"]
-            line += (f"  | only it right {q['only_candidate_right']}, only baseline "
-                     f"{q['only_baseline_right']}, {q['difference_points']:+.2f} points, "
-                     f"McNemar p {q['mcnemar_p']}")  # fmt: skip
+            line += (
+                f"  | only it right {q['only_candidate_right']}, only baseline "
+                f"{q['only_baseline_right']}, {q['difference_points']:+.2f} points, "
+                f"McNemar p {q['mcnemar_p']}"
+            )
         print(line)
     if args.json:
         args.json.write_text(json.dumps(report, indent=1) + "\n")

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from moodcam.bench import PeerModel
 from moodcam.errors import ModelError
-from moodcam.labels import DEFAULT_CLASSES, FER2013_CLASSES, parse_class_list
+from moodcam.labels import DEFAULT_CLASSES, parse_class_list
+from moodcam.speed import PeerModel
 from training import data as fer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -203,8 +203,7 @@ def conditions_accuracy(
 
 def peer_predict(classes: tuple[str, ...]) -> Any:
     peer = PeerModel(peer_model())
-    columns = [FER2013_CLASSES.index(c) for c in classes]
-    return lambda faces: np.stack([peer.invoke(peer.tensor(f))[columns] for f in faces])
+    return lambda faces: np.stack([peer.scores(f, classes) for f in faces])
 
 
 PEER_NAME = "peer: fer 25.10.3 emotion_model_quantized.tflite"
@@ -279,10 +278,9 @@ def evaluate_model(path: Path, sets: dict[str, tuple], classes: tuple[str, ...])
 def shipped_models(tflite: Path = ROOT / "models" / "moodcam.tflite") -> list[Path]:
     """The shipped model and, when it is still on this machine, the float model its card was
     converted from (so int8 and its own float are compared, not another run's)."""
-    from convert.convert import source_model
-
     card = tflite.with_suffix(".json")
-    source = source_model(json.loads(card.read_text())) if card.is_file() else None
+    named = json.loads(card.read_text()).get("source_model") if card.is_file() else None
+    source = Path(named) if isinstance(named, str) and named else None
     if source is not None and not source.is_absolute():
         source = ROOT / source  # the card's command ran from the project root
     return [tflite] + ([source] if source is not None and source.is_file() else [])

@@ -118,15 +118,23 @@ def recover(tflite: str | Path, model: Any, bn_faces: np.ndarray) -> Any:
         biases.append(b.astype(np.float32))
     for layer, (_, w, b) in zip(denses, dense_ops, strict=True):
         if w.T.shape != tuple(layer.kernel.shape):
-            raise ModelError(f"{tflite}: dense weights {w.T.shape}, {model.name} wants "
-                             f"{tuple(layer.kernel.shape)}")  # fmt: skip
+            raise ModelError(
+                f"{tflite}: dense weights {w.T.shape}, {model.name} wants "
+                f"{tuple(layer.kernel.shape)}"
+            )
         layer.set_weights([w.T.astype(np.float32), b.astype(np.float32)])
 
     bns = [_bn_after(model, c) for c in convs]
     for bn, bias in zip(bns, biases, strict=True):  # identity plus bias, exactly
         n = bias.shape[0]
-        bn.set_weights([np.ones(n, np.float32), bias,
-                        np.zeros(n, np.float32), np.full(n, 1.0 - bn.epsilon, np.float32)])  # fmt: skip
+        bn.set_weights(
+            [
+                np.ones(n, np.float32),
+                bias,
+                np.zeros(n, np.float32),
+                np.full(n, 1.0 - bn.epsilon, np.float32),
+            ]
+        )
     # Each conv's output on the faces: earlier layers already compute the int8 model's function.
     probe = keras.Model(model.input, [c.output for c in convs])
     sums = [np.zeros(c.filters) for c in convs]
@@ -144,8 +152,14 @@ def recover(tflite: str | Path, model: Any, bn_faces: np.ndarray) -> Any:
         mean = sums[k] / counts[k]
         var = np.maximum(squares[k] / counts[k] - mean * mean, 0.0)
         gamma = np.sqrt(var + bn.epsilon)
-        bn.set_weights([gamma.astype(np.float32), (mean + bias).astype(np.float32),
-                        mean.astype(np.float32), var.astype(np.float32)])  # fmt: skip
+        bn.set_weights(
+            [
+                gamma.astype(np.float32),
+                (mean + bias).astype(np.float32),
+                mean.astype(np.float32),
+                var.astype(np.float32),
+            ]
+        )
     return model
 
 
@@ -202,8 +216,12 @@ def main(argv: list[str] | None = None) -> int:
     val = faces.usage == choose
     acc = accuracy(model, faces.images[val], y[val])
     card_int8 = card.get("metrics", {}).get(choose, {}).get("int8", {}).get("accuracy")
-    config = {**run, "arch": arch, "classes": list(classes),
-              "recovered_from": {"model": str(args.tflite), "sha256": model_digest}}  # fmt: skip
+    config = {
+        **run,
+        "arch": arch,
+        "classes": list(classes),
+        "recovered_from": {"model": str(args.tflite), "sha256": model_digest},
+    }
     report = {
         "model": str(args.tflite),
         "sha256": model_digest,

@@ -91,10 +91,16 @@ def accuracy(model: Any, faces: np.ndarray, labels: np.ndarray) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.swa", description=__doc__.splitlines()[0])
-    p.add_argument("runs", type=Path, nargs="+",
-                   help="run folder(s) with epochs/ snapshots and config.json")  # fmt: skip
-    p.add_argument("--last", type=int, nargs="+", default=[3, 5, 8, 12],
-                   help="window sizes to try: average of the last N epochs")  # fmt: skip
+    p.add_argument(
+        "runs", type=Path, nargs="+", help="run folder(s) with epochs/ snapshots and config.json"
+    )
+    p.add_argument(
+        "--last",
+        type=int,
+        nargs="+",
+        default=[3, 5, 8, 12],
+        help="window sizes to try: average of the last N epochs",
+    )
     p.add_argument("--bn-faces", type=int, default=8192, help="Training faces for BN statistics")
     p.add_argument(
         "--data", help="FER2013 folder or file (default $MOODCAM_DATA or ../shared/data)"
@@ -137,8 +143,10 @@ def main(argv: list[str] | None = None) -> int:
             if acc > best_single:
                 best_single = acc
                 results["best_single_epoch"] = {
-                    "run": str(r), "epoch": state.get("best_epoch"), "publictest": acc
-                }  # fmt: skip
+                    "run": str(r),
+                    "epoch": state.get("best_epoch"),
+                    "publictest": acc,
+                }
     chosen: tuple[float, int] | None = None
     (run / "swa.keras").unlink(missing_ok=True)  # a stale average from an earlier call never wins
     for n in sorted(set(args.last)):

@@ -1,0 +1,1 @@
+"""How moodcam talks to other machines: one module per transport (MQTT)."""
