@@ -141,7 +141,7 @@ class MoodTracker:
         self._tracks: list[_MoodTrack] = []  # in creation (= id) order
         self._next_id = 1
         self._last_t: float | None = None
-        self._followed: _Track | None = None  # the dominant face of the last update
+        self._followed: _MoodTrack | None = None  # the dominant face of the last update
         # The mood of the previous update. Deliberately not cleared by reset(): sinks must still
         # hear "mood -> None" when a new file starts while they show the old file's mood.
         self._mood: str | None = None
