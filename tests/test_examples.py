@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.publish as publish
 import pytest
 
 from moodcam.config import DeviceConfig, MqttConfig, PlaylistConfig
@@ -142,6 +143,12 @@ def test_mqtt_consumer_prints_events(broker: Mosquitto) -> None:
         sink.handle(MoodUpdate(t=14.0, mood=None, changed=True))
         got = [lines.get(timeout=10).strip() for _ in range(2)]
         assert got == ["t=12.5 mood=happy valence=0.6", "t=14.0 mood=None valence=None"]
+        # Not a mood record: one line on stderr (merged here), and it keeps listening.
+        publish.single("moodcam/cam1/event", b'{"v": 1, "t": "noon"}', hostname="127.0.0.1",
+                       port=broker.port, qos=1)  # fmt: skip
+        assert lines.get(timeout=10).strip() == """not a v1 mood record: b'{"v": 1, "t": "noon"}'"""
+        sink.handle(MoodUpdate(t=15.0, mood="sad", valence=-0.7, arousal=0.3, changed=True))
+        assert lines.get(timeout=10).strip() == "t=15.0 mood=sad valence=-0.7"
         time.sleep(0.3)
         assert lines.empty()
     finally:
