@@ -1085,6 +1085,11 @@ def register(subparsers: Any) -> None:
         help="a line covers at most this many seconds until the next one; longer gaps "
         "are the device being off (default 60, or 2 x [log] interval_s)",
     )
+    p.add_argument(
+        "--no-index",
+        action="store_true",
+        help="read the whole log even where `moodcam web` keeps a history index beside it",
+    )
     p.set_defaults(func=run)
 
 
@@ -1116,15 +1121,21 @@ def run(args: argparse.Namespace) -> int:
     if args.out and args.out != "-":
         refuse_output(Path(args.out))  # a device or FIFO: said before a whole log is read
 
-    rep = summarize(
-        path,
-        tz,
-        tz_name=tz_name,
-        first=first,
-        last=last,
-        max_gap=max_gap,
-        timeline=args.format == "png",
-    )
+    rep = None
+    if not getattr(args, "no_index", False):  # the dashboard's index, when it has one
+        from moodcam.history import indexed_report
+
+        rep = indexed_report(path, tz, tz_name, first, last, max_gap, args.format == "png")
+    if rep is None:
+        rep = summarize(
+            path,
+            tz,
+            tz_name=tz_name,
+            first=first,
+            last=last,
+            max_gap=max_gap,
+            timeline=args.format == "png",
+        )
     if rep.skipped and (args.format != "text" or args.out):
         print(f"moodcam report: {rep.skipped_note}", file=sys.stderr)
 
