@@ -164,6 +164,9 @@ def build_sinks(cfg: Config, labels: tuple[str, ...]) -> list[Sink]:
                 sinks.append(MoodLogWriter(cfg.log))
             except LogPathError as e:
                 raise SinkError(f"{cfg.path}: [log] path {e.strerror}") from None
+            from moodcam.sinks.healthfile import HealthFile  # for `moodcam web`
+
+            sinks.append(HealthFile(cfg.log.path))
         if cfg.leds.enabled:
             from moodcam.sinks.leds import LedError, LedSink
 
