@@ -6,8 +6,8 @@ PY := $(VENV)/bin/python
 # The machine's role: a Pi runs the device only; anything else also trains and converts.
 ARCH := $(shell uname -m)
 ROLE ?= $(if $(filter aarch64 armv7l armv6l,$(ARCH)),device,desktop)
-EXTRAS_device := litert,report
-EXTRAS_desktop := desktop,report,test
+EXTRAS_device := litert,report,web
+EXTRAS_desktop := desktop,report,web,test
 STAMP := $(VENV)/.installed-$(ROLE)
 export MOODCAM_DATA ?= $(abspath ../shared/data)
 export TF_CPP_MIN_LOG_LEVEL ?= 2

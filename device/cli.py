@@ -219,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     playlist_cli.register(sub)
     report.register(sub)
+    from moodcam import web
+
+    web.register(sub)
 
     b = sub.add_parser(
         "bench",

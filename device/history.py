@@ -283,6 +283,10 @@ class Index:
         ).fetchone()
         return None if row is None else _grid(row[0])
 
+    def save(self) -> None:
+        """Write what `update(save=False)` read."""
+        self._save()
+
     def _save(self) -> None:
         """Write what is in memory, then forget it (the next feed fetches what it needs)."""
         if not self.writable:
@@ -325,9 +329,12 @@ class Index:
 
     # --- reading the log -----------------------------------------------------------------
 
-    def update(self) -> int:
+    def update(self, save: bool = True) -> int:
         """Read what the log gained since the last update; the number of new records.
-        IndexUnusable when a file read before is gone or changed (the index must be rebuilt)."""
+        IndexUnusable when a file read before is gone or changed (the index must be rebuilt).
+        `save` False keeps what was read in memory until `save()` (the dashboard polls the log
+        every quarter second and writes a minute's worth at a time: fewer writes to an SD card).
+        """
         current = []
         for p in log_files(self.log_path):
             try:
@@ -356,7 +363,8 @@ class Index:
                 mark = FileMark(st.st_dev, st.st_ino, n, head, 0)
                 self.files.append(mark)
             self._read(p, mark, newest)
-            self._save()
+            if save or i < len(current) - 1:
+                self._save()
         return self.records - before
 
     def _read(self, path: Path, mark: FileMark, newest: bool) -> None:

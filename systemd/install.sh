@@ -268,8 +268,9 @@ install_venv() {
         cp -R "$REPO/pyproject.toml" "$REPO/README.md" "$REPO/device" "$BUILD_DIR/"
         src=$BUILD_DIR
     fi
-    # report: `moodcam report --format png` (matplotlib) and FHIR validation on the device.
-    if ! run "$VENV/bin/python" -m pip "${pip_args[@]}" "${src}[$EXTRA,report]"; then
+    # report: `moodcam report --format png` (matplotlib) and FHIR validation on the device;
+    # web: `moodcam web`, the dashboard (moodcam-web.service).
+    if ! run "$VENV/bin/python" -m pip "${pip_args[@]}" "${src}[$EXTRA,report,web]"; then
         die "pip could not install moodcam with $RUNTIME for Python $PYVER on $ARCH (see above). On 32-bit Raspberry Pi OS OpenCV wheels come only from piwheels; 64-bit Raspberry Pi OS is the supported system."
     fi
 }
