@@ -36,15 +36,20 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from starlette.responses import StreamingResponse
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
 
 from moodcam import __version__
 from moodcam.config import Config, to_toml
 from moodcam.history import Index
 from moodcam.labels import DEFAULT_CLASSES
-from moodcam.report import NONE, FORMATS, Report, parse_date, to_json
+from moodcam.report import FORMATS, NONE, Report, parse_date, to_json
 from moodcam.sinks.healthfile import read_health
 from moodcam.urls import redact_url
 from moodcam.web import charts
