@@ -1,0 +1,188 @@
+"""`moodcam web` over HTTP, a real server on a loopback port (tests/dashboard.py): the token,
+the rate limit on wrong ones, odd URLs, the headers of every response, no image type, no secret
+in any response, and the same numbers as `moodcam report`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from moodcam.errors import EXIT_CONFIG
+from tests.dashboard import LAST_MOOD, SECRETS, Served, serve, write_config
+from tests.servers import free_port
+
+HEADERS = {
+    "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
+    "connect-src 'self'; img-src 'none'; form-action 'self'; base-uri 'none'; "
+    "frame-ancestors 'none'",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "x-content-type-options": "nosniff",
+    "cache-control": "no-store",
+}
+TODAY = datetime.now(UTC).date()
+WEEK = f"from={TODAY - timedelta(days=6)}&to={TODAY}"
+PAGES = [
+    "/",
+    f"/?{WEEK}",
+    "/api/now",
+    f"/api/report?{WEEK}",
+    "/fragment/doctor",
+    "/static/app.js",
+    "/static/style.css",
+    *(f"/download/{f}?{WEEK}" for f in ("csv", "json", "fhir", "png")),
+]
+ODD = [
+    "/mood.jsonl",
+    "/mood.jsonl.history.sqlite",
+    "/moodcam.toml",
+    "/token",
+    "/static/",
+    "/static/../mood.jsonl",
+    "/static/%2e%2e/mood.jsonl",
+    "/static/..%2fmood.jsonl",
+    "/static/app.js/../../token",
+    "//etc/passwd",
+    "/download/txt",
+    "/download/..%2f..%2fmood.jsonl",
+    "/download/",
+    "/api/",
+    "/api/now/x",
+    "/%00",
+    "/index.html",
+    "/.git/config",
+]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with serve(tmp_path_factory.mktemp("web")) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def locked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with serve(tmp_path_factory.mktemp("web-token"), token=True, max_failures=3) as s:
+        yield s
+
+
+def check_headers(path: str, headers: dict[str, str]) -> None:
+    for k, v in HEADERS.items():
+        assert headers.get(k) == v, (path, k, headers)
+    assert "server" not in headers, path
+    assert not headers.get("content-type", "").startswith("image/"), (path, headers)
+
+
+def test_pages_answer_with_strict_headers_no_image_type_and_no_secret(server: Served) -> None:
+    bodies = []
+    for path in PAGES:
+        status, headers, body = server.get(path)
+        assert status == 200, (path, body[:300])
+        check_headers(path, headers)
+        bodies.append(body)
+    status, headers, body = server.get("/events")  # the first live event
+    assert status == 200 and headers["content-type"].startswith("text/event-stream")
+    check_headers("/events", headers)
+    bodies.append(body)
+    assert b"data: " in body and LAST_MOOD.encode() in body
+    # The PNG chart is a download, not an image a page shows.
+    status, headers, body = server.get(f"/download/png?{WEEK}")
+    assert headers["content-type"] == "application/octet-stream"
+    assert headers["content-disposition"].startswith("attachment;") and body[:4] == b"\x89PNG"
+    for secret in SECRETS.values():
+        assert not any(secret.encode() in b for b in bodies), secret
+    page = bodies[0].decode()
+    assert "(set)" in page and "<script>" not in page and " style=" not in page
+
+
+def test_odd_urls_are_404_and_nothing_is_written(server: Served) -> None:
+    for path in ODD:
+        status, headers, body = server.get(path)
+        assert status == 404, (path, status, body[:200])
+        check_headers(path, headers)
+        assert SECRETS["mqtt"].encode() not in body and b'"v":1' not in body, path
+    for method in ("POST", "PUT", "DELETE", "PATCH"):
+        status, headers, _ = server.get("/", method=method)
+        assert status == 405 and headers["allow"] == "GET, HEAD"
+        check_headers(method, headers)
+
+
+def test_now_and_history_are_the_reports(server: Served, tmp_path: Path) -> None:
+    now = json.loads(server.get("/api/now")[2])
+    assert now["mood"] == LAST_MOOD and now["faces"] == 1 and not now["stale"]
+    assert abs(now["since"] - (time.time() - 60)) < 30
+    first, last = TODAY - timedelta(days=6), TODAY
+    _, _, api = server.get(f"/api/report?from={first}&to={last}")
+    cli = subprocess.run(
+        [sys.executable, "-m", "moodcam.cli", "report", str(server.log), "--tz", "UTC",
+         "--config", str(server.config), "--from", str(first), "--to", str(last),
+         "--format", "json", "--no-index"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    want = json.loads(cli.stdout)
+    got = json.loads(api)
+    for doc in (want, got):
+        for k in ("generated", "log", "files"):
+            doc.pop(k, None)
+    assert got == want
+    for fmt in ("csv", "json"):
+        _, _, download = server.get(f"/download/{fmt}?from={first}&to={last}")
+        cli = subprocess.run(
+            [sys.executable, "-m", "moodcam.cli", "report", str(server.log), "--tz", "UTC",
+             "--config", str(server.config), "--from", str(first), "--to", str(last),
+             "--format", fmt, "--no-index"],
+            capture_output=True, check=True,
+        )  # fmt: skip
+        if fmt == "json":
+            a, b = json.loads(download), json.loads(cli.stdout)
+            a.pop("generated")
+            b.pop("generated")
+            assert a == b
+        else:
+            assert download == cli.stdout
+
+
+def test_bad_periods_are_400(server: Served) -> None:
+    for q in (
+        "from=2026-13-01&to=2026-12-01",
+        "from=2026-05-02&to=2026-05-01",
+        "from=1900-01-01&to=2026-01-01",
+    ):
+        status, headers, body = server.get(f"/api/report?{q}")
+        assert status == 400, (q, body)
+        check_headers(q, headers)
+
+
+def test_a_token_is_required_and_wrong_ones_are_rate_limited(locked: Served) -> None:
+    status, headers, _ = locked.get("/", auth="")
+    assert status == 401 and headers["www-authenticate"].startswith("Basic realm=")
+    check_headers("401", headers)
+    for path in ("/api/now", "/events", "/static/app.js", f"/download/csv?{WEEK}"):
+        assert locked.get(path, auth="")[0] == 401, path
+    assert locked.get("/")[0] == 200  # the right token, as a browser sends it (Basic)
+    status, _, body = locked.get(
+        "/api/now", auth="", headers={"Authorization": f"Bearer {SECRETS['token']}"}
+    )
+    assert status == 200 and json.loads(body)["mood"] == LAST_MOOD
+    for wrong in ("web-token-9d81", "WEB-TOKEN-9D81E", "web-token-9d81e0"):
+        assert locked.get("/", auth=wrong)[0] == 401
+    status, headers, body = locked.get("/")  # now even the right token waits
+    assert status == 429 and 50 <= int(headers["retry-after"]) <= 61
+    check_headers("429", headers)
+    assert SECRETS["token"].encode() not in body
+
+
+def test_listening_beyond_loopback_needs_a_token_file(tmp_path: Path) -> None:
+    config = write_config(tmp_path, free_port(), bind="0.0.0.0")
+    proc = subprocess.run([sys.executable, "-m", "moodcam.cli", "web", "--config", str(config)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == EXIT_CONFIG, proc.stderr
+    assert "[web] bind: 0.0.0.0 listens beyond this machine: set [web] token_file" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
