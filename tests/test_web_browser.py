@@ -63,8 +63,13 @@ def text(driver: Any, css: str) -> str:
 def screenshot(driver: Any, out: Path, width: int) -> Path:
     """The whole page at `width` CSS pixels."""
     driver.set_window_size(width, 900)
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(width, height + 20)
+    for _ in range(3):  # the window's height is not the page's: grow it by what is missing
+        missing = driver.execute_script(
+            "return document.documentElement.scrollHeight - window.innerHeight"
+        )
+        if missing <= 0:
+            break
+        driver.set_window_size(width, driver.get_window_size()["height"] + missing)
     driver.save_screenshot(str(out))
     return out
 
