@@ -196,7 +196,9 @@ def test_web_unit_is_independent_and_unprivileged() -> None:
     web = parse_unit(WEB_UNIT.read_text(encoding="utf-8"))
     daemon = UNIT.read_text(encoding="utf-8")
     assert one(web, "Service", "User") == "moodcam" and one(web, "Service", "Group") == "moodcam"
-    assert one(web, "Service", "ExecStart") == f"{EXEC} web --config /etc/moodcam/moodcam.toml"
+    assert one(web, "Service", "ExecStart") == (
+        "/opt/moodcam/venv/bin/python -m moodcam.web --config /etc/moodcam/moodcam.toml"
+    )
     # Neither waits for, stops with or pulls in the other.
     for key in ("Requires", "Wants", "BindsTo", "PartOf", "Requisite", "After", "Before"):
         assert "moodcam.service" not in " ".join(web["Unit"].get(key, [])), key
@@ -214,6 +216,9 @@ def test_web_unit_is_independent_and_unprivileged() -> None:
 def test_web_unit_verifies(tmp_path: Path) -> None:
     root = _verify_root(tmp_path, with_executable=True)
     shutil.copy(WEB_UNIT, root / "etc/systemd/system/moodcam-web.service")
+    python = root / "opt/moodcam/venv/bin/python"
+    python.write_text("#!/bin/sh\n")
+    python.chmod(0o755)
     r = subprocess.run([ANALYZE or "", "verify", f"--root={root}", "moodcam-web.service"],
                        capture_output=True, text=True, timeout=120)  # fmt: skip
     assert r.returncode == 0 and r.stderr == "" and r.stdout == "", r.stderr + r.stdout

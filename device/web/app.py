@@ -151,10 +151,10 @@ class Dashboard:
             return True
         return False
 
-    def report(self, first: date | None, last: date | None) -> Report:
+    def report(self, first: date | None, last: date | None, timeline: bool = False) -> Report:
         with self.lock:
             assert self.index is not None
-            return self.index.report(first, last, timeline=True)
+            return self.index.report(first, last, timeline)
 
     def today(self) -> date:
         return datetime.now(self.tz).date()
@@ -191,7 +191,7 @@ class Dashboard:
         """The live event: the Now panel, today's timeline and the framing help."""
         now = self.now()
         today = self.today()
-        rep = self.report(today, today)
+        rep = self.report(today, today, timeline=True)
         with self.lock:
             last = self.index.last if self.index else None
         return {
