@@ -57,7 +57,10 @@ def errors(driver: Any) -> list[dict[str, Any]]:
 
 
 def text(driver: Any, css: str) -> str:
-    return driver.find_element("css selector", css).text.lower()  # the page capitalizes moods
+    # In one call: a live event may replace the element between a find and a read.
+    return driver.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.textContent.trim() : ''", css
+    ).lower()
 
 
 def screenshot(driver: Any, out: Path, width: int) -> Path:
