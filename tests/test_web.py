@@ -186,3 +186,39 @@ def test_listening_beyond_loopback_needs_a_token_file(tmp_path: Path) -> None:
     assert proc.returncode == EXIT_CONFIG, proc.stderr
     assert "[web] bind: 0.0.0.0 listens beyond this machine: set [web] token_file" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_the_dashboard_follows_rotation_and_rebuilds_when_retention_deletes(tmp_path: Path) -> None:
+    """In-process: Dashboard.poll over a log whose writer rotates and deletes its oldest files."""
+    from zoneinfo import ZoneInfo
+
+    from moodcam import config, report
+    from moodcam.web.app import Dashboard
+    from tests.test_report import upd, write_log
+
+    log = tmp_path / "mood.jsonl"
+    cfg = config.from_dict({"log": {"path": str(log), "interval_s": 10.0}})
+    start = time.time() - 86400
+    moods = ("happy", "sad", None, "angry")
+    ups = [upd(start + 7 * i, moods[i // 50 % 4]) for i in range(4000)]
+    rotation = {"max_bytes": 60_000, "backups": 3}
+    write_log(log, ups[:500], **rotation)
+    dash = Dashboard(cfg, None, log, ZoneInfo("UTC"), "UTC", 60.0)
+    dash.open()
+    inode = dash.index.path.stat().st_ino
+
+    def same() -> None:
+        got = report.to_json(dash.report(None, None)) | {"generated": 0}
+        want = report.summarize(log, ZoneInfo("UTC"), tz_name="UTC")
+        assert got == report.to_json(want) | {"generated": 0}
+
+    assert dash.poll() and dash.index.last["mood"] == ups[499].mood
+    same()
+    write_log(log, ups[500:700], **rotation)  # a rotation, nothing deleted yet
+    assert dash.poll() and dash.index.path.stat().st_ino == inode
+    same()
+    write_log(log, ups[700:], **rotation)  # retention deletes files the index has read
+    assert dash.poll() and dash.index.path.stat().st_ino != inode  # rebuilt, then swapped in
+    same()
+    assert json.loads(dash.payload)["mood"] == ups[-1].mood
+    dash.close()

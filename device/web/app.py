@@ -47,7 +47,7 @@ from starlette.routing import Route
 
 from moodcam import __version__
 from moodcam.config import Config, to_toml
-from moodcam.history import Index
+from moodcam.history import Index, IndexUnusable
 from moodcam.labels import DEFAULT_CLASSES
 from moodcam.report import FORMATS, NONE, Report, parse_date, to_json
 from moodcam.sinks.healthfile import read_health
@@ -129,19 +129,25 @@ class Dashboard:
 
     def poll(self) -> bool:
         """Read new lines; True when the page should change (new lines or new health)."""
+        stale = None
         with self.lock:
             assert self.index is not None
             try:
                 new = self.index.update(save=False)
-            except Exception as e:  # a rotation gone wrong, a file replaced: start afresh
-                log.warning("history index: %s; rebuilding", e)
-                self.index.close()
-                self.index = Index.rebuild(self.log_path, self.tz, self.tz_name, self.max_gap,
-                                           self.index.path)  # fmt: skip
-                new = 1
+            except IndexUnusable as e:  # retention deleted a file it read, or one was replaced
+                stale, new = e, 0
             if time.monotonic() - self._saved > SAVE_S:
                 self.index.save()
                 self._saved = time.monotonic()
+        if stale is not None:
+            # Built beside the old index, which the pages keep reading meanwhile.
+            log.info("history index: %s; rebuilding it from the log", stale)
+            fresh = Index.rebuild(self.log_path, self.tz, self.tz_name, self.max_gap,
+                                  self.index.path)  # fmt: skip
+            with self.lock:
+                old, self.index = self.index, fresh
+            old.close()
+            new = 1
         health = read_health(self.log_path)
         key = json.dumps(health, sort_keys=True)
         if new or key != self._health_key or not self.payload:
