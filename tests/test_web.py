@@ -18,6 +18,8 @@ from moodcam.errors import EXIT_CONFIG
 from tests.dashboard import LAST_MOOD, SECRETS, Served, serve, write_config
 from tests.servers import free_port
 
+ROOT = Path(__file__).resolve().parent.parent
+
 HEADERS = {
     "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
     "connect-src 'self'; img-src 'none'; form-action 'self'; base-uri 'none'; "
@@ -221,4 +223,49 @@ def test_the_dashboard_follows_rotation_and_rebuilds_when_retention_deletes(tmp_
     assert dash.poll() and dash.index.path.stat().st_ino != inode  # rebuilt, then swapped in
     same()
     assert json.loads(dash.payload)["mood"] == ups[-1].mood
+    dash.close()
+
+
+def test_what_the_daemon_writes_is_what_the_dashboard_shows(tmp_path: Path) -> None:
+    """The real daemon over the bundled clip (wall clock: a log on the calendar): its
+    camera health file and its log's newest faces reach the dashboard; at exit it says stopped."""
+    from zoneinfo import ZoneInfo
+
+    from moodcam import config
+    from moodcam.sinks.healthfile import health_path, read_health
+    from moodcam.web.app import Dashboard
+
+    log = tmp_path / "mood.jsonl"
+    proc = subprocess.run(
+        [sys.executable, "-m", "moodcam.cli", "run", "--source", "demo/clip.mp4", "--clock",
+         "wall", "--log", str(log), "--log-interval", "0"],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    health = read_health(log)
+    assert health is not None and health["camera"] == "stopped", health
+    assert oct(health_path(log).stat().st_mode & 0o777) == "0o640"
+    # The daemon's lines up to its last with faces (the clip may end on an empty room).
+    lines = log.read_text().splitlines(keepends=True)
+    end = max(i for i, line in enumerate(lines) if json.loads(line)["faces"]) + 1
+    shown = tmp_path / "shown.jsonl"
+    shown.write_text("".join(lines[:end]))
+    health_path(shown).write_bytes(health_path(log).read_bytes())
+    cfg = config.from_dict({"log": {"path": str(shown)}})
+    dash = Dashboard(cfg, None, shown, ZoneInfo("UTC"), "UTC", 60.0)
+    dash.open()
+    dash.poll()
+    now = dash.now()
+    last = json.loads(lines[end - 1])
+    assert last["faces"]
+    assert (now["mood"], now["faces"], now["camera"]) == (
+        last["mood"],
+        len(last["faces"]),
+        "stopped",
+    )
+    framing = json.loads(dash.payload)["framing_svg"]
+    assert framing.count('class="face"') == len(last["faces"])
+    for face in last["faces"]:
+        x, y, w, h = face["box"]
+        assert f'x="{x}" y="{y}" width="{w}" height="{h}"' in framing
     dash.close()
