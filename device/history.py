@@ -91,10 +91,10 @@ class FileMark:
     head: str
     offset: int
 
-    def matches(self, path: Path, st: os.stat_result) -> bool:
+    def matches(self, path: Path, st: os.stat_result, head: bool = True) -> bool:
         if (st.st_dev, st.st_ino) != (self.dev, self.ino) or st.st_size < self.offset:
             return False
-        return _head(path, self.head_len)[1] == self.head
+        return not head or _head(path, self.head_len)[1] == self.head
 
 
 def _head(path: Path, n: int = HEAD_BYTES) -> tuple[int, str]:
@@ -344,8 +344,11 @@ class Index:
                 continue
         if len(current) < len(self.files):
             raise IndexUnusable("a log file it has read is gone (rotated out)")
-        for mark, (p, st) in zip(self.files, current, strict=False):
-            if not mark.matches(p, st):
+        last = len(self.files) - 1
+        for i, (mark, (p, st)) in enumerate(zip(self.files, current, strict=False)):
+            # First bytes read only of the oldest and newest (a file deleted, a new one given
+            # its inode): the others cannot change without those changing first.
+            if not mark.matches(p, st, head=i in (0, last)):
                 raise IndexUnusable(
                     f"{p} is not the file it read there (its oldest files rotated out, or the "
                     "log was replaced)"
