@@ -513,9 +513,12 @@ def _parse(reader: _Upto, idx: Index) -> Iterator[dict[str, Any]]:
 
 def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
     if readonly:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5,
+                             check_same_thread=False)  # fmt: skip
     else:
-        db = sqlite3.connect(path, timeout=5)
+        # The dashboard's worker threads take turns (its lock); sqlite3 would refuse any but
+        # the thread that opened it.
+        db = sqlite3.connect(path, timeout=5, check_same_thread=False)
     db.execute("PRAGMA busy_timeout = 5000")
     return db
 
