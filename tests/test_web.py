@@ -151,6 +151,17 @@ def test_now_and_history_are_the_reports(server: Served, tmp_path: Path) -> None
             assert download == cli.stdout
 
 
+def test_concurrent_requests(server: Served) -> None:
+    """Requests at once run in several worker threads, which share the index (and its SQLite
+    connection) in turn."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = [f"/api/report?{WEEK}", "/", "/api/now", f"/api/report?{WEEK}"] * 6
+    with ThreadPoolExecutor(12) as pool:
+        statuses = list(pool.map(lambda p: server.get(p)[0], paths))
+    assert statuses == [200] * len(paths)
+
+
 def test_bad_periods_are_400(server: Served) -> None:
     for q in (
         "from=2026-13-01&to=2026-12-01",
