@@ -493,6 +493,11 @@ def summarize(
     return rep
 
 
+def default_max_gap(interval_s: float | None) -> float:
+    """--max-gap when not given: 60 s, or twice the log's [log] interval_s when that is longer."""
+    return DEFAULT_MAX_GAP_S if interval_s is None else max(DEFAULT_MAX_GAP_S, 2 * interval_s)
+
+
 def check_max_gap(max_gap: float) -> None:
     if max_gap <= 0 or not math.isfinite(max_gap):
         raise ReportError(f"--max-gap must be a positive number of seconds, not {max_gap}")
@@ -1113,7 +1118,7 @@ def run(args: argparse.Namespace) -> int:
         raise ReportError(f"--from {first} is after --to {last}")
     max_gap = args.max_gap
     if max_gap is None:
-        max_gap = max(DEFAULT_MAX_GAP_S, 2 * cfg.log.interval_s) if cfg else DEFAULT_MAX_GAP_S
+        max_gap = default_max_gap(cfg.log.interval_s if cfg else None)
     if args.format == "png" and not args.out:
         raise ReportError("--format png needs --out FILE")
     if first and last:  # before reading the log; a period from the data is checked after

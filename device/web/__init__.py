@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from moodcam import config
     from moodcam.config import ConfigError
     from moodcam.credentials import read_password_file
-    from moodcam.report import DEFAULT_MAX_GAP_S, local_zone, parse_zone
+    from moodcam.report import default_max_gap, local_zone, parse_zone
 
     cfg = config.load(args.config)
     if args.log:
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         tz, tz_name = local_zone()
     # As `moodcam report --config` counts gaps, so that both read the same index.
-    max_gap = max(DEFAULT_MAX_GAP_S, 2 * cfg.log.interval_s)
+    max_gap = default_max_gap(cfg.log.interval_s)
 
     import uvicorn
 
