@@ -36,7 +36,8 @@ from datetime import date, tzinfo
 from pathlib import Path
 from typing import Any
 
-from moodcam.files import PRIVATE_FILE, check_regular
+from moodcam.errors import EXIT_SINK, InputError, MoodcamError
+from moodcam.files import PRIVATE_FILE, FileRefused, check_regular
 from moodcam.records import SCHEMA_VERSION
 from moodcam.report import (
     Accumulator,
@@ -46,7 +47,7 @@ from moodcam.report import (
     check_max_gap,
     check_period,
 )
-from moodcam.sinks.moodlog import _lines, _parse_record, _rfind_newline, log_files
+from moodcam.sinks.moodlog import _lines, _parse_record, _rfind_newline, _unreadable, log_files
 
 log = logging.getLogger("moodcam.history")
 
@@ -75,6 +76,28 @@ def index_path(log_path: str | os.PathLike[str]) -> Path:
     """Where the index of the log at `log_path` lives: beside it (not matched as a rotated file)."""
     p = Path(log_path)
     return p.with_name(p.name + ".history.sqlite")
+
+
+class IndexWriteError(MoodcamError):
+    """The index cannot be written beside the log (a folder without write access)."""
+
+    exit_code = EXIT_SINK
+
+
+def log_state(log_path: str | os.PathLike[str]) -> list[tuple[Path, os.stat_result]]:
+    """The log's files, oldest first, with their stat; InputError, as the log's reader says
+    it, for one that is not a regular file or cannot be read."""
+    current = []
+    for p in log_files(log_path):
+        try:
+            current.append((p, check_regular(p)))
+        except FileNotFoundError:
+            continue  # rotated away since it was listed
+        except FileRefused as e:
+            raise InputError(f"{p}: cannot read the mood log: {e}") from None
+        except OSError as e:
+            raise _unreadable(p, e) from None
+    return current
 
 
 class IndexUnusable(Exception):
@@ -160,6 +183,15 @@ class Index:
         path = Path(path) if path else index_path(log_path)
         if readonly and not path.is_file():
             raise IndexUnusable(f"{path}: no index")
+        if not readonly:
+            # Nothing is made beside a log that is no file of ours (a device, a folder).
+            log_state(log_path)
+            try:
+                check_regular(path)
+            except FileNotFoundError:
+                return cls.rebuild(log_path, tz, tz_name, max_gap, path)
+            except (OSError, FileRefused) as e:
+                raise IndexWriteError(f"{path}: cannot use it as the history index: {e}") from None
         try:
             idx = cls(log_path, tz, tz_name, max_gap, _connect(path, readonly), not readonly, path)
             idx.update()
@@ -177,11 +209,16 @@ class Index:
     ) -> Index:  # fmt: skip
         """A new index from the whole log, built beside the old one and then put in its place."""
         tmp = path.with_name(path.name + ".new")
-        for p in (tmp, Path(str(tmp) + "-journal")):
-            with contextlib.suppress(FileNotFoundError):
-                p.unlink()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE)
-        os.close(fd)
+        try:
+            for p in (tmp, Path(str(tmp) + "-journal")):
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE)
+            os.close(fd)
+        except OSError as e:
+            raise IndexWriteError(
+                f"{path}: cannot write the history index beside the log: {e.strerror or e}"
+            ) from None
         db = _connect(tmp, False)
         db.executescript(_SCHEMA)
         meta = {"version": INDEX_VERSION, "tz": tz_name, "max_gap": repr(max_gap)}
@@ -335,13 +372,7 @@ class Index:
         `save` False keeps what was read in memory until `save()` (the dashboard polls the log
         every quarter second and writes a minute's worth at a time: fewer writes to an SD card).
         """
-        current = []
-        for p in log_files(self.log_path):
-            try:
-                check_regular(p)
-                current.append((p, os.stat(p)))
-            except FileNotFoundError:
-                continue
+        current = log_state(self.log_path)
         if len(current) < len(self.files):
             raise IndexUnusable("a log file it has read is gone (rotated out)")
         last = len(self.files) - 1
@@ -371,7 +402,11 @@ class Index:
         return self.records - before
 
     def _read(self, path: Path, mark: FileMark, newest: bool) -> None:
-        with open(path, "rb") as f:
+        try:
+            f = open(path, "rb")  # noqa: SIM115  (closed by the with below)
+        except OSError as e:
+            raise _unreadable(path, e) from None
+        with f:
             size = os.fstat(f.fileno()).st_size
             end = size
             if newest:  # up to the last newline: the line after it may be being written

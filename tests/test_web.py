@@ -280,3 +280,47 @@ def test_what_the_daemon_writes_is_what_the_dashboard_shows(tmp_path: Path) -> N
         x, y, w, h = face["box"]
         assert f'x="{x}" y="{y}" width="{w}" height="{h}"' in framing
     dash.close()
+
+
+def test_a_port_in_use_or_an_unreadable_log_is_one_line(tmp_path: Path) -> None:
+    import socket
+
+    from moodcam.errors import EXIT_INPUT, EXIT_SINK
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = write_config(tmp_path, port)
+        (tmp_path / "mood.jsonl").write_text("")
+        proc = subprocess.run([sys.executable, "-m", "moodcam.web", "--config", str(config)],
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == EXIT_SINK, proc.stderr
+    errors = [ln for ln in proc.stderr.splitlines() if not ln.startswith("INFO ")]
+    assert errors == [f"moodcam web: cannot listen on 127.0.0.1:{port}: Address already in use "
+                      "([web] bind and port)"]  # fmt: skip
+    (tmp_path / "mood.jsonl").unlink()
+    (tmp_path / "mood.jsonl").mkdir()  # a folder named as the log
+    proc = subprocess.run([sys.executable, "-m", "moodcam.cli", "web", "--config", str(config)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == EXIT_INPUT, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "mood.jsonl" in proc.stderr
+
+
+def test_sigterm_stops_it_with_status_0_with_live_pages_open(tmp_path: Path) -> None:
+    """systemctl stop: the open event streams end, the process exits 0 (not by the signal)."""
+    import http.client
+
+    with serve(tmp_path) as s:
+        streams = []
+        for _ in range(3):
+            conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+            conn.request("GET", "/events")
+            assert conn.getresponse().status == 200
+            streams.append(conn)
+        t0 = time.monotonic()
+        s.proc.terminate()
+        assert s.proc.wait(timeout=15) == 0
+        print(f"stopped in {time.monotonic() - t0:.2f} s")
+        for conn in streams:
+            conn.close()

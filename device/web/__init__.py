@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
 from pathlib import Path
 from typing import Any
 
-from moodcam.errors import EXIT_OK
+from moodcam.errors import EXIT_OK, EXIT_SINK, MoodcamError
 
 log = logging.getLogger("moodcam.web")
 
@@ -71,10 +72,20 @@ def run(args: argparse.Namespace) -> int:
     from moodcam.web.app import Dashboard, create_app
 
     dash = Dashboard(cfg, args.config, Path(cfg.log.path), tz, tz_name, max_gap)
+    dash.open()  # the index: an unreadable log is said here, in one line with its status
     app = create_app(dash, token, cfg.web.max_failures)
+    listener = listen(cfg.web.bind, cfg.web.port)
     log.info("moodcam web: http://%s:%d/ (%s)", _host(cfg.web.bind), cfg.web.port,
              "token required" if token else "no token: this machine only")  # fmt: skip
-    server = uvicorn.Server(
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            # SIGTERM is how systemd stops it: after the graceful shutdown, exit 0 (as the
+            # daemon does) instead of uvicorn raising the signal again to die by it.
+            getattr(self, "_captured_signals", []).clear()
+
+    server = Server(
         uvicorn.Config(
             app,
             host=cfg.web.bind,
@@ -88,8 +99,32 @@ def run(args: argparse.Namespace) -> int:
             loop="asyncio",
         )
     )
-    server.run()
+    server.run(sockets=[listener])
     return EXIT_OK
+
+
+class ListenError(MoodcamError):
+    """The dashboard cannot listen where [web] says (the port taken, an address not here)."""
+
+    exit_code = EXIT_SINK
+
+
+def listen(bind: str, port: int) -> socket.socket:
+    """A listening socket on bind:port, made here so that a port in use is one line (uvicorn
+    would log and exit 1)."""
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((bind, port))
+        sock.listen(128)
+    except OSError as e:
+        sock.close()
+        raise ListenError(
+            f"cannot listen on {_host(bind)}:{port}: {e.strerror or e} ([web] bind and port)"
+        ) from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def _host(bind: str) -> str:

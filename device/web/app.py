@@ -117,7 +117,8 @@ class Dashboard:
 
     def open(self) -> None:
         with self.lock:
-            self.index = Index.open(self.log_path, self.tz, self.tz_name, self.max_gap)
+            if self.index is None:
+                self.index = Index.open(self.log_path, self.tz, self.tz_name, self.max_gap)
 
     def close(self) -> None:
         with self.lock:
