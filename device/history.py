@@ -38,6 +38,7 @@ from typing import Any
 
 from moodcam.errors import EXIT_SINK, InputError, MoodcamError
 from moodcam.files import PRIVATE_FILE, FileRefused, check_regular
+from moodcam.labels import FER2013_CLASSES
 from moodcam.records import SCHEMA_VERSION
 from moodcam.report import (
     Accumulator,
@@ -51,7 +52,7 @@ from moodcam.sinks.moodlog import _lines, _parse_record, _rfind_newline, _unread
 
 log = logging.getLogger("moodcam.history")
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: seconds per mood in columns (1: JSON)
 HEAD_BYTES = 4096  # a file is known by its first bytes (with device and inode)
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -59,7 +60,7 @@ CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 -- hour's Stats in (NULL: records but no time yet), so days are merged in a single pass's order.
 CREATE TABLE hours (
     day TEXT NOT NULL, hour INTEGER NOT NULL, seq INTEGER, records INTEGER NOT NULL DEFAULT 0,
-    logged REAL NOT NULL DEFAULT 0, secs TEXT NOT NULL DEFAULT '{}',
+    logged REAL NOT NULL DEFAULT 0, {moods},
     v_w REAL NOT NULL DEFAULT 0, v_s1 REAL NOT NULL DEFAULT 0, v_s2 REAL NOT NULL DEFAULT 0,
     a_w REAL NOT NULL DEFAULT 0, a_s1 REAL NOT NULL DEFAULT 0, a_s2 REAL NOT NULL DEFAULT 0,
     changes INTEGER NOT NULL DEFAULT 0,
@@ -68,8 +69,11 @@ CREATE TABLE hours (
 -- Per day, report's 5-minute timeline (slots x moods seconds, float64), zlib-compressed.
 CREATE TABLE grids (day TEXT PRIMARY KEY, cells BLOB NOT NULL);
 """
-_NONE_KEY = "none"  # secs' JSON key of mood null (no label is called that)
-_STAT_COLS = ("v_w", "v_s1", "v_s2", "a_w", "a_s1", "a_s2")
+# Stats.secs as columns, NULL where the mood has no key (mood null: s_none).
+_MOODS: tuple[str | None, ...] = (None, *FER2013_CLASSES)
+_MOOD_COLS = tuple(f"s_{m or 'none'}" for m in _MOODS)
+_SCHEMA = _SCHEMA.replace("{moods}", ", ".join(f"{c} REAL" for c in _MOOD_COLS))
+_STATS = "logged, v_w, v_s1, v_s2, a_w, a_s1, a_s2, changes, " + ", ".join(_MOOD_COLS)
 
 
 def index_path(log_path: str | os.PathLike[str]) -> Path:
@@ -299,8 +303,7 @@ class Index:
 
     def _load_stats(self, key: tuple[date, int]) -> Stats | None:
         row = self.db.execute(
-            "SELECT seq, logged, secs, v_w, v_s1, v_s2, a_w, a_s1, a_s2, changes FROM hours "
-            "WHERE day = ? AND hour = ? AND seq IS NOT NULL",
+            f"SELECT seq, {_STATS} FROM hours WHERE day = ? AND hour = ? AND seq IS NOT NULL",
             (key[0].isoformat(), key[1]),
         ).fetchone()
         if row is None:
@@ -335,15 +338,14 @@ class Index:
                 self.seq[key] = self.next_seq
                 self.next_seq += 1
             rows.append((key[0].isoformat(), key[1], self.seq[key], a.hour_records.get(key, 0),
-                         s.logged, _secs_json(s.secs), s.v_w, s.v_s1, s.v_s2, s.a_w, s.a_s1,
-                         s.a_s2, s.changes))  # fmt: skip
+                         s.logged, s.v_w, s.v_s1, s.v_s2, s.a_w, s.a_s1, s.a_s2, s.changes,
+                         *(s.secs.get(m) for m in _MOODS)))  # fmt: skip
+        columns = "day, hour, seq, records, " + _STATS
         with self.db:
             self.db.executemany(
-                "INSERT INTO hours VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (day, hour) DO "
-                "UPDATE SET seq=excluded.seq, records=excluded.records, logged=excluded.logged, "
-                "secs=excluded.secs, v_w=excluded.v_w, v_s1=excluded.v_s1, v_s2=excluded.v_s2, "
-                "a_w=excluded.a_w, a_s1=excluded.a_s1, a_s2=excluded.a_s2, "
-                "changes=excluded.changes",
+                f"INSERT INTO hours ({columns}) VALUES ({', '.join('?' * columns.count(',')) + ', ?'}) "
+                "ON CONFLICT (day, hour) DO UPDATE SET "
+                + ", ".join(f"{c}=excluded.{c}" for c in columns.split(", ")[2:]),
                 rows,
             )
             only_records = [(k[0].isoformat(), k[1], n) for k, n in a.hour_records.items()
@@ -464,18 +466,17 @@ class Index:
             return (first is None or d >= first) and (last is None or d <= last)
 
         buckets: dict[tuple[date, int], Stats] = {}
-        used = 0
+        counts: dict[tuple[date, int], int] = {}
+        days: dict[str, date] = {}
         for row in self.db.execute(
-            "SELECT day, hour, records, logged, secs, v_w, v_s1, v_s2, a_w, a_s1, a_s2, changes "
-            f"FROM hours WHERE {where} ORDER BY seq",
+            f"SELECT day, hour, records, seq, {_STATS} FROM hours "
+            f"WHERE {where.replace('seq IS NOT NULL', '1')} ORDER BY seq",  # NULLs first
             args,
         ):
-            buckets[(date.fromisoformat(row[0]), row[1])] = _stats(row[3:])
-        recs = self.db.execute(
-            f"SELECT day, hour, records FROM hours WHERE {where.replace('seq IS NOT NULL', '1')}",
-            args,
-        )
-        counts = {(date.fromisoformat(d), h): n for d, h, n in recs}
+            d = days.get(row[0]) or days.setdefault(row[0], date.fromisoformat(row[0]))
+            counts[(d, row[1])] = row[2]
+            if row[3] is not None:
+                buckets[(d, row[1])] = _stats(row[4:])
         counts.update((k, n) for k, n in a.hour_records.items() if inside(k[0]))  # type: ignore[union-attr]
         used = sum(counts.values())
         for key, s in a.buckets.items():  # read by this update and not saved (read-only)
@@ -559,17 +560,11 @@ def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
 
 
 def _stats(row: Any) -> Stats:
-    """A Stats from (logged, secs, v_w, v_s1, v_s2, a_w, a_s1, a_s2, changes)."""
+    """A Stats from the columns of _STATS."""
     s = Stats()
-    s.logged = row[0]
-    s.secs = {None if k == _NONE_KEY else k: v for k, v in json.loads(row[1]).items()}
-    s.v_w, s.v_s1, s.v_s2, s.a_w, s.a_s1, s.a_s2 = row[2:8]
-    s.changes = row[8]
+    s.logged, s.v_w, s.v_s1, s.v_s2, s.a_w, s.a_s1, s.a_s2, s.changes = row[:8]
+    s.secs = {m: v for m, v in zip(_MOODS, row[8:], strict=True) if v is not None}
     return s
-
-
-def _secs_json(secs: dict[str | None, float]) -> str:
-    return json.dumps({_NONE_KEY if k is None else k: v for k, v in secs.items()})
 
 
 def _grid(blob: bytes) -> array:
