@@ -324,3 +324,13 @@ def test_sigterm_stops_it_with_status_0_with_live_pages_open(tmp_path: Path) -> 
         print(f"stopped in {time.monotonic() - t0:.2f} s")
         for conn in streams:
             conn.close()
+
+
+def test_readme_dashboard_figures_are_the_benchs() -> None:
+    """README's dashboard lines are what `make bench-web` wrote from bench/web.json."""
+    from bench.web import END, START, lines
+
+    figures = json.loads((ROOT / "bench" / "web.json").read_text())
+    readme = (ROOT / "README.md").read_text()
+    block = readme[readme.index(START) + len(START) : readme.index(END)]
+    assert block == "\n" + "\n".join(lines(figures)) + "\n", "run: make bench-web"
