@@ -81,18 +81,19 @@ def _clock(slot: int) -> str:
 
 def shares(rep: Report) -> str:
     """Per day, the time in each mood as a share of the whole day (report.day_shares)."""
-    W, H, left, bottom = 960, 200, 34, 22
+    W, H, left, bottom = 960, 200, 84, 28
     n = max(1, len(rep.days))
-    plot_h = H - bottom - 6
+    top = 16  # room for the top label
+    plot_h = H - bottom - top
     step = (W - left) / n
     body = []
     for pct in (0, 50, 100):
-        y = 6 + plot_h * (1 - pct / 100)
+        y = top + plot_h * (1 - pct / 100)
         body.append(f'<line x1="{left}" y1="{y:.1f}" x2="{W}" y2="{y:.1f}" stroke="#e4e4e4"/>')
         body.append(_text(left - 4, y + 4, f"{pct}%", "end"))
     shares_by_mood = day_shares(rep)
     for i, d in enumerate(rep.days):
-        x, base = left + i * step, 6 + plot_h
+        x, base = left + i * step, top + plot_h
         for m in rep.moods:
             h = plot_h * shares_by_mood[m][i] / 100
             if h <= 0:
@@ -112,11 +113,12 @@ def shares(rep: Report) -> str:
 
 def by_hour(rep: Report) -> str:
     """Valence and arousal by hour of day: time-weighted means (report's `hours`)."""
-    W, H, left, bottom = 960, 180, 34, 22
-    plot_h = H - bottom - 6
+    W, H, left, bottom = 960, 180, 84, 28
+    top = 16  # room for the top label
+    plot_h = H - bottom - top
     body = []
     for v in (-1, 0, 1):
-        y = 6 + plot_h * (1 - v) / 2
+        y = top + plot_h * (1 - v) / 2
         body.append(f'<line x1="{left}" y1="{y:.1f}" x2="{W}" y2="{y:.1f}" stroke="{"#bbb" if v == 0 else "#e4e4e4"}"/>')  # fmt: skip
         body.append(_text(left - 4, y + 4, f"{v:+d}" if v else "0", "end"))
     step = (W - left) / 24
@@ -126,7 +128,7 @@ def by_hour(rep: Report) -> str:
             mean = s.to_dict(rep.moods)[name]["mean"]
             if mean is None:
                 continue
-            x, y = left + (h + 0.5) * step, 6 + plot_h * (1 - mean) / 2
+            x, y = left + (h + 0.5) * step, top + plot_h * (1 - mean) / 2
             points.append((x, y))
             body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}"><title>{name} '
                         f"{h:02d}-{h + 1:02d} h: {mean:+.2f}</title></circle>")  # fmt: skip
