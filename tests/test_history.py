@@ -142,3 +142,23 @@ def test_rotated_out_corrupt_or_other_settings_rebuild(log: Path, tmp_path: Path
         log.unlink()
         write_log(log, ups[:10], **cfg)
         history.Index.open(log, BERLIN, "Europe/Berlin", 60.0, readonly=True)
+
+
+def test_now_is_the_newest_record_the_report_counts(log: Path) -> None:
+    """The dashboard's "now" (Index.last, since when its mood holds) skips what the report
+    leaves out (records.is_v1): a label no model has, a newer schema."""
+    t0 = epoch(2026, 6, 1, 12, tz=BERLIN)
+    write_log(log, [upd(t0, "happy"), upd(t0 + 10, "happy"), upd(t0 + 20, "sad")])
+    idx = open_index(log)
+    assert idx.last is not None and (idx.last["t"], idx.last["mood"]) == (t0 + 20, "sad")
+    assert idx.since == t0 + 20
+    with log.open("a") as f:
+        f.write(json.dumps({"v": 1, "t": t0 + 30, "mood": "bored", "faces": []}) + "\n")
+        f.write(json.dumps({"v": 2, "t": t0 + 40, "mood": "happy", "faces": []}) + "\n")
+    assert idx.update() == 2
+    assert (idx.last["t"], idx.last["mood"], idx.since) == (t0 + 20, "sad", t0 + 20)
+    write_log(log, [upd(t0 + 50, "sad"), upd(t0 + 60, "angry")])
+    idx.update()
+    assert (idx.last["t"], idx.last["mood"], idx.since) == (t0 + 60, "angry", t0 + 60)
+    assert idx.report().invalid == 2
+    idx.close()
