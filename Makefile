@@ -6,8 +6,8 @@ PY := $(VENV)/bin/python
 # The machine's role: a Pi runs the device only; anything else also trains and converts.
 ARCH := $(shell uname -m)
 ROLE ?= $(if $(filter aarch64 armv7l armv6l,$(ARCH)),device,desktop)
-EXTRAS_device := litert,report
-EXTRAS_desktop := desktop,report,test
+EXTRAS_device := litert,report,web
+EXTRAS_desktop := desktop,report,web,test
 STAMP := $(VENV)/.installed-$(ROLE)
 export MOODCAM_DATA ?= $(abspath ../shared/data)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
@@ -22,7 +22,7 @@ MODEL ?=
 # What `make eval` scores (empty: the shipped model and the float model its card was converted from).
 EVAL_MODELS ?=
 
-.PHONY: setup test fuzz demo bench-scenes train convert eval compare bench lint soak install uninstall security-report figures test-deps clean
+.PHONY: setup test fuzz demo bench-scenes train convert eval compare bench lint soak install uninstall security-report figures test-deps clean bench-web web-screenshot
 
 setup: $(STAMP)
 
@@ -33,11 +33,12 @@ $(VENV)/.installed-%: pyproject.toml
 	$(PY) -m pip install -q -e ".[$(EXTRAS_$*)]"
 	touch $@
 
-# Services the tests start themselves (a real Mosquitto); installed from Debian when missing.
+# Services the tests start themselves (a real Mosquitto), and the browser the dashboard's tests
+# drive (Chromium and its chromedriver); installed from Debian when missing.
 test-deps:
-	@missing=""; for b in mosquitto mpd shellcheck systemd-analyze; do command -v $$b >/dev/null || [ -x /usr/sbin/$$b ] || missing="$$missing $$b"; done; \
+	@missing=""; for b in mosquitto mpd shellcheck systemd-analyze chromium chromedriver; do command -v $$b >/dev/null || [ -x /usr/sbin/$$b ] || missing="$$missing $$b"; done; \
 	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$(echo $$missing | sed 's/systemd-analyze/systemd/') >/dev/null; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$(echo $$missing | sed 's/systemd-analyze/systemd/; s/chromedriver/chromium-driver/') >/dev/null; \
 	  else echo "make test needs Debian packages:$$missing (sudo apt-get install$$missing)"; exit 1; fi; fi
 
 # The device's other TFLite runtime (32-bit Pi OS: tflite-runtime, numpy<2) in a venv of its own,
@@ -118,6 +119,16 @@ soak: setup test-deps
 	$(PY) -m bench.soak --minutes $(or $(MINUTES),30) --out bench/soak.json
 	$(PY) -m bench.mockpin_memory
 	$(PY) -m convert.figures
+
+# The dashboard's figures (~15 min on 2 cores: a year of 1 Hz lines is generated, indexed and
+# served): bench/web.json and README's dashboard lines.
+bench-web: setup test-deps
+	$(PY) -m bench.web --out bench/web.json --readme README.md
+
+# The README's picture of the dashboard, taken by its browser test (Chromium).
+web-screenshot: setup test-deps $(VENV)/.test-tools
+	@mkdir -p docs
+	MOODCAM_SCREENSHOT=docs/dashboard.png $(PY) -m pytest -q tests/test_web_browser.py
 
 # On the Pi (as root): venv in /opt/moodcam, user, config, systemd service. PURGE=1 also removes data.
 install:

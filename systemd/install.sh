@@ -9,6 +9,7 @@
 #   /etc/moodcam/moodcam.toml         the config, written only when absent (0640 root:moodcam)
 #   /var/lib/moodcam                  state: the mood log (0750 moodcam:moodcam)
 #   /etc/systemd/system/moodcam.service
+#   /etc/systemd/system/moodcam-web.service   the dashboard (`moodcam web`), independent of the daemon
 # and a system user `moodcam` (no login) in the groups video and gpio.
 set -euo pipefail
 umask 022
@@ -85,6 +86,8 @@ STATE=$ROOT/var/lib/moodcam
 UNIT_DIR=$ROOT/etc/systemd/system
 UNIT=$UNIT_DIR/moodcam.service
 UNIT_SRC=$REPO/systemd/moodcam.service
+WEB_UNIT=$UNIT_DIR/moodcam-web.service
+WEB_UNIT_SRC=$REPO/systemd/moodcam-web.service
 CONFIG_SRC=$REPO/systemd/moodcam.toml
 PYTHON=${MOODCAM_PYTHON:-/usr/bin/python3}
 
@@ -111,6 +114,9 @@ unit_user_of() {
 
 check_sources() {
     [ -f "$UNIT_SRC" ] || die "$UNIT_SRC is missing"
+    [ -f "$WEB_UNIT_SRC" ] || die "$WEB_UNIT_SRC is missing"
+    [ "$(unit_user_of "$WEB_UNIT_SRC")" = "$SERVICE_USER" ] ||
+        die "$WEB_UNIT_SRC must say User=$SERVICE_USER: moodcam does not run as root"
     [ -f "$CONFIG_SRC" ] || die "$CONFIG_SRC is missing"
     local unit_user
     unit_user=$(unit_user_of "$UNIT_SRC")
@@ -268,8 +274,9 @@ install_venv() {
         cp -R "$REPO/pyproject.toml" "$REPO/README.md" "$REPO/device" "$BUILD_DIR/"
         src=$BUILD_DIR
     fi
-    # report: `moodcam report --format png` (matplotlib) and FHIR validation on the device.
-    if ! run "$VENV/bin/python" -m pip "${pip_args[@]}" "${src}[$EXTRA,report]"; then
+    # report: `moodcam report --format png` (matplotlib) and FHIR validation on the device;
+    # web: `moodcam web`, the dashboard (moodcam-web.service).
+    if ! run "$VENV/bin/python" -m pip "${pip_args[@]}" "${src}[$EXTRA,report,web]"; then
         die "pip could not install moodcam with $RUNTIME for Python $PYVER on $ARCH (see above). On 32-bit Raspberry Pi OS OpenCV wheels come only from piwheels; 64-bit Raspberry Pi OS is the supported system."
     fi
 }
@@ -317,6 +324,7 @@ install_files() {
 
     run install -d -m 0755 "$UNIT_DIR"
     run install -m 0644 "$UNIT_SRC" "$UNIT"
+    run install -m 0644 "$WEB_UNIT_SRC" "$WEB_UNIT"
 }
 
 # Belt and braces: umask 022 covers what this script creates; this catches what an older
@@ -326,7 +334,7 @@ fix_world_writable() {
     while IFS= read -r -d '' p; do
         say "warning: $p was world-writable: fixed"
         run chmod o-w "$p"
-    done < <(find "$PREFIX" "$ETC" "$STATE" "$UNIT" -xdev ! -type l -perm -0002 -print0 2>/dev/null)
+    done < <(find "$PREFIX" "$ETC" "$STATE" "$UNIT" "$WEB_UNIT" -xdev ! -type l -perm -0002 -print0 2>/dev/null)
 }
 
 check_config() {
@@ -345,16 +353,22 @@ start_service() {
         return
     fi
     if [ -n "$ROOT" ]; then
-        run systemctl --root="$ROOT" enable moodcam.service
+        run systemctl --root="$ROOT" enable moodcam.service moodcam-web.service
         return
     fi
     if ! systemd_running; then
-        run systemctl enable moodcam.service
+        run systemctl enable moodcam.service moodcam-web.service
         say "systemd is not running here (container or chroot): enabled, not started"
         return
     fi
     run systemctl daemon-reload
-    run systemctl enable moodcam.service
+    run systemctl enable moodcam.service moodcam-web.service
+    # The dashboard first: it does not wait for the camera, and works while the daemon fails.
+    if run systemctl restart moodcam-web.service; then
+        say "the dashboard: ssh -L 8080:127.0.0.1:8080 <this Pi>, then open http://127.0.0.1:8080/"
+    else
+        say "moodcam-web did not start: see journalctl -u moodcam-web -e"
+    fi
     # restart, not enable --now: an upgrade must replace the running old code. Type=notify makes
     # this wait until the daemon is ready (model loaded, first frame) or has failed.
     if run systemctl restart moodcam.service; then
@@ -369,24 +383,27 @@ uninstall() {
     if [ "$DO_SYSTEMCTL" = 1 ]; then
         if [ -n "$ROOT" ]; then
             [ ! -e "$UNIT" ] || run systemctl --root="$ROOT" disable moodcam.service
+            [ ! -e "$WEB_UNIT" ] || run systemctl --root="$ROOT" disable moodcam-web.service
         elif systemd_running; then
             run systemctl disable --now moodcam.service || true
+            run systemctl disable --now moodcam-web.service || true
         else
             [ ! -e "$UNIT" ] || run systemctl disable moodcam.service
+            [ ! -e "$WEB_UNIT" ] || run systemctl disable moodcam-web.service
         fi
     fi
-    run rm -f "$UNIT"
+    run rm -f "$UNIT" "$WEB_UNIT"
     run rm -rf "$PREFIX"
     if [ "$PURGE" = 1 ]; then
         # Drop-ins made with `systemctl edit moodcam` are configuration too.
-        run rm -rf "$UNIT_DIR/moodcam.service.d" "$ETC" "$STATE"
+        run rm -rf "$UNIT_DIR/moodcam.service.d" "$UNIT_DIR/moodcam-web.service.d" "$ETC" "$STATE"
         if [ "$DO_USER" = 1 ] && id -u "$SERVICE_USER" >/dev/null 2>&1; then
             run userdel "$SERVICE_USER"
         fi
     fi
     if [ "$DO_SYSTEMCTL" = 1 ] && systemd_running; then
         run systemctl daemon-reload
-        run systemctl reset-failed moodcam.service 2>/dev/null || true
+        run systemctl reset-failed moodcam.service moodcam-web.service 2>/dev/null || true
     fi
     if [ "$DRY" = 1 ]; then
         say "dry run: nothing was changed"

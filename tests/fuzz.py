@@ -57,6 +57,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from moodcam import errors
+from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 FACES = ROOT / "tests" / "fixtures" / "faces"
@@ -67,9 +68,9 @@ CARD = ROOT / "models" / "moodcam.json"
 ALLOWED = {v for k, v in vars(errors).items() if k.startswith("EXIT_")} - {errors.EXIT_INTERNAL}
 MEMORY_BYTES = 3 * 2**30  # address space: a run maps about 1 GB (TFLite, OpenCV, threads)
 TIME_S = 40.0  # any command, start to exit
-STOP_S = 12.0  # daemons (run, playlist) get SIGTERM after this long
-DAEMONS = ("run", "playlist")
-COMMANDS = ("run", "doctor", "classify", "report", "playlist", "bench")
+STOP_S = 12.0  # daemons (run, playlist, web) get SIGTERM after this long
+DAEMONS = ("run", "playlist", "web")
+COMMANDS = ("run", "doctor", "classify", "report", "playlist", "bench", "web")
 # The logging format of moodcam.cli.main: such lines are the daemon's log, not error lines.
 LOG_RECORD = re.compile(
     r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) "
@@ -371,6 +372,8 @@ def base_args(world: World, command: str) -> list[str]:
         "report": [],
         "playlist": ["--max-runtime", "1", "--log", str(world.log), "--mpd", "127.0.0.1:1"],
         "bench": ["--clip", str(world.clip), "--out", "bench.json", "--rounds", "2"],
+        # The dashboard on a loopback port of its own, over the world's log.
+        "web": ["--log", str(world.log), "--port", str(free_port())],
     }[command]
 
 

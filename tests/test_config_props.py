@@ -90,6 +90,8 @@ def valid_value(section: str, f: dataclasses.Field) -> st.SearchStrategy[Any]:
             st.from_regex(r"#[0-9a-fA-F]{6}", fullmatch=True),
         ),
         "playlist.playlists": st.dictionaries(MOODS, NONBLANK),
+        # Loopback: any other address needs [web] token_file as well (tests/test_web.py).
+        "web.bind": st.sampled_from(["127.0.0.1", "127.0.1.1", "::1"]),
     }
     name = f"{section}.{f.name}"
     if name in special:

@@ -124,7 +124,7 @@ def test_a_mood_log_line_longer_than_any_record_is_skipped_in_bounded_memory() -
     from moodcam import logreader, records
 
     data = b'{"v": 1}\n' + b"x" * (3 * records.MAX_LINE) + b'\n{"v": 2}\n{"v": 3'
-    lines = list(logreader._lines(io.BytesIO(data), chunk=4096))
+    lines = list(logreader.complete_lines(io.BytesIO(data), chunk=4096))
     assert lines == [b'{"v": 1}', None, b'{"v": 2}', None]
 
 
@@ -139,7 +139,7 @@ def test_log_lines_are_split_as_bytes_split_them(data: bytes, chunk: int, limit:
     want += [None] if parts[-1] else []
     old, records.MAX_LINE = records.MAX_LINE, limit
     try:
-        assert list(logreader._lines(io.BytesIO(data), chunk=chunk)) == want
+        assert list(logreader.complete_lines(io.BytesIO(data), chunk=chunk)) == want
     finally:
         records.MAX_LINE = old
 

@@ -23,6 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "systemd" / "install.sh"
 UNIT = ROOT / "systemd" / "moodcam.service"
+WEB_UNIT = ROOT / "systemd" / "moodcam-web.service"
 DEFAULT_CONFIG = ROOT / "systemd" / "moodcam.toml"
 STUBS = ["--no-apt", "--no-user", "--no-pip"]
 HAVE_SYSTEMCTL = shutil.which("systemctl") is not None
@@ -159,6 +160,7 @@ def test_fresh_install_lays_down_exactly_these_files(installed: Path) -> None:
     expected_files = {
         "etc/moodcam/moodcam.toml": (0o640, DEFAULT_CONFIG),
         "etc/systemd/system/moodcam.service": (0o644, UNIT),
+        "etc/systemd/system/moodcam-web.service": (0o644, WEB_UNIT),
         "opt/moodcam/README.md": (0o644, ROOT / "README.md"),
         "opt/moodcam/moodcam.toml.default": (0o644, DEFAULT_CONFIG),
         **{f"opt/moodcam/models/{m}": (0o644, ROOT / "models" / m) for m in models},
@@ -186,6 +188,8 @@ def test_fresh_install_lays_down_exactly_these_files(installed: Path) -> None:
     if HAVE_SYSTEMCTL:  # enabled offline through systemctl --root
         link = r / "etc/systemd/system/multi-user.target.wants/moodcam.service"
         assert os.readlink(link) == "/etc/systemd/system/moodcam.service"
+        link = r / "etc/systemd/system/multi-user.target.wants/moodcam-web.service"
+        assert os.readlink(link) == "/etc/systemd/system/moodcam-web.service"
 
     # Nothing else anywhere: every path outside the venv is accounted for.
     parents = {str(Path(p).parent) for p in expected_files} | set(expected_dirs)
@@ -197,6 +201,7 @@ def test_fresh_install_lays_down_exactly_these_files(installed: Path) -> None:
     allowed |= {
         "etc/systemd/system/multi-user.target.wants",
         "etc/systemd/system/multi-user.target.wants/moodcam.service",
+        "etc/systemd/system/multi-user.target.wants/moodcam-web.service",
     }
     stray = {
         str(p.relative_to(r))
@@ -296,8 +301,9 @@ def test_uninstall_keeps_config_and_log_purge_removes_them(installed: Path) -> N
     flags = [] if HAVE_SYSTEMCTL else ["--no-systemctl"]
     res = ok(run_install("--root", str(r), "--uninstall", "--no-user", *flags))
     assert not (r / "opt/moodcam").exists()
-    assert not (r / "etc/systemd/system/moodcam.service").exists()
-    assert not (r / "etc/systemd/system/multi-user.target.wants/moodcam.service").is_symlink()
+    for name in ("moodcam.service", "moodcam-web.service"):
+        assert not (r / "etc/systemd/system" / name).exists()
+        assert not (r / "etc/systemd/system/multi-user.target.wants" / name).is_symlink()
     assert (r / "etc/moodcam/moodcam.toml").read_bytes() == DEFAULT_CONFIG.read_bytes()
     assert (r / "var/lib/moodcam/mood.jsonl").read_text() == '{"t": 1}\n'
     assert "--purge" in res.stderr
@@ -365,7 +371,7 @@ def test_runtime_choice(
     pip = [c for c in commands if c[1:4] == ["-m", "pip", "install"]]
     assert len(pip) == 1
     assert pip[0][0] == f"{root}/opt/moodcam/venv/bin/python"
-    assert pip[0][-1] == f"{ROOT}[{extra},report]"  # report: `moodcam report --format png`
+    assert pip[0][-1] == f"{ROOT}[{extra},report,web]"  # report: --format png; web: the dashboard
     assert "--only-binary=numpy,opencv-python-headless,ai-edge-litert,tflite-runtime" in pip[0]
     constraints = f"{root}/opt/moodcam/constraints.txt"
     assert (["--constraint", constraints] == pip[0][-3:-1]) is numpy_pin

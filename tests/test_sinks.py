@@ -4,6 +4,7 @@ keeps the same five members, and fails to start with one SinkError naming the co
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,8 @@ def every_sink(tmp_path: Path, mqtt_port: int, **sections: dict[str, Any]) -> co
 
 
 def test_the_table_names_every_sink_class_once_each_a_sink_with_its_own_from_config() -> None:
-    assert [section for section, _, _ in SINKS] == ["log", "leds", "mqtt", "playlist", "stdout"]
+    sections = [section for section, _, _ in SINKS]
+    assert sections == ["log", "log", "leds", "mqtt", "playlist", "stdout"]  # log: + health file
     for section, module, name in SINKS:
         cls = getattr(importlib.import_module(module), name)
         assert issubclass(cls, Sink), name
@@ -62,6 +64,7 @@ def test_every_sink_built_from_config_keeps_the_contract(
         sinks = build_sinks(every_sink(tmp_path, broker.port), LABELS)
         assert [type(s).__name__ for s in sinks] == [
             "MoodLogWriter",
+            "HealthFile",
             "LedSink",
             "MqttSink",
             "PlaylistSink",
@@ -71,8 +74,10 @@ def test_every_sink_built_from_config_keeps_the_contract(
         for t, mood in enumerate(("happy", "sad")):
             for sink in sinks:
                 sink.handle(MoodUpdate(t=float(t), mood=mood, changed=True))
-                sink.set_health(health)  # a no-op for all but MQTT, never an AttributeError
+                sink.set_health(health)  # a no-op for all but MQTT and the health file
+        assert json.loads((tmp_path / "mood.jsonl.health.json").read_text()) == health
         close_sinks(sinks)
+    assert json.loads((tmp_path / "mood.jsonl.health.json").read_text())["camera"] == "stopped"
     for sink in sinks:
         assert isinstance(sink.stats(), dict) and sink.events_lost == 0, type(sink).__name__
     stats = sink_stats(sinks)
@@ -80,7 +85,7 @@ def test_every_sink_built_from_config_keeps_the_contract(
     assert stats["LedSink"] == {"changes": 2}
     assert stats["MqttSink"]["events"] == 2 and stats["MqttSink"]["dropped"] == 0
     assert stats["PlaylistSink"]["connected"] is False  # no MPD on that port
-    assert "ConsoleSink" not in stats  # no counters, no entry (as before the base class)
+    assert "ConsoleSink" not in stats and "HealthFile" not in stats  # no counters, no entry
     assert "refused" in sink_error(sinks) or "unreachable" in sink_error(sinks).lower()
 
 

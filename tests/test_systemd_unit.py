@@ -17,7 +17,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 UNIT = ROOT / "systemd" / "moodcam.service"
+WEB_UNIT = ROOT / "systemd" / "moodcam-web.service"
 MAX_EXPOSURE = 4.0
+MAX_WEB_EXPOSURE = 2.5
 EXEC = "/opt/moodcam/venv/bin/moodcam"
 
 ANALYZE = shutil.which("systemd-analyze")
@@ -149,17 +151,23 @@ def test_verify_really_looks_inside_the_root(tmp_path: Path) -> None:
 
 
 @needs_analyze
-def test_security_exposure(record_property: pytest.RecordProperty) -> None:
+@pytest.mark.parametrize(
+    ("unit_path", "most"),
+    [(UNIT, MAX_EXPOSURE), (WEB_UNIT, MAX_WEB_EXPOSURE)],
+    ids=["daemon", "web"],
+)
+def test_security_exposure(record_property: pytest.RecordProperty, unit_path: Path,
+                           most: float) -> None:  # fmt: skip
     assert ANALYZE is not None
     r = subprocess.run(
-        # --threshold is in tenths: systemd-analyze itself fails above MAX_EXPOSURE.
+        # --threshold is in tenths: systemd-analyze itself fails above `most`.
         [
             ANALYZE,
             "security",
             "--offline=true",
-            f"--threshold={round(MAX_EXPOSURE * 10)}",
+            f"--threshold={round(most * 10)}",
             "--no-pager",
-            str(UNIT),
+            str(unit_path),
         ],
         capture_output=True,
         text=True,
@@ -167,12 +175,50 @@ def test_security_exposure(record_property: pytest.RecordProperty) -> None:
     )
     out = r.stdout + r.stderr
     report = os.environ.get("MOODCAM_SECURITY_REPORT")
-    if report:
-        Path(report).write_text(out, encoding="utf-8")
-    m = re.search(r"Overall exposure level for moodcam\.service: (\d+(?:\.\d+)?)", out)
+    if report:  # SECURITY.txt for the daemon, SECURITY-web.txt for the dashboard
+        path = Path(report)
+        if unit_path == WEB_UNIT:
+            path = path.with_name(f"{path.stem}-web{path.suffix}")
+        path.write_text(out, encoding="utf-8")
+    m = re.search(rf"Overall exposure level for {re.escape(unit_path.name)}: (\d+(?:\.\d+)?)", out)
     assert m, out
     exposure = float(m.group(1))
     record_property("systemd_exposure", exposure)
     print(f"systemd-analyze security exposure: {exposure}")
-    assert exposure <= MAX_EXPOSURE, out
+    assert exposure <= most, out
     assert r.returncode == 0, out
+
+
+# --- the dashboard's unit -------------------------------------------------------------------
+
+
+def test_web_unit_is_independent_and_unprivileged() -> None:
+    web = parse_unit(WEB_UNIT.read_text(encoding="utf-8"))
+    daemon = UNIT.read_text(encoding="utf-8")
+    assert one(web, "Service", "User") == "moodcam" and one(web, "Service", "Group") == "moodcam"
+    assert one(web, "Service", "ExecStart") == (
+        "/opt/moodcam/venv/bin/moodcam web --config /etc/moodcam/moodcam.toml"
+    )
+    # Neither waits for, stops with or pulls in the other.
+    for key in ("Requires", "Wants", "BindsTo", "PartOf", "Requisite", "After", "Before"):
+        assert "moodcam.service" not in " ".join(web["Unit"].get(key, [])), key
+    assert "moodcam-web" not in daemon
+    s = "Service"
+    assert one(web, s, "ReadWritePaths") == "/var/lib/moodcam"
+    assert one(web, s, "StateDirectory") == "moodcam"  # the daemon's: the log is read there
+    assert one(web, s, "PrivateDevices") == "yes" and one(web, s, "DevicePolicy") == "closed"
+    assert "DeviceAllow" not in web[s] and "SupplementaryGroups" not in web[s]
+    assert one(web, s, "CapabilityBoundingSet") == "" and one(web, s, "NoNewPrivileges") == "yes"
+    assert one(web, s, "RestartPreventExitStatus") == "3"
+
+
+@needs_analyze
+def test_web_unit_verifies(tmp_path: Path) -> None:
+    root = _verify_root(tmp_path, with_executable=True)
+    shutil.copy(WEB_UNIT, root / "etc/systemd/system/moodcam-web.service")
+    python = root / "opt/moodcam/venv/bin/python"
+    python.write_text("#!/bin/sh\n")
+    python.chmod(0o755)
+    r = subprocess.run([ANALYZE or "", "verify", f"--root={root}", "moodcam-web.service"],
+                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 0 and r.stderr == "" and r.stdout == "", r.stderr + r.stdout

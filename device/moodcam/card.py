@@ -28,8 +28,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from moodcam.errors import ModelError
 from moodcam.files import FileRefused, read_text
 from moodcam.labels import FER2013_CLASSES
@@ -93,6 +91,8 @@ def load_card(path: str | Path) -> dict[str, Any]:
 
 def tensor_summary(detail: dict[str, Any]) -> dict[str, Any]:
     """The parts of an interpreter tensor detail that a card pins down."""
+    import numpy as np  # here: reading a card (moodcam web) needs no numpy
+
     scale, zero_point = detail["quantization"]
     return {
         "shape": [int(v) for v in detail["shape"]],
@@ -113,6 +113,8 @@ def check_model_matches(
 
     `model_bytes`, the bytes the interpreter was built from, are what the card's digest is checked
     against."""
+    import numpy as np
+
     inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
     where = f"{model_path} does not match its card {card_path}"
     if len(inputs) != 1 or len(outputs) != 1:
@@ -169,6 +171,8 @@ def check_model_usable(inp: dict[str, Any], out: dict[str, Any], model_path: Pat
     """ModelError unless the device can feed the model: a card can faithfully describe a model
     that is no face classifier (colour input, a sequence output); refuse it at start rather than
     fail on the first face."""
+    import numpy as np
+
     in_shape = [int(v) for v in inp["shape"]]
     out_shape = [int(v) for v in out["shape"]]
     if len(in_shape) != 4 or in_shape[0] != 1 or in_shape[3] != 1 or in_shape[1] != in_shape[2]:

@@ -314,6 +314,29 @@ class DebugConfig:
 
 
 @dataclass
+class WebConfig:
+    bind: str = _opt(
+        "127.0.0.1",
+        nonempty=True,
+        doc="address `moodcam web` listens on (an IP address); any but loopback (127.x, ::1) "
+        "needs token_file",
+    )
+    port: int = _opt(8080, min=1, max=65535, doc="its TCP port")
+    token_file: str = _opt(
+        "",
+        doc="file holding the access token (the password a browser asks for; any user name): "
+        "required to listen beyond this machine, used on loopback too when set",
+    )
+    max_failures: int = _opt(
+        5,
+        min=1,
+        max=1000,
+        doc="wrong tokens one address may send within a minute; after that it is refused "
+        "(429) until a minute has passed",
+    )
+
+
+@dataclass
 class Config:
     device: DeviceConfig = field(default_factory=DeviceConfig)
     source: SourceConfig = field(default_factory=SourceConfig)
@@ -326,6 +349,7 @@ class Config:
     stdout: StdoutConfig = field(default_factory=StdoutConfig)
     playlist: PlaylistConfig = field(default_factory=PlaylistConfig)
     debug: DebugConfig = field(default_factory=DebugConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     path: str = "(defaults)"  # where it was read from, for messages
 
 
@@ -484,6 +508,25 @@ def _check_cross(cfg: Config) -> None:
                 f"{p}: [mqtt] {key}: {len(value)} characters; at most {TOPIC_PREFIX_MAX} bytes"
             )
     _check_mqtt_url(p, cfg.mqtt.url)
+    _check_web(p, cfg.web)
+
+
+def _check_web(p: str, web: WebConfig) -> None:
+    """[web] bind is an IP address; beyond loopback only with a token (the dashboard shows who
+    was in the room and how they seemed to feel)."""
+    import ipaddress
+
+    try:
+        address = ipaddress.ip_address(web.bind)
+    except ValueError:
+        raise ConfigError(
+            f"{p}: [web] bind: {_show(web.bind)} is not an IP address (127.0.0.1, 0.0.0.0, ::)"
+        ) from None
+    if not address.is_loopback and not web.token_file:
+        raise ConfigError(
+            f"{p}: [web] bind: {web.bind} listens beyond this machine: set [web] token_file "
+            "to a file holding an access token"
+        )
 
 
 def load(path: str | os.PathLike | None) -> Config:

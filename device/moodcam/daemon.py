@@ -9,7 +9,8 @@ epoch s of the change>, "detail": "<one line>"}``. It becomes "ok" with the firs
 "degraded" when a live source starts reconnecting, "ok" again when frames return, "lost" when the
 source gives up or cannot be opened at start (SourceError: exit 6). Each change is logged once, shown in systemd's STATUS line,
 and handed to every sink's ``set_health(dict)`` (ignored by all but MqttSink: retained on
-``moodcam/<id>/health``, which `moodcam doctor` reads back).
+``moodcam/<id>/health``, which `moodcam doctor` reads back; and HealthFile: `<log>.health.json`,
+which `moodcam web` reads).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Reading the mood log: `iter_records` (the log and its rotated files, oldest first, each line
-once) and `LogFollower` (`tail -F`: the lines appended since the last read, across rotation).
+once), `LogFollower` (`tail -F`: the lines appended since the last read, across rotation), and
+the pieces moodcam.history reads a file's new part with (`complete_lines`, `rfind_newline`).
 Both skip and count torn lines and lines that are not JSON objects; what a record means is
 moodcam.records' (`is_v1`, `decode`)."""
 
@@ -48,10 +49,10 @@ class RecordIter(Iterator[dict[str, Any]]):
             except FileRefused as e:
                 raise InputError(f"{p}: cannot read the mood log: {e}") from None
             except OSError as e:  # a log of mode 0640 read by another user
-                raise _unreadable(p, e) from None
+                raise unreadable_error(p, e) from None
             with f:
                 try:
-                    for raw in _lines(f):
+                    for raw in complete_lines(f):
                         if raw is None:  # torn, or longer than any line of ours
                             self.skipped += 1
                             continue
@@ -62,7 +63,7 @@ class RecordIter(Iterator[dict[str, Any]]):
                         self.records += 1
                         yield rec
                 except OSError as e:  # an I/O error on a failing card
-                    raise _unreadable(p, e) from None
+                    raise unreadable_error(p, e) from None
 
 
 def iter_records(path: str | os.PathLike[str], include_rotated: bool = True) -> RecordIter:
@@ -83,12 +84,12 @@ def log_files(path: str | os.PathLike[str], include_rotated: bool = True) -> lis
     except FileNotFoundError:
         return files
     except OSError as e:  # Path.exists() raises this too: a folder the reader may not enter
-        raise _unreadable(path, e) from None
+        raise unreadable_error(path, e) from None
     files.append(path)
     return files
 
 
-def _lines(f: Any, chunk: int = 1 << 20) -> Iterator[bytes | None]:
+def complete_lines(f: Any, chunk: int = 1 << 20) -> Iterator[bytes | None]:
     """The complete lines of binary file `f` without their newline; None for a line longer
     than records.MAX_LINE (a binary file named as the log: memory stays bounded, where iterating the
     file would hold a whole line of /dev/zero-like data) and for a torn tail with no newline."""
@@ -111,6 +112,17 @@ def _lines(f: Any, chunk: int = 1 << 20) -> Iterator[bytes | None]:
             overlong, tail = True, b""
     if tail or overlong:
         yield None
+
+
+def rfind_newline(fd: int, end: int, chunk: int = 65536) -> int:
+    """Offset of the last b"\\n" before `end`, or -1; reads backwards in chunks."""
+    while end > 0:
+        start = max(0, end - chunk)
+        i = os.pread(fd, end - start, start).rfind(b"\n")
+        if i >= 0:
+            return start + i
+        end = start
+    return -1
 
 
 def rotated_files(path: Path) -> list[tuple[int, Path]]:
@@ -241,5 +253,5 @@ def _stat(path: Path) -> os.stat_result | None:
         return None
 
 
-def _unreadable(path: Path, e: OSError) -> InputError:
+def unreadable_error(path: Path, e: OSError) -> InputError:
     return InputError(f"{path}: cannot read the mood log: {e.strerror or e}")

@@ -19,7 +19,7 @@ from moodcam.errors import EXIT_INTERNAL, MoodcamError
 from moodcam.files import printable
 
 # In the order `moodcam --help` lists them.
-COMMANDS = ("run", "doctor", "classify", "playlist", "report", "bench")
+COMMANDS = ("run", "doctor", "classify", "playlist", "report", "web", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from moodcam.commands.common import (
     MAX_IMAGE_PIXELS,
@@ -18,6 +16,9 @@ from moodcam.commands.common import (
 )
 from moodcam.errors import EXIT_INPUT, EXIT_OK, InputError
 from moodcam.files import MAX_IMAGE_BYTES, FileRefused, read_regular, shown
+
+if TYPE_CHECKING:  # imported where used: `moodcam web` and `report` build this parser too
+    import numpy as np
 
 
 def register(sub: Any) -> argparse.ArgumentParser:
@@ -38,6 +39,7 @@ def register(sub: Any) -> argparse.ArgumentParser:
 def read_image(path: str) -> np.ndarray:
     """Decode an image file to an 8-bit OpenCV array; InputError naming the file if it cannot."""
     import cv2
+    import numpy as np
 
     try:
         # /dev/zero or a FIFO would be read forever; a multi-gigabyte file is no photo.
@@ -73,6 +75,7 @@ def read_image(path: str) -> np.ndarray:
 def _to_uint8(path: str, image: np.ndarray) -> np.ndarray:
     """16-bit PNGs, float TIFFs and the like, scaled to 8 bits (the model sees 0..255)."""
     import cv2
+    import numpy as np
 
     if image.dtype == np.uint8:
         return image

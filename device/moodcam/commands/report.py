@@ -1,5 +1,6 @@
 """`moodcam report`: the mood log summarised per day and hour (moodcam.report), written as text,
-CSV, JSON, FHIR or PNG to stdout or atomically to a file."""
+CSV, JSON, FHIR or PNG to stdout or atomically to a file; from the history index beside the log
+when `moodcam web` keeps one (moodcam.history), else (or with --no-index) from the log."""
 
 from __future__ import annotations
 
@@ -17,11 +18,11 @@ from moodcam.commands.common import Parser
 from moodcam.errors import EXIT_OK, MoodcamError
 from moodcam.files import FileRefused, check_output, open_private, shown
 from moodcam.report import (
-    DEFAULT_MAX_GAP_S,
     FORMATS,
     OutputError,
     ReportError,
     check_period,
+    default_max_gap,
     local_zone,
     parse_date,
     parse_zone,
@@ -81,6 +82,11 @@ def register(subparsers: Any) -> None:
         help="a line covers at most this many seconds until the next one; longer gaps "
         "are the device being off (default 60, or 2 x [log] interval_s)",
     )
+    p.add_argument(
+        "--no-index",
+        action="store_true",
+        help="read the whole log even where `moodcam web` keeps a history index beside it",
+    )
     p.set_defaults(func=run)
 
 
@@ -104,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         raise ReportError(f"--from {first} is after --to {last}")
     max_gap = args.max_gap
     if max_gap is None:
-        max_gap = max(DEFAULT_MAX_GAP_S, 2 * cfg.log.interval_s) if cfg else DEFAULT_MAX_GAP_S
+        max_gap = default_max_gap(cfg.log.interval_s if cfg else None)
     if args.format == "png" and not args.out:
         raise ReportError("--format png needs --out FILE")
     if first and last:  # before reading the log; a period from the data is checked after
@@ -112,15 +118,21 @@ def run(args: argparse.Namespace) -> int:
     if args.out and args.out != "-":
         refuse_output(Path(args.out))  # a device or FIFO: said before a whole log is read
 
-    rep = summarize(
-        path,
-        tz,
-        tz_name=tz_name,
-        first=first,
-        last=last,
-        max_gap=max_gap,
-        timeline=args.format == "png",
-    )
+    rep = None
+    if not getattr(args, "no_index", False):  # the dashboard's index, when it has one
+        from moodcam.history import indexed_report
+
+        rep = indexed_report(path, tz, tz_name, first, last, max_gap, args.format == "png")
+    if rep is None:
+        rep = summarize(
+            path,
+            tz,
+            tz_name=tz_name,
+            first=first,
+            last=last,
+            max_gap=max_gap,
+            timeline=args.format == "png",
+        )
     if rep.skipped and (args.format != "text" or args.out):
         print(f"moodcam report: {rep.skipped_note}", file=sys.stderr)
 

@@ -1,5 +1,6 @@
 """`moodcam report`: summaries of the mood log for people and for health apps. `summary` reads
-the log into a Report (its docstring says what every number means); `tables` renders it as text,
+the log into a Report (its docstring says what every number means) with an Accumulator that
+moodcam.history resumes; `tables` renders it as text,
 CSV and JSON, `fhir` as a FHIR Bundle, `png` as a chart. The command is moodcam.commands.report.
 """
 
@@ -9,10 +10,15 @@ from moodcam.report.png import COLORS, NO_DATA, chart, day_shares, render_png
 from moodcam.report.summary import (
     DEFAULT_MAX_GAP_S,
     FORMATS,
+    Accumulator,
     OutputError,
     Report,
     ReportError,
+    Stats,
+    check_max_gap,
     check_period,
+    default_max_gap,
+    finish,
     local_zone,
     parse_date,
     parse_zone,
@@ -26,12 +32,17 @@ __all__ = [
     "FORMATS",
     "MEDIA_TIME_LIMIT",
     "NO_DATA",
+    "Accumulator",
     "OutputError",
     "Report",
     "ReportError",
+    "Stats",
     "chart",
+    "check_max_gap",
     "check_period",
     "day_shares",
+    "default_max_gap",
+    "finish",
     "local_zone",
     "parse_date",
     "parse_zone",

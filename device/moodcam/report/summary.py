@@ -1,9 +1,10 @@
 """`moodcam report`: summaries of the mood log for people and for health apps.
 
     moodcam report [LOG] [--config FILE] [--from DATE] [--to DATE] [--tz ZONE] [--max-gap S]
-                   [--format text|csv|json|fhir|png] [--out FILE]
+                   [--format text|csv|json|fhir|png] [--out FILE] [--no-index]
 
-One streaming pass over the log and its rotated files (`logreader.iter_records`, oldest first);
+One streaming pass over the log and its rotated files (`logreader.iter_records`, oldest first),
+by an `Accumulator` that moodcam.history can resume where it stopped;
 memory grows with the number of local hours that hold data (a year is 8,760 small accumulators;
 `--format png` adds an 18 KiB 5-minute grid per day), never with the number of lines.
 
@@ -46,6 +47,7 @@ import argparse
 import math
 import os
 from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from datetime import time as dtime
@@ -262,6 +264,154 @@ class Report:
         return out
 
 
+class Accumulator:
+    """The one pass of `summarize` over records, resumable: `feed` may be called again with the
+    records that came later, and every number comes out as if they had been read in one go
+    (moodcam.history keeps this state in SQLite). `lo`/`hi` cut the period (epochs).
+
+    The current hour's sums wait in `carry` (the loop keeps them in locals: attribute access
+    would be most of the cost per line) and are added to its Stats when the hour changes, or by
+    `close`, so that a resumed pass adds the same floats in the same order as a single one.
+    `hour_records`, when a dict, counts the records per local hour (the index's `used`).
+    """
+
+    def __init__(
+        self,
+        tz: tzinfo,
+        max_gap: float,
+        lo: float = -math.inf,
+        hi: float = math.inf,
+        *,
+        timeline: bool = False,
+        buckets: dict[tuple[date, int], Stats] | None = None,
+        grid: dict[date, array] | None = None,
+        hour_records: dict[tuple[date, int], int] | None = None,
+    ) -> None:
+        self.hours = LocalHours(tz)
+        self.max_gap, self.lo, self.hi = max_gap, lo, hi
+        self.buckets: dict[tuple[date, int], Stats] = {} if buckets is None else buckets
+        self.grid: dict[date, array] | None = ({} if grid is None else grid) if timeline else None
+        self.hour_records = hour_records
+        self.invalid = self.media = self.steps_back = self.gaps = 0
+        self.used = self.calendar = self.newer = 0
+        # The current local hour [b_start, b_end), cached: lines come in order.
+        self.b_start = self.b_end = 0.0
+        self.b_key: tuple[date, int] | None = None
+        self.b_sod = 0
+        self.carry = (0.0,) * 7  # logged, valence w/s1/s2, arousal w/s1/s2 of the current hour
+        self.p_t = 0.0
+        self.p_mood: str | None = None
+        self.p_val: float | None = None
+        self.p_aro: float | None = None
+        self.have_prev = False
+        self.last_label: str | None = None
+
+    def feed(self, records: Iterable[dict[str, Any]]) -> None:
+        """Account `records` (oldest first) after those fed before; see the module doc."""
+        hours, buckets, grid, max_gap, lo, hi = (
+            self.hours, self.buckets, self.grid, self.max_gap, self.lo, self.hi
+        )  # fmt: skip
+        rec_hours = self.hour_records
+        invalid, media, steps_back, gaps = self.invalid, self.media, self.steps_back, self.gaps
+        used, calendar, newer = self.used, self.calendar, self.newer
+        b_start, b_end, b_key, b_sod = self.b_start, self.b_end, self.b_key, self.b_sod
+        b_stats = (
+            Stats() if b_key is None else buckets.get(b_key) or buckets.setdefault(b_key, Stats())
+        )
+        b_date = b_key[0] if b_key else date.min
+        secs = b_stats.secs
+        lg, vw, vs1, vs2, aw, as1, as2 = self.carry
+        p_t, p_mood, p_val, p_aro = self.p_t, self.p_mood, self.p_val, self.p_aro
+        have_prev, last_label = self.have_prev, self.last_label
+
+        for rec in records:
+            if not is_v1(rec):
+                invalid += 1
+                newer = max(newer, newer_schema(rec))  # written by a newer moodcam
+                continue
+            t, mood, val, aro = rec["t"], rec.get("mood"), rec.get("valence"), rec.get("arousal")
+            if t < MEDIA_TIME_LIMIT:
+                media += 1
+                continue
+            calendar += 1
+            if lo <= t < hi:  # "used": in the period asked for, not merely read
+                used += 1
+            if have_prev:
+                dt = t - p_t
+                if dt < 0:
+                    steps_back += 1
+                    last_label = None
+                elif dt > max_gap:
+                    gaps += 1
+                    last_label = None
+                    dt = max_gap
+                t0 = p_t if p_t > lo else lo
+                t1 = p_t + dt if p_t + dt < hi else hi
+                while t0 < t1:  # one piece per local hour the interval touches; mostly one
+                    if not b_start <= t0 < b_end:
+                        b_stats.add(lg, vw, vs1, vs2, aw, as1, as2)
+                        lg = vw = vs1 = vs2 = aw = as1 = as2 = 0.0
+                        b_start, b_end, b_key, b_sod = hours.bucket(t0)
+                        b_date = b_key[0]
+                        b_stats = buckets.get(b_key) or buckets.setdefault(b_key, Stats())
+                        secs = b_stats.secs
+                    e = t1 if t1 < b_end else b_end
+                    d = e - t0
+                    secs[p_mood] = secs.get(p_mood, 0.0) + d
+                    lg += d
+                    if p_val is not None:
+                        vw += d
+                        vs1 += d * p_val
+                        vs2 += d * p_val * p_val
+                    if p_aro is not None:
+                        aw += d
+                        as1 += d * p_aro
+                        as2 += d * p_aro * p_aro
+                    if grid is not None:
+                        _grid_add(grid, b_date, b_sod + (t0 - b_start), d, _MOOD_INDEX[p_mood])
+                    t0 = e
+            if rec_hours is not None:
+                key = b_key if b_start <= t < b_end else hours.bucket(t)[2]
+                rec_hours[key] = rec_hours.get(key, 0) + 1  # type: ignore[index]
+            if mood is not None:
+                if last_label is not None and mood != last_label and lo <= t < hi:
+                    if b_start <= t < b_end:
+                        b_stats.changes += 1
+                    else:  # the change opens a new hour: count it there, keep the cache
+                        key = hours.bucket(t)[2]
+                        (buckets.get(key) or buckets.setdefault(key, Stats())).changes += 1
+                last_label = mood
+            p_t, p_mood, p_val, p_aro, have_prev = t, mood, val, aro, True
+
+        self.invalid, self.media, self.steps_back, self.gaps = invalid, media, steps_back, gaps
+        self.used, self.calendar, self.newer = used, calendar, newer
+        self.b_start, self.b_end, self.b_key, self.b_sod = b_start, b_end, b_key, b_sod
+        self.carry = (lg, vw, vs1, vs2, aw, as1, as2)
+        self.p_t, self.p_mood, self.p_val, self.p_aro = p_t, p_mood, p_val, p_aro
+        self.have_prev, self.last_label = have_prev, last_label
+
+    def close(self) -> None:
+        """Add the current hour's waiting sums to its Stats (the end of a one-off pass)."""
+        if self.b_key is not None:
+            self.buckets[self.b_key].add(*self.carry)
+        self.carry = (0.0,) * 7
+
+    def check(self, path: str | os.PathLike[str]) -> None:
+        """InputError when nothing could be placed on a calendar, saying why."""
+        if self.calendar == 0 and self.newer:
+            raise InputError(
+                f"{path}: its records are of mood log schema v{self.newer}, newer than this "
+                f"moodcam reads (v{SCHEMA_VERSION}): report with the moodcam that wrote them, or "
+                "upgrade"
+            )
+        if self.calendar == 0 and self.media > 0:
+            raise InputError(
+                f"{path}: all {self.media} records have media time (t < 1e9: written while "
+                "reading a video file, seconds into the file rather than dates); a calendar "
+                "report needs a log from a live camera"
+            )
+
+
 def summarize(
     path: str | os.PathLike[str],
     tz: tzinfo,
@@ -276,98 +426,14 @@ def summarize(
     files = log_files(path)
     if not files:
         raise InputError(f"{path}: no such mood log (and no rotated {Path(path).name}.N files)")
-    if max_gap <= 0 or not math.isfinite(max_gap):
-        raise ReportError(f"--max-gap must be a positive number of seconds, not {max_gap}")
+    check_max_gap(max_gap)
     lo = midnight(first, tz) if first else -math.inf
     hi = midnight(last + timedelta(days=1), tz) if last else math.inf
-    hours = LocalHours(tz)
-    buckets: dict[tuple[date, int], Stats] = {}
-    grid: dict[date, array] | None = {} if timeline else None
-
-    invalid = media = steps_back = gaps = used = calendar = newer = 0
-    b_start = b_end = 0.0  # the current local hour [b_start, b_end), cached: lines come in order
-    b_stats = Stats()
-    b_date, b_sod = date.min, 0
-    # The current hour's sums live in locals (attribute access would be most of the cost per
-    # line) and are added to its Stats when the hour changes, and at the end.
-    secs = b_stats.secs
-    lg = vw = vs1 = vs2 = aw = as1 = as2 = 0.0
-    p_t = 0.0
-    p_mood: str | None = None
-    p_val: float | None = None
-    p_aro: float | None = None
-    have_prev = False
-    last_label: str | None = None
-
+    acc = Accumulator(tz, max_gap, lo, hi, timeline=timeline)
     it = iter_records(path)
-    for rec in it:
-        if not is_v1(rec):
-            invalid += 1
-            newer = max(newer, newer_schema(rec))  # written by a newer moodcam
-            continue
-        t, mood, val, aro = rec["t"], rec.get("mood"), rec.get("valence"), rec.get("arousal")
-        if t < MEDIA_TIME_LIMIT:
-            media += 1
-            continue
-        calendar += 1
-        if lo <= t < hi:  # "used": in the period asked for, not merely read
-            used += 1
-        if have_prev:
-            dt = t - p_t
-            if dt < 0:
-                steps_back += 1
-                last_label = None
-            elif dt > max_gap:
-                gaps += 1
-                last_label = None
-                dt = max_gap
-            t0 = p_t if p_t > lo else lo
-            t1 = p_t + dt if p_t + dt < hi else hi
-            while t0 < t1:  # one piece per local hour the interval touches; mostly one
-                if not b_start <= t0 < b_end:
-                    b_stats.add(lg, vw, vs1, vs2, aw, as1, as2)
-                    lg = vw = vs1 = vs2 = aw = as1 = as2 = 0.0
-                    b_start, b_end, key, b_sod = hours.bucket(t0)
-                    b_date = key[0]
-                    b_stats = buckets.get(key) or buckets.setdefault(key, Stats())
-                    secs = b_stats.secs
-                e = t1 if t1 < b_end else b_end
-                d = e - t0
-                secs[p_mood] = secs.get(p_mood, 0.0) + d
-                lg += d
-                if p_val is not None:
-                    vw += d
-                    vs1 += d * p_val
-                    vs2 += d * p_val * p_val
-                if p_aro is not None:
-                    aw += d
-                    as1 += d * p_aro
-                    as2 += d * p_aro * p_aro
-                if grid is not None:
-                    _grid_add(grid, b_date, b_sod + (t0 - b_start), d, _MOOD_INDEX[p_mood])
-                t0 = e
-        if mood is not None:
-            if last_label is not None and mood != last_label and lo <= t < hi:
-                if b_start <= t < b_end:
-                    b_stats.changes += 1
-                else:  # the change opens a new hour: count it there, keep the cache
-                    key = hours.bucket(t)[2]
-                    (buckets.get(key) or buckets.setdefault(key, Stats())).changes += 1
-            last_label = mood
-        p_t, p_mood, p_val, p_aro, have_prev = t, mood, val, aro, True
-    b_stats.add(lg, vw, vs1, vs2, aw, as1, as2)
-
-    if calendar == 0 and newer:
-        raise InputError(
-            f"{path}: its records are of mood log schema v{newer}, newer than this moodcam reads "
-            f"(v{SCHEMA_VERSION}): report with the moodcam that wrote them, or upgrade"
-        )
-    if calendar == 0 and media > 0:
-        raise InputError(
-            f"{path}: all {media} records have media time (t < 1e9: written while reading a "
-            "video file, seconds into the file rather than dates); a calendar report needs a "
-            "log from a live camera"
-        )
+    acc.feed(it)
+    acc.close()
+    acc.check(path)
     rep = Report(
         log=str(path),
         files=[str(p) for p in files],
@@ -377,16 +443,27 @@ def summarize(
         first=first,
         last=last,
         records=it.records,
-        used=used,
+        used=acc.used,
         torn=it.skipped,
-        invalid=invalid,
-        media_time=media,
-        clock_steps_back=steps_back,
-        gaps=gaps,
-        grid=grid,
+        invalid=acc.invalid,
+        media_time=acc.media,
+        clock_steps_back=acc.steps_back,
+        gaps=acc.gaps,
+        grid=acc.grid,
     )
-    _finish(rep, buckets, png=timeline)
+    finish(rep, acc.buckets, png=timeline)
     return rep
+
+
+def default_max_gap(interval_s: float | None) -> float:
+    """--max-gap when not given: 60 s, or twice the log's [log] interval_s when that is longer
+    (one rule for `moodcam report` and `moodcam web`, so both read the same history index)."""
+    return DEFAULT_MAX_GAP_S if interval_s is None else max(DEFAULT_MAX_GAP_S, 2 * interval_s)
+
+
+def check_max_gap(max_gap: float) -> None:
+    if max_gap <= 0 or not math.isfinite(max_gap):
+        raise ReportError(f"--max-gap must be a positive number of seconds, not {max_gap}")
 
 
 def _grid_add(grid: dict[date, array], day: date, sod: float, d: float, mi: int) -> None:
@@ -410,8 +487,9 @@ def _grid_add(grid: dict[date, array], day: date, sod: float, d: float, mi: int)
         d -= part
 
 
-def _finish(rep: Report, buckets: dict[tuple[date, int], Stats], png: bool = False) -> None:
-    """Merge the hour buckets into days, hours of day and totals over the period."""
+def finish(rep: Report, buckets: dict[tuple[date, int], Stats], png: bool = False) -> None:
+    """Merge the hour buckets into days, hours of day and totals over the period (of a single
+    pass, or of moodcam.history's index)."""
     seen = [k[0] for k, s in buckets.items() if s.logged > 0 or s.changes]
     first = rep.first or (min(seen) if seen else rep.last)
     last = rep.last or (max(seen) if seen else rep.first)

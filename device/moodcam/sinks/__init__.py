@@ -53,6 +53,7 @@ class Sink:
 # Every sink in the order the daemon feeds them: (config section, module, class).
 SINKS: tuple[tuple[str, str, str], ...] = (
     ("log", "moodcam.sinks.moodlog", "MoodLogWriter"),
+    ("log", "moodcam.sinks.healthfile", "HealthFile"),  # beside the log, for `moodcam web`
     ("leds", "moodcam.sinks.leds", "LedSink"),
     ("mqtt", "moodcam.sinks.mqtt", "MqttSink"),
     ("playlist", "moodcam.sinks.playlist", "PlaylistSink"),

@@ -35,7 +35,7 @@ from typing import Any
 from moodcam.config import Config, LogConfig
 from moodcam.errors import SinkError
 from moodcam.files import describe_kind
-from moodcam.logreader import rotated_files
+from moodcam.logreader import rfind_newline, rotated_files
 from moodcam.records import MAX_LINE, MoodUpdate, encode, parse_line
 from moodcam.sinks import Sink
 
@@ -320,9 +320,9 @@ class MoodLogWriter(Sink):
         """Drop a torn tail: bytes after the last newline, then a last line that is not JSON."""
         end = size
         if end and os.pread(fd, 1, end - 1) != b"\n":
-            end = _rfind_newline(fd, end) + 1
+            end = rfind_newline(fd, end) + 1
         if end:
-            start = _rfind_newline(fd, end - 1) + 1
+            start = rfind_newline(fd, end - 1) + 1
             if parse_line(os.pread(fd, min(end - start, MAX_LINE + 1), start)) is None:
                 end = start
         if end == size:
@@ -391,17 +391,6 @@ class MoodLogWriter(Sink):
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def _rfind_newline(fd: int, end: int, chunk: int = 65536) -> int:
-    """Offset of the last b"\\n" before `end`, or -1; reads backwards in chunks."""
-    while end > 0:
-        start = max(0, end - chunk)
-        i = os.pread(fd, end - start, start).rfind(b"\n")
-        if i >= 0:
-            return start + i
-        end = start
-    return -1
 
 
 def _numbered(path: Path, n: int) -> Path:
