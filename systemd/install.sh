@@ -256,7 +256,10 @@ install_venv() {
     local binary_only="numpy,opencv-python-headless,ai-edge-litert,tflite-runtime"
     local pip_args=(install --disable-pip-version-check --prefer-binary "--only-binary=$binary_only")
     if [ -n "$NUMPY_PIN" ]; then
-        run_write "$PREFIX/constraints.txt" "numpy<2"
+        # opencv-python-headless 4.12 and later require numpy 2: without the second line pip
+        # downloads each newer OpenCV wheel (about 60 MB apiece) to find that out, ~240 MB
+        # for nothing on a Pi's link (seen in make vm-test's install step on Bookworm).
+        run_write "$PREFIX/constraints.txt" "numpy<2" "opencv-python-headless<4.12"
         pip_args+=(--constraint "$PREFIX/constraints.txt")
     else
         run rm -f "$PREFIX/constraints.txt"
@@ -274,12 +277,14 @@ install_venv() {
     fi
 }
 
-# Write a small file (dry-run aware).
+# Write a small file, one argument a line (dry-run aware).
 run_write() {
     if [ "$DRY" = 1 ]; then
-        printf '+ write %q <<< %q\n' "$1" "$2"
+        printf '+ write %q <<<' "$1"
+        printf ' %q' "${@:2}"
+        printf '\n'
     else
-        printf '%s\n' "$2" >"$1"
+        printf '%s\n' "${@:2}" >"$1"
     fi
 }
 
