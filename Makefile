@@ -44,7 +44,7 @@ MODEL ?=
 # What `make eval` scores (empty: the shipped model and the float model its card was converted from).
 EVAL_MODELS ?=
 
-.PHONY: setup test fuzz demo bench-scenes train finetune teachers distill wide-teacher distill-wide distill-hr swa recover stage model baseline convert eval compare bench lint soak install uninstall security-report figures test-deps clean
+.PHONY: setup test fuzz demo bench-scenes train finetune teachers distill wide-teacher distill-wide distill-hr swa recover stage model baseline convert eval compare bench lint soak install uninstall vm-test security-report figures test-deps clean
 
 setup: $(STAMP)
 
@@ -208,6 +208,14 @@ install:
 
 uninstall:
 	systemd/install.sh --uninstall $(if $(filter 1,$(PURGE)),--purge)
+
+# moodcam.service under a real systemd: a Debian VM (QEMU; KVM when it boots, else TCG) installs
+# the committed HEAD with `make install` and runs .ci/vm-scenario (as root; the root image is
+# cached in VM_CACHE); results to bench/vm.json and README. SUITE=trixie for Pi OS Trixie's.
+SUITE ?= bookworm
+VM_CACHE ?= $(abspath ../vmcache)
+vm-test:
+	MOODCAM_VM_CACHE=$(VM_CACHE) .ci/vm-test $(SUITE)
 
 security-report: setup
 	MOODCAM_SECURITY_REPORT=systemd/SECURITY.txt $(PY) -m pytest -q tests/test_systemd_unit.py -k exposure

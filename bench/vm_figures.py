@@ -41,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     steps = read_jsonl(args.results / "steps.jsonl")
     figures = {f["key"]: f["value"] for f in read_jsonl(args.results / "figures.jsonl")}
     env = dict(
-        line.split("=", 1) for line in (args.results / "vm.env").read_text().splitlines() if "=" in line
+        line.split("=", 1)
+        for line in (args.results / "vm.env").read_text().splitlines()
+        if "=" in line
     )
     finished = (args.results / "phase").is_file() and (
         args.results / "phase"
