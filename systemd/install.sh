@@ -7,6 +7,7 @@
 #   /opt/moodcam/models               the shipped model and its card
 #   /opt/moodcam/moodcam.toml.default the default config of this version, to compare with yours
 #   /etc/moodcam/moodcam.toml         the config, written only when absent (0640 root:moodcam)
+#   /etc/moodcam/installer-groups     the groups it had to create (video, gpio off Pi OS)
 #   /var/lib/moodcam                  state: the mood log (0750 moodcam:moodcam)
 #   /etc/systemd/system/moodcam.service
 # and a system user `moodcam` (no login) in the groups video and gpio.
@@ -20,7 +21,8 @@ usage: install.sh [options]            install or upgrade (as root: sudo make in
 
   --uninstall      remove the service, /opt/moodcam and the unit; keep /etc/moodcam and
                    /var/lib/moodcam (your config and mood log)
-  --purge          with --uninstall: also remove /etc/moodcam, /var/lib/moodcam and the user
+  --purge          with --uninstall: also remove /etc/moodcam, /var/lib/moodcam, the user
+                   and the groups the installer created
   --dry-run        print what would be done, change nothing
 
 For trying the installer off the Pi (the tests use these):
@@ -81,6 +83,8 @@ VENV=$PREFIX/venv
 MODELS=$PREFIX/models
 ETC=$ROOT/etc/moodcam
 CONFIG=$ETC/moodcam.toml
+GROUPS_FILE=$ETC/installer-groups
+CREATED_GROUPS=()
 STATE=$ROOT/var/lib/moodcam
 UNIT_DIR=$ROOT/etc/systemd/system
 UNIT=$UNIT_DIR/moodcam.service
@@ -219,6 +223,7 @@ ensure_user() {
             # The unit names both in SupplementaryGroups=; a missing group would stop it starting.
             say "group $g does not exist (not Raspberry Pi OS?): creating it"
             run groupadd --system "$g"
+            CREATED_GROUPS+=("$g")
         fi
     done
     if id -u "$SERVICE_USER" >/dev/null 2>&1; then
@@ -277,6 +282,14 @@ install_venv() {
     fi
 }
 
+run_append() {
+    if [ "$DRY" = 1 ]; then
+        printf '+ append %q <<< %q\n' "$1" "$2"
+    else
+        printf '%s\n' "$2" >>"$1"
+    fi
+}
+
 # Write a small file, one argument a line (dry-run aware).
 run_write() {
     if [ "$DRY" = 1 ]; then
@@ -304,6 +317,11 @@ install_files() {
     local owner=()
     [ "$DO_USER" = 0 ] || owner=(-o root -g "$SERVICE_USER")
     run install -d -m 0750 "${owner[@]}" "$ETC"
+    # Groups made here (off Raspberry Pi OS) are the installer's to remove: --purge reads this.
+    local g
+    for g in "${CREATED_GROUPS[@]}"; do
+        grep -qx "$g" "$GROUPS_FILE" 2>/dev/null || run_append "$GROUPS_FILE" "$g"
+    done
     if [ -e "$CONFIG" ]; then
         say "kept your $CONFIG (this version's defaults: $PREFIX/moodcam.toml.default)"
         # Yours to edit, but it names password files and the broker user: no access for others,
@@ -383,11 +401,23 @@ uninstall() {
     run rm -f "$UNIT"
     run rm -rf "$PREFIX"
     if [ "$PURGE" = 1 ]; then
+        local created=() g
+        [ ! -f "$GROUPS_FILE" ] || mapfile -t created <"$GROUPS_FILE"
         # Drop-ins made with `systemctl edit moodcam` are configuration too.
         run rm -rf "$UNIT_DIR/moodcam.service.d" "$ETC" "$STATE"
         if [ "$DO_USER" = 1 ] && id -u "$SERVICE_USER" >/dev/null 2>&1; then
             run userdel "$SERVICE_USER"
         fi
+        # The groups the installer created, unless someone else has joined them since (make
+        # vm-test's uninstall step found gpio left behind on Debian).
+        for g in "${created[@]}"; do
+            if [ "$DO_USER" = 0 ] || ! getent group "$g" >/dev/null; then continue; fi
+            if [ -z "$(getent group "$g" | cut -d: -f4)" ]; then
+                run groupdel "$g"
+            else
+                say "kept group $g: it has members ($(getent group "$g" | cut -d: -f4))"
+            fi
+        done
     fi
     if [ "$DO_SYSTEMCTL" = 1 ] && systemd_running; then
         run systemctl daemon-reload
