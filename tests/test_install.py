@@ -76,10 +76,11 @@ def installed(tmp_path: Path) -> Path:
 # --- the script itself -----------------------------------------------------------------------
 
 
-# The installer, and the CI scripts beside it (.ci/trixie and .ci/arm64 run only by hand, so
-# nothing else would notice them rot; chroot.sh is the helper both source). -x follows the
+# The installer, and the CI scripts beside it (.ci/trixie, .ci/arm64 and .ci/vm-test with its
+# vm-scenario run only by hand, so nothing else would notice them rot; chroot.sh is the helper
+# they source). -x follows the
 # `source` lines, so a script is checked together with the helper it calls.
-CI_SCRIPTS = ("run", "trixie", "arm64", "chroot.sh")
+CI_SCRIPTS = ("run", "trixie", "arm64", "chroot.sh", "vm-test", "vm-scenario")
 
 
 @pytest.mark.parametrize("script", [SCRIPT, *(ROOT / ".ci" / n for n in CI_SCRIPTS)],
