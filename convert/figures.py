@@ -308,6 +308,13 @@ def vm_lines(vm: dict) -> list[str]:
             for key, label, unit in VM_FIGURES
             if any(key in r["figures"] for r in runs)
         ),
+        "| the whole run, image and VM | "
+        + " | ".join(
+            f"{r['run']['total_s'] / 60:.1f} min (root image "
+            f"{'built' if r['run']['image_built'] else 'cached'})"
+            for r in runs
+        )
+        + " |",
     ]
     return lines
 

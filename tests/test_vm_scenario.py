@@ -43,10 +43,12 @@ def test_vm_lines_show_each_step_and_figure() -> None:
         "steps": [{"step": "install", "result": "PASS", "seconds": 97.5, "detail": ""},
                   {"step": "watchdog", "result": "FAIL", "seconds": 40.0, "detail": "x"}],
         "figures": {"systemd": 252, "boot_s": 34.5, "rss_mb": 85.1, "rss_minutes": 5},
+        "run": {"image_built": False, "total_s": 1500.0},
     }  # fmt: skip
     text = "\n".join(vm_lines({"bookworm": run}))
     assert "bookworm: 1 of 2 steps passed, the scenario did not finish" in text
     assert "| install | pass (97.5 s) |" in text and "| watchdog | fail (40 s) |" in text
     assert "85.1 MB after 5 min" in text and "systemd 252, TCG" in text and "`0123456789`" in text
+    assert "| the whole run, image and VM | 25.0 min (root image cached) |" in text
     assert vm_lines({}) == []
     assert len({key for key, _, _ in VM_FIGURES}) == len(VM_FIGURES)
