@@ -255,7 +255,7 @@ VM_FIGURES = [
     ("stop_s", "`systemctl stop` (TimeoutStopSec 10 s)", "s"),
     ("exposure_live", "`systemd-analyze security` on the live unit", ""),
     ("exposure_offline", "`systemd-analyze security --offline=true` in the VM", ""),
-    ("camera_recover_s", "camera back (modprobe vivid) to frames again, same process", "s"),
+    ("camera_recover_s", "camera disconnected (vivid) to frames again, same process", "s"),
     ("camera_lost_s", 'camera unplugged to "camera lost" (reconnect_max_s 2)', "s"),
     ("camera_back_s", "camera back to active again after restarts", "s"),
     ("reboot_ready_s", "after a reboot, kernel start to the service active", "s"),
@@ -298,7 +298,13 @@ def vm_lines(vm: dict) -> list[str]:
             + ("" if r["finished"] else ", the scenario did not finish")
             for s, r in zip(suites, runs, strict=True)
         )
-        + ". Under TCG every CPU instruction is emulated: times are several times a Pi 4's.",
+        + "."
+        + (
+            " Under TCG (no KVM) every instruction is emulated, on a machine shared with other "
+            "jobs: the times are the emulator's, not a Pi's."
+            if any(r["accel"] == "tcg" for r in runs)
+            else ""
+        ),
         "",
         "| step | " + " | ".join(heads) + " |",
         "|---|" + "---|" * len(runs),
