@@ -22,7 +22,7 @@ MODEL ?=
 # What `make eval` scores (empty: the shipped model and the float model its card was converted from).
 EVAL_MODELS ?=
 
-.PHONY: setup test fuzz demo bench-scenes train convert eval compare bench lint soak install uninstall security-report figures test-deps clean bench-web web-screenshot
+.PHONY: setup test fuzz demo bench-scenes train convert eval compare bench lint soak install uninstall security-report figures test-deps clean bench-web web-screenshot vm-test
 
 setup: $(STAMP)
 
@@ -136,6 +136,14 @@ install:
 
 uninstall:
 	systemd/install.sh --uninstall $(if $(filter 1,$(PURGE)),--purge)
+
+# moodcam.service under a real systemd: a Debian VM (QEMU; KVM when it boots, else TCG) installs
+# the committed HEAD with `make install` and runs .ci/vm-scenario (as root; the root image is
+# cached in VM_CACHE); results to bench/vm.json and README. SUITE=trixie for Pi OS Trixie's.
+SUITE ?= bookworm
+VM_CACHE ?= $(abspath ../vmcache)
+vm-test:
+	MOODCAM_VM_CACHE=$(VM_CACHE) .ci/vm-test $(SUITE)
 
 security-report: setup
 	MOODCAM_SECURITY_REPORT=systemd/SECURITY.txt $(PY) -m pytest -q tests/test_systemd_unit.py -k exposure

@@ -187,6 +187,7 @@ def render(card: dict, bench: dict, security: str = "", extra: dict | None = Non
             f"systemd: {security} (`systemd-analyze security --offline=true`, "
             "full table in `systemd/SECURITY.txt`, written by `make security-report`).",
         ]
+    lines += vm_lines(extra.get("vm", {}))
     return "\n".join([*lines, "", END])
 
 
@@ -299,6 +300,86 @@ def scene_lines(sc: dict) -> list[str]:
     return lines
 
 
+# bench/vm.json's figures, in the order the README gives them: key, label, unit.
+VM_FIGURES = [
+    ("boot_s", "boot to multi-user (systemd's FinishTimestamp)", "s"),
+    ("start_s", "`systemctl start` until READY=1 (model loaded, first frame)", "s"),
+    ("ready_s", "of which the daemon, exec to READY", "s"),
+    ("watchdog_timeout_s", 'watchdog: SIGSTOP to systemd\'s "Watchdog timeout"', "s"),
+    ("watchdog_restart_s", "watchdog: SIGSTOP to active again (new process)", "s"),
+    ("stop_s", "`systemctl stop` (TimeoutStopSec 10 s)", "s"),
+    ("exposure_live", "`systemd-analyze security` on the live unit", ""),
+    ("exposure_offline", "`systemd-analyze security --offline=true` in the VM", ""),
+    ("camera_recover_s", "camera disconnected (vivid) to frames again, same process", "s"),
+    ("camera_lost_s", 'camera unplugged to "camera lost" (reconnect_max_s 2)', "s"),
+    ("camera_back_s", "camera back to active again after restarts", "s"),
+    ("reboot_ready_s", "after a reboot, kernel start to the service active", "s"),
+    ("rss_mb", "RSS of the service", "MB"),
+]
+
+
+def vm_lines(vm: dict) -> list[str]:
+    """`make vm-test`'s last result per Debian suite (bench/vm.json): each step, each figure."""
+    suites = [s for s in ("bookworm", "trixie") if s in vm]
+    if not suites:
+        return []
+    runs = [vm[s] for s in suites]
+
+    def step_cell(run: dict, name: str) -> str:
+        found = [s for s in run["steps"] if s["step"] == name]
+        return f"{found[0]['result'].lower()} ({found[0]['seconds']:g} s)" if found else "not run"
+
+    def figure_cell(run: dict, key: str, unit: str) -> str:
+        v = run["figures"].get(key)
+        if v is None:
+            return ""
+        if key == "rss_mb":
+            return f"{v:g} MB after {run['figures'].get('rss_minutes', 0):g} min"
+        return f"{v:g}{' ' + unit if unit else ''}"
+
+    heads = [
+        f"{s} (systemd {r['figures'].get('systemd', 0):g}, {r['accel'].upper()}; {r['date']}, "
+        f"`{r['commit'][:10]}`)"
+        for s, r in zip(suites, runs, strict=True)
+    ]
+    names = list(dict.fromkeys(st["step"] for r in runs for st in r["steps"]))
+    lines = [
+        "",
+        "Under a real systemd (`make vm-test`, `.ci/vm-scenario`: a Debian VM booted in QEMU, the "
+        "clean clone installed with `make install`, the camera the kernel's vivid module, a local "
+        "Mosquitto; `bench/vm.json`). "
+        + "; ".join(
+            f"{s}: {r['passed']} of {r['passed'] + r['failed']} steps passed"
+            + ("" if r["finished"] else ", the scenario did not finish")
+            for s, r in zip(suites, runs, strict=True)
+        )
+        + "."
+        + (
+            " Under TCG (no KVM) every instruction is emulated, on a machine shared with other "
+            "jobs: the times are the emulator's, not a Pi's."
+            if any(r["accel"] == "tcg" for r in runs)
+            else ""
+        ),
+        "",
+        "| step | " + " | ".join(heads) + " |",
+        "|---|" + "---|" * len(runs),
+        *(f"| {n} | " + " | ".join(step_cell(r, n) for r in runs) + " |" for n in names),
+        *(
+            f"| {label} | " + " | ".join(figure_cell(r, key, unit) for r in runs) + " |"
+            for key, label, unit in VM_FIGURES
+            if any(key in r["figures"] for r in runs)
+        ),
+        "| the whole run, image and VM | "
+        + " | ".join(
+            f"{r['run']['total_s'] / 60:.1f} min (root image "
+            f"{'built' if r['run']['image_built'] else 'cached'})"
+            for r in runs
+        )
+        + " |",
+    ]
+    return lines
+
+
 def extras() -> dict:
     return {
         "scenes": _load(ROOT / "bench" / "scenes.json"),
@@ -306,6 +387,7 @@ def extras() -> dict:
         "mockpin": _load(ROOT / "bench" / "mockpin_memory.json"),
         "report": _load(ROOT / "bench" / "report.json"),
         "stop": _load(ROOT / "bench" / "stop.json"),
+        "vm": _load(ROOT / "bench" / "vm.json"),
         "seed": _load(ROOT / "models" / "baseline-seed" / "report.json"),
     }
 

@@ -7,6 +7,7 @@
 #   /opt/moodcam/models               the shipped model and its card
 #   /opt/moodcam/moodcam.toml.default the default config of this version, to compare with yours
 #   /etc/moodcam/moodcam.toml         the config, written only when absent (0640 root:moodcam)
+#   /etc/moodcam/installer-groups     the groups it had to create (video, gpio off Pi OS)
 #   /var/lib/moodcam                  state: the mood log (0750 moodcam:moodcam)
 #   /etc/systemd/system/moodcam.service
 #   /etc/systemd/system/moodcam-web.service   the dashboard (`moodcam web`), independent of the daemon
@@ -21,7 +22,8 @@ usage: install.sh [options]            install or upgrade (as root: sudo make in
 
   --uninstall      remove the service, /opt/moodcam and the unit; keep /etc/moodcam and
                    /var/lib/moodcam (your config and mood log)
-  --purge          with --uninstall: also remove /etc/moodcam, /var/lib/moodcam and the user
+  --purge          with --uninstall: also remove /etc/moodcam, /var/lib/moodcam, the user
+                   and the groups the installer created
   --dry-run        print what would be done, change nothing
 
 For trying the installer off the Pi (the tests use these):
@@ -82,6 +84,8 @@ VENV=$PREFIX/venv
 MODELS=$PREFIX/models
 ETC=$ROOT/etc/moodcam
 CONFIG=$ETC/moodcam.toml
+GROUPS_FILE=$ETC/installer-groups
+CREATED_GROUPS=()
 STATE=$ROOT/var/lib/moodcam
 UNIT_DIR=$ROOT/etc/systemd/system
 UNIT=$UNIT_DIR/moodcam.service
@@ -225,6 +229,7 @@ ensure_user() {
             # The unit names both in SupplementaryGroups=; a missing group would stop it starting.
             say "group $g does not exist (not Raspberry Pi OS?): creating it"
             run groupadd --system "$g"
+            CREATED_GROUPS+=("$g")
         fi
     done
     if id -u "$SERVICE_USER" >/dev/null 2>&1; then
@@ -262,7 +267,10 @@ install_venv() {
     local binary_only="numpy,opencv-python-headless,ai-edge-litert,tflite-runtime"
     local pip_args=(install --disable-pip-version-check --prefer-binary "--only-binary=$binary_only")
     if [ -n "$NUMPY_PIN" ]; then
-        run_write "$PREFIX/constraints.txt" "numpy<2"
+        # opencv-python-headless 4.12 and later require numpy 2: without the second line pip
+        # downloads each newer OpenCV wheel (about 60 MB apiece) to find that out, ~240 MB
+        # for nothing on a Pi's link (seen in make vm-test's install step on Bookworm).
+        run_write "$PREFIX/constraints.txt" "numpy<2" "opencv-python-headless<4.12"
         pip_args+=(--constraint "$PREFIX/constraints.txt")
     else
         run rm -f "$PREFIX/constraints.txt"
@@ -281,12 +289,22 @@ install_venv() {
     fi
 }
 
-# Write a small file (dry-run aware).
+run_append() {
+    if [ "$DRY" = 1 ]; then
+        printf '+ append %q <<< %q\n' "$1" "$2"
+    else
+        printf '%s\n' "$2" >>"$1"
+    fi
+}
+
+# Write a small file, one argument a line (dry-run aware).
 run_write() {
     if [ "$DRY" = 1 ]; then
-        printf '+ write %q <<< %q\n' "$1" "$2"
+        printf '+ write %q <<<' "$1"
+        printf ' %q' "${@:2}"
+        printf '\n'
     else
-        printf '%s\n' "$2" >"$1"
+        printf '%s\n' "${@:2}" >"$1"
     fi
 }
 
@@ -306,6 +324,11 @@ install_files() {
     local owner=()
     [ "$DO_USER" = 0 ] || owner=(-o root -g "$SERVICE_USER")
     run install -d -m 0750 "${owner[@]}" "$ETC"
+    # Groups made here (off Raspberry Pi OS) are the installer's to remove: --purge reads this.
+    local g
+    for g in "${CREATED_GROUPS[@]}"; do
+        grep -qx "$g" "$GROUPS_FILE" 2>/dev/null || run_append "$GROUPS_FILE" "$g"
+    done
     if [ -e "$CONFIG" ]; then
         say "kept your $CONFIG (this version's defaults: $PREFIX/moodcam.toml.default)"
         # Yours to edit, but it names password files and the broker user: no access for others,
@@ -395,11 +418,23 @@ uninstall() {
     run rm -f "$UNIT" "$WEB_UNIT"
     run rm -rf "$PREFIX"
     if [ "$PURGE" = 1 ]; then
+        local created=() g
+        [ ! -f "$GROUPS_FILE" ] || mapfile -t created <"$GROUPS_FILE"
         # Drop-ins made with `systemctl edit moodcam` are configuration too.
         run rm -rf "$UNIT_DIR/moodcam.service.d" "$UNIT_DIR/moodcam-web.service.d" "$ETC" "$STATE"
         if [ "$DO_USER" = 1 ] && id -u "$SERVICE_USER" >/dev/null 2>&1; then
             run userdel "$SERVICE_USER"
         fi
+        # The groups the installer created, unless someone else has joined them since (make
+        # vm-test's uninstall step found gpio left behind on Debian).
+        for g in "${created[@]}"; do
+            if [ "$DO_USER" = 0 ] || ! getent group "$g" >/dev/null; then continue; fi
+            if [ -z "$(getent group "$g" | cut -d: -f4)" ]; then
+                run groupdel "$g"
+            else
+                say "kept group $g: it has members ($(getent group "$g" | cut -d: -f4))"
+            fi
+        done
     fi
     if [ "$DO_SYSTEMCTL" = 1 ] && systemd_running; then
         run systemctl daemon-reload

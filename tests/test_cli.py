@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -318,3 +321,49 @@ def test_doctor_fails_a_log_path_that_is_a_folder(tmp_path):
         ln.startswith("FAIL") and "disk" in ln and "[log] path is not a file" in ln
         for ln in proc.stdout.splitlines()
     )
+
+
+def test_journal_lines_carry_their_priority(tmp_path):
+    """Under systemd (JOURNAL_STREAM names stderr's device and inode) each line starts with its
+    syslog priority, so `journalctl -p warning` shows moodcam's warnings and errors, and has no
+    time of its own; the one-line error is <3>. Found by make vm-test: every line was priority 6."""
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[mqtt]\nhots = 'x'\n")
+    err = tmp_path / "stderr.txt"
+
+    def run(*args: str) -> list[str]:
+        with err.open("w") as f:
+            st = Path(err).stat()
+            env = {**os.environ, "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}
+            subprocess.run([*MOODCAM, *args], stderr=f, stdout=subprocess.DEVNULL, cwd=ROOT,
+                           env=env, timeout=120, check=False)  # fmt: skip
+        return err.read_text().splitlines()
+
+    lines = run("run", "--config", str(cfg))
+    assert lines[-1].startswith("<3>moodcam run: ") and "[mqtt] hots" in lines[-1], lines
+    lines = run("run", "--source", str(FACES_DIR), "--no-log", "--quiet")
+    assert any(ln.startswith("<6>INFO moodcam") for ln in lines), lines
+    assert all(ln.startswith("<") for ln in lines), lines  # no time stamps, no bare lines
+
+
+def test_watchdog_abort_prints_every_threads_stack(tmp_path):
+    """The unit sets PYTHONFAULTHANDLER=1 so that the watchdog's SIGABRT leaves the hung loop's
+    stack in the journal; moodcam sends native libraries' fd 2 to /dev/null, and faulthandler,
+    which writes to a descriptor, must follow sys.stderr to the real one (make vm-test)."""
+    cfg = tmp_path / "loop.toml"
+    cfg.write_text(f"[source]\nuri = '{FACES_DIR}'\nloop = true\nrealtime = true\nfps = 5.0\n")
+    err = tmp_path / "stderr.txt"
+    with err.open("w") as f:
+        proc = subprocess.Popen([*MOODCAM, "run", "--config", str(cfg), "--no-log", "--quiet"],
+                                stderr=f, stdout=subprocess.DEVNULL, cwd=ROOT,
+                                env={**os.environ, "PYTHONFAULTHANDLER": "1"})  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while "source " not in err.read_text() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            proc.send_signal(signal.SIGABRT)
+            assert proc.wait(timeout=30) == -signal.SIGABRT
+        finally:
+            proc.kill()
+    text = err.read_text()
+    assert "Fatal Python error: Aborted" in text and "most recent call first" in text, text

@@ -603,6 +603,44 @@ def test_camera_unplugged_then_back_degraded_in_mqtt_and_doctor_watchdog_fed(
     assert [s.split(b":")[0] for s in statuses] == [b"STATUS=camera degraded", b"STATUS=camera ok"]
 
 
+def test_a_stop_that_fails_a_camera_read_is_not_a_camera_fault(
+    mosquitto_bin: str, tmp_path: Path, two_faces: Any, fake_camera: Callable[..., FakeCamera],
+    spy_sinks: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """`systemctl stop`'s SIGTERM ends a blocking V4L2 read early and the read fails: that is the
+    stop, not the camera (make vm-test saw `camera degraded` on MQTT and in the journal at every
+    stop). The daemon stops at once: health stays ok, no reconnect attempt, exit 0."""
+    caplog.set_level(logging.INFO, logger="moodcam")
+    cam = fake_camera(two_faces[0][1])
+    frame_clock, _ = spy_sinks
+    dev = "camstop"
+    with Mosquitto(tmp_path / "broker") as broker:
+        sub = Sub(broker.port, [f"moodcam/{dev}/health"]).wait_subscribed()
+        cfg = make_cfg(tmp_path, source={"uri": "/dev/video7"}, device={"id": dev},
+                       mqtt={"enabled": True, "url": f"mqtt://127.0.0.1:{broker.port}",
+                             "discovery": False})  # fmt: skip
+        daemon = Daemon(cfg)
+        real_read = FakeCamera.Capture.read
+
+        def read(self: FakeCamera.Capture) -> tuple[bool, np.ndarray | None]:
+            if self.cam.reads >= 10:  # the signal lands in this read, which fails (EINTR)
+                daemon.stop.set()
+                return False, None
+            return real_read(self)
+
+        monkeypatch.setattr(FakeCamera.Capture, "read", read)
+        thread, result = run_in_thread(daemon)
+        thread.join(30)
+        time.sleep(0.5)  # anything published on the way out has reached the subscriber
+        states = [json.loads(p)["camera"] for p in sub.on("/health")]
+        sub.close()
+    assert result == [EXIT_OK], result
+    assert len(frame_clock.stamps) == 10 and cam.opens == 1
+    assert daemon.health["camera"] == "ok" and states == ["ok"], (daemon.health, states)
+    messages = [r.getMessage() for r in caplog.records]
+    assert not [m for m in messages if "degraded" in m or "reconnect" in m], messages
+
+
 def test_camera_gone_for_good_exit_6_lost_in_mqtt_and_doctor(
     mosquitto_bin: str, tmp_path: Path, two_faces: Any, fake_camera: Callable[..., FakeCamera],
     faces_folder: Path, capsys: pytest.CaptureFixture[str],

@@ -333,6 +333,11 @@ class Daemon:
         """Record the camera's health and tell systemd and every sink that listens (see the
         module docstring); repeats of the current state are ignored."""
         previous = self.health["camera"]
+        if state != "ok" and self.stop.is_set():
+            # A read that failed because a stop interrupted it (SIGTERM ends a blocking V4L2
+            # read early: seen at every `systemctl stop` in make vm-test) is no camera fault:
+            # no degraded health on MQTT, no reconnect; the frame loop ends here.
+            raise StopRequested
         if state == previous:
             return
         self.health = health_record(state, detail)

@@ -6,6 +6,7 @@ on stderr and its exit status (moodcam.errors); --debug adds the traceback.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import importlib
 import logging
 import os
@@ -59,6 +60,35 @@ class OneLineFormatter(logging.Formatter):
         return super().format(record)
 
 
+# Python's levels as syslog priorities, for the journal's <N> line prefix (sd-daemon(3)).
+SYSLOG_PRIORITY = {
+    logging.CRITICAL: 2,
+    logging.ERROR: 3,
+    logging.WARNING: 4,
+    logging.INFO: 6,
+    logging.DEBUG: 7,
+}
+
+
+class JournalFormatter(OneLineFormatter):
+    """Under systemd, stderr is the journal: each line starts with its syslog priority (`<4>`),
+    so `journalctl -p warning` shows moodcam's warnings and errors, and without a time of its
+    own (the journal stamps every line)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"<{SYSLOG_PRIORITY.get(record.levelno, 6)}>{super().format(record)}"
+
+
+def stderr_is_journal() -> bool:
+    """systemd connected stderr to the journal: JOURNAL_STREAM names its device and inode."""
+    try:
+        dev, ino = (int(x) for x in os.environ.get("JOURNAL_STREAM", "").split(":"))
+        st = os.fstat(sys.stderr.fileno())
+    except (ValueError, OSError, AttributeError):
+        return False
+    return (st.st_dev, st.st_ino) == (dev, ino)
+
+
 def quiet_native_stderr() -> None:
     """Send what C and C++ libraries write to file descriptor 2 to /dev/null, and keep Python's
     sys.stderr (moodcam's one line, its log) on the real stderr through a copy of it.
@@ -79,6 +109,10 @@ def quiet_native_stderr() -> None:
     os.dup2(null, 2)
     os.close(null)
     sys.stderr = open(real, "w", buffering=1, encoding=encoding, errors=errors)  # noqa: SIM115
+    # faulthandler (PYTHONFAULTHANDLER=1 in the unit) writes to the descriptor it was given,
+    # 2 by default, now /dev/null: the stacks the watchdog's SIGABRT prints go to the real one.
+    if faulthandler.is_enabled():
+        faulthandler.enable(file=sys.stderr, all_threads=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,8 +121,14 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None and not args.debug:  # the command itself, not a caller in the same process
         quiet_native_stderr()
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    journal = stderr_is_journal()
+    handler.setFormatter(
+        JournalFormatter("%(levelname)s %(name)s: %(message)s")
+        if journal
+        else OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, handlers=[handler])
+    error_prefix = "<3>" if journal else ""
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
@@ -97,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         # RestartPreventExitStatus=3 4 must still see a bad config or model under --debug.
         if args.debug:
             traceback.print_exc()
-        print(f"moodcam {args.command}: {one_line(e)}", file=sys.stderr)
+        print(f"{error_prefix}moodcam {args.command}: {one_line(e)}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         return 130
@@ -106,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         line = f"moodcam {args.command}: internal error: {e.__class__.__name__}: {one_line(e)}"
         print(
-            line if args.debug else f"{line} (run with --debug for the traceback)", file=sys.stderr
+            error_prefix + (line if args.debug else f"{line} (run with --debug for the traceback)"),
+            file=sys.stderr,
         )
         return EXIT_INTERNAL
