@@ -16,17 +16,19 @@ and the frame time. It
    keeps its own frame's label, the argmax of its scores). A track's first label is its smoothed
    argmax once it has been seen for `hold_s` and its smoothed top score has reached
    `min_confidence` (the model scores a patch of clutter the cascade took for a face near chance;
-   such "faces" were most of the mood changes on steady faces in the scene benchmark). After that its label switches to another class only when that class's
-   smoothed probability has led the current label's by more than `hysteresis`, continuously, for
-   `hold_s` (a lead that lapses restarts the clock). Noise that alternates frame to frame cannot
-   pass both tests, so the mood does not flicker.
+   such "faces" were most of the mood changes on steady faces in the scene benchmark). After that
+   its label switches to another class only when that class's smoothed probability has led the
+   current label's by more than `hysteresis`, continuously, for `hold_s` (a lead that lapses
+   restarts the clock). Noise that alternates frame to frame cannot pass both tests, so the mood
+   does not flicker.
 4. **Picks the device mood** from one dominant face, chosen by `dominant`: `largest` (box area;
    the face the mood follows keeps it while it is live until another labelled face has
-   `dominant_margin` times its area, so that two faces of about one size, or a brief false face
-   a little larger than the real one, do not toss the mood between them), `most_confident` (highest smoothed probability) or `majority` (the most common face label; ties
-   go to the label of the largest face). Only labelled faces compete for the mood; the mood is None
-   when no live face has a label yet. Faces that were missed for a frame or two (still within
-   `face_timeout_s`) keep counting, so a detector dropout does not blank the mood.
+   `dominant_margin` times its area, so that two faces of about one size, or a brief false face a
+   little larger than the real one, do not toss the mood between them), `most_confident` (highest
+   smoothed probability) or `majority` (the most common face label; ties go to the label of the
+   largest face). Only labelled faces compete for the mood; the mood is None when no live face has
+   a label yet. Faces that were missed for a frame or two (still within `face_timeout_s`) keep
+   counting, so a detector dropout does not blank the mood.
 
 Time may jump backwards (a new file starts, media time restarts at 0): the tracker then resets.
 Any backwards step does, so live sources should stamp frames from a clock that does not step back
