@@ -258,11 +258,16 @@ def test_systemd_ready_and_watchdog(tmp_path):
                    env={"NOTIFY_SOCKET": str(notify), "WATCHDOG_USEC": "400000"})  # fmt: skip
     try:
         messages = []
+        logged_before_ready = ""
         while True:
             try:
                 messages.append(sock.recv(4096).decode())
             except TimeoutError:
                 break
+            if len(messages) == 1:  # READY=1: what the daemon had logged by then
+                os.set_blocking(proc.stderr.fileno(), False)
+                logged_before_ready = os.read(proc.stderr.fileno(), 1 << 20).decode()
+                os.set_blocking(proc.stderr.fileno(), True)
             if messages[-1].startswith("STOPPING=1"):
                 break
         proc.communicate(timeout=30)
@@ -270,6 +275,8 @@ def test_systemd_ready_and_watchdog(tmp_path):
         sock.close()
     assert proc.returncode == 0
     assert messages[0].startswith("READY=1")
+    # The journal shows "camera ok" before systemd's "Started" (make vm-test's start step).
+    assert "camera ok:" in logged_before_ready, logged_before_ready
     watchdogs = [m for m in messages if m == "WATCHDOG=1"]
     # 60 frames at 30 fps media time paced to real time: 2 s, a ping every <= 0.2 s.
     assert len(watchdogs) >= 5

@@ -255,8 +255,10 @@ class Daemon:
                 self._count(update)
                 if not ready:  # model loaded and the camera delivered a frame
                     description = source.description
-                    self.notifier.ready(f"watching {description}")
+                    # "camera ok" is logged before READY=1, so the journal shows it before
+                    # systemd's "Started" (make vm-test's start step saw the two race).
                     self.set_health("ok", f"{description}: delivering frames")
+                    self.notifier.ready(f"watching {description}")
                     ready = True
                 self.notifier.watchdog()
         finally:
