@@ -533,13 +533,14 @@ def _finite(v: float) -> float | None:
     return round(float(v), 3) if math.isfinite(v) else None
 
 
+def _is_steady(seg: dict) -> bool:
+    """One face, present in every frame, whose expression does not change."""
+    return seg["change_t"] is None and all(len(fr["truth"]) == 1 for fr in seg["frames"])
+
+
 def _steady_seconds(segs: list[dict]) -> float:
-    """Seconds of steady face (one face, every frame, no change) among `segs`."""
-    return sum(
-        len(s["frames"]) / s["fps"]
-        for s in segs
-        if s["change_t"] is None and all(len(fr["truth"]) == 1 for fr in s["frames"])
-    )
+    """Seconds of steady face among `segs`."""
+    return sum(len(s["frames"]) / s["fps"] for s in segs if _is_steady(s))
 
 
 def _flicker(segs: list[dict], name: str, found_by: list[str] | None = None) -> float | None:
@@ -549,7 +550,7 @@ def _flicker(segs: list[dict], name: str, found_by: list[str] | None = None) -> 
     (small, dim, ambiguous) faces is then compared with another on the same faces."""
     changes, seconds = 0, 0.0
     for s in segs:
-        if s["change_t"] is not None or any(len(fr["truth"]) != 1 for fr in s["frames"]):
+        if not _is_steady(s):
             continue
         if found_by and any(
             sum(fr[n]["found"][0] for fr in s["frames"]) <= len(s["frames"]) / 2 for n in found_by
