@@ -119,6 +119,26 @@ def test_seconds_shares_means_and_changes_are_exact(tmp_path: Path) -> None:
     assert doc["lines"]["skipped"] == 0 and doc["notes"][0] == "skipped 0 torn or invalid lines"
 
 
+def test_hours_add_up_the_same_in_any_order() -> None:
+    """Days, hours of day and totals are correctly rounded sums of the hours (Stats.total), so the
+    log's single pass and the history index, which meet the hours in different orders, agree."""
+    rows = []
+    for i, logged in enumerate((1e16, 1.0, -1e16, 3600.0, 0.1, 0.2, 0.3)):
+        s = report.Stats()
+        s.add(logged, 0.1 * i, 0.01 * i, 0.001 * i, 0.3, 0.7, 1e-9 * i)
+        s.secs = {"happy": logged, None: 0.1 * i} if i % 2 else {"sad": 0.3 * i}
+        s.changes = i
+        rows.append(s.row())
+    forward, backward = report.Stats.total(rows), report.Stats.total(rows[::-1])
+    assert forward.row() == backward.row()
+    assert forward.logged == math.fsum(r[0] for r in rows) == 3601.6
+    assert sum(r[0] for r in rows) != sum(r[0] for r in rows[::-1])  # where plain sums differ
+    assert forward.changes == 21
+    assert set(forward.secs) == {"happy", "sad", None}
+    assert report.Stats.from_row(forward.row()).row() == forward.row()
+    assert report.Stats.total([]).row() == report.Stats().row()
+
+
 def test_same_mood_after_no_face_is_not_a_change(tmp_path: Path) -> None:
     t0 = epoch(2026, 6, 1, 10)
     log = write_log(tmp_path / "m.jsonl", steps(t0, (0, "sad"), (5, None), (9, "sad"), (12, None)))

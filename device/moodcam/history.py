@@ -37,10 +37,11 @@ from typing import Any
 
 from moodcam.errors import EXIT_SINK, InputError, MoodcamError
 from moodcam.files import PRIVATE_FILE, FileRefused, check_regular
-from moodcam.labels import FER2013_CLASSES
 from moodcam.logreader import complete_lines, log_files, rfind_newline, unreadable_error
 from moodcam.records import is_v1, parse_record
 from moodcam.report import (
+    ROW_MOODS,
+    ROW_SUMS,
     Accumulator,
     Report,
     Stats,
@@ -51,14 +52,14 @@ from moodcam.report import (
 
 log = logging.getLogger("moodcam.history")
 
-INDEX_VERSION = 2  # 2: seconds per mood in columns (1: JSON)
+INDEX_VERSION = 3  # 3: no merge order (report adds hours with fsum); 2: moods in columns
 HEAD_BYTES = 4096  # a file is known by its first bytes (with device and inode)
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
--- One row per local hour: report.Stats' sums; seq = the order report.Accumulator created the
--- hour's Stats in (NULL: records but no time yet), so days are merged in a single pass's order.
+-- One row per local hour: the records read in it and report.Stats' sums (Stats.row: zeros and
+-- NULL moods for an hour that has records but no time yet).
 CREATE TABLE hours (
-    day TEXT NOT NULL, hour INTEGER NOT NULL, seq INTEGER, records INTEGER NOT NULL DEFAULT 0,
+    day TEXT NOT NULL, hour INTEGER NOT NULL, records INTEGER NOT NULL DEFAULT 0,
     logged REAL NOT NULL DEFAULT 0, {moods},
     v_w REAL NOT NULL DEFAULT 0, v_s1 REAL NOT NULL DEFAULT 0, v_s2 REAL NOT NULL DEFAULT 0,
     a_w REAL NOT NULL DEFAULT 0, a_s1 REAL NOT NULL DEFAULT 0, a_s2 REAL NOT NULL DEFAULT 0,
@@ -68,11 +69,10 @@ CREATE TABLE hours (
 -- Per day, report's 5-minute timeline (slots x moods seconds, float64), zlib-compressed.
 CREATE TABLE grids (day TEXT PRIMARY KEY, cells BLOB NOT NULL);
 """
-# Stats.secs as columns, NULL where the mood has no key (mood null: s_none).
-_MOODS: tuple[str | None, ...] = (None, *FER2013_CLASSES)
-_MOOD_COLS = tuple(f"s_{m or 'none'}" for m in _MOODS)
+# Stats.row as columns: its sums, then the seconds of each mood (NULL: no time; mood null: s_none).
+_MOOD_COLS = tuple(f"s_{m or 'none'}" for m in ROW_MOODS)
 _SCHEMA = _SCHEMA.replace("{moods}", ", ".join(f"{c} REAL" for c in _MOOD_COLS))
-_STATS = "logged, v_w, v_s1, v_s2, a_w, a_s1, a_s2, changes, " + ", ".join(_MOOD_COLS)
+_STATS = ", ".join((*ROW_SUMS, *_MOOD_COLS))
 
 
 def index_path(log_path: str | os.PathLike[str]) -> Path:
@@ -248,7 +248,6 @@ class Index:
             hour_records=_Lazy(self._load_records),
         )
         self.acc = acc
-        self.seq: dict[tuple[date, int], int] = {}  # of the hours loaded into acc.buckets
 
     def _meta(self) -> dict[str, str]:
         return dict(self.db.execute("SELECT key, value FROM meta"))
@@ -266,7 +265,6 @@ class Index:
         self.files = [FileMark(**f) for f in state.get("files", [])]
         self.records = state.get("records", 0)
         self.torn = state.get("torn", 0)
-        self.next_seq = state.get("next_seq", 0)
         self.last: dict[str, Any] | None = state.get("last")  # the newest valid record
         self.since: float | None = state.get("since")  # when its mood began
         a, saved = self.acc, state.get("acc")
@@ -295,20 +293,15 @@ class Index:
             "files": [vars(f) for f in self.files],
             "records": self.records,
             "torn": self.torn,
-            "next_seq": self.next_seq,
             "last": self.last,
             "since": self.since,
         })  # fmt: skip
 
     def _load_stats(self, key: tuple[date, int]) -> Stats | None:
         row = self.db.execute(
-            f"SELECT seq, {_STATS} FROM hours WHERE day = ? AND hour = ? AND seq IS NOT NULL",
-            (key[0].isoformat(), key[1]),
+            f"SELECT {_STATS} FROM hours WHERE day = ? AND hour = ?", (key[0].isoformat(), key[1])
         ).fetchone()
-        if row is None:
-            return None
-        self.seq[key] = row[0]
-        return _stats(row[1:])
+        return None if row is None else Stats.from_row(row)
 
     def _load_records(self, key: tuple[date, int]) -> int | None:
         row = self.db.execute(
@@ -331,15 +324,9 @@ class Index:
         if not self.writable:
             return
         a = self.acc
-        rows = []
-        for key, s in a.buckets.items():
-            if key not in self.seq:
-                self.seq[key] = self.next_seq
-                self.next_seq += 1
-            rows.append((key[0].isoformat(), key[1], self.seq[key], a.hour_records.get(key, 0),
-                         s.logged, s.v_w, s.v_s1, s.v_s2, s.a_w, s.a_s1, s.a_s2, s.changes,
-                         *(s.secs.get(m) for m in _MOODS)))  # fmt: skip
-        columns = "day, hour, seq, records, " + _STATS
+        rows = [(key[0].isoformat(), key[1], a.hour_records.get(key, 0), *s.row())
+                for key, s in a.buckets.items()]  # fmt: skip
+        columns = "day, hour, records, " + _STATS
         with self.db:
             self.db.executemany(
                 f"INSERT INTO hours ({columns}) VALUES ({', '.join('?' * columns.count(',')) + ', ?'}) "
@@ -363,7 +350,6 @@ class Index:
         a.buckets.clear()
         a.hour_records.clear()  # type: ignore[union-attr]
         a.grid.clear()
-        self.seq.clear()
 
     # --- reading the log -----------------------------------------------------------------
 
@@ -449,7 +435,7 @@ class Index:
         a.check(self.log_path)
         if first and last:
             check_period(first, last, timeline)
-        where, args = "seq IS NOT NULL", []
+        where, args = "1", []
         if first:
             where += " AND day >= ?"
             args.append(first.isoformat())
@@ -460,32 +446,29 @@ class Index:
         def inside(d: date) -> bool:
             return (first is None or d >= first) and (last is None or d <= last)
 
-        buckets: dict[tuple[date, int], Stats] = {}
+        rows: dict[tuple[date, int], tuple[Any, ...]] = {}
         counts: dict[tuple[date, int], int] = {}
         days: dict[str, date] = {}
         for row in self.db.execute(
-            f"SELECT day, hour, records, seq, {_STATS} FROM hours "
-            f"WHERE {where.replace('seq IS NOT NULL', '1')} ORDER BY seq",  # NULLs first
-            args,
+            f"SELECT day, hour, records, {_STATS} FROM hours WHERE {where}", args
         ):
             d = days.get(row[0]) or days.setdefault(row[0], date.fromisoformat(row[0]))
             counts[(d, row[1])] = row[2]
-            if row[3] is not None:
-                buckets[(d, row[1])] = _stats(row[4:])
+            rows[(d, row[1])] = row[3:]
         counts.update((k, n) for k, n in a.hour_records.items() if inside(k[0]))  # type: ignore[union-attr]
         used = sum(counts.values())
         for key, s in a.buckets.items():  # read by this update and not saved (read-only)
             if inside(key[0]):
-                buckets[key] = s
-        if a.b_key is not None and a.b_key in buckets:
-            current = Stats().merge(buckets[a.b_key])  # a copy: 0.0 + x is x
+                rows[key] = s.row()
+        if a.b_key is not None and a.b_key in rows:
+            # The current hour as the log's single pass ends it (Accumulator.close).
+            current = Stats.from_row(rows[a.b_key])
             current.add(*a.carry)
-            buckets[a.b_key] = current
+            rows[a.b_key] = current.row()
         grid = None
         if timeline:
             grid = {}
-            gwhere = where.replace("seq IS NOT NULL", "1")
-            for d, cells in self.db.execute(f"SELECT day, cells FROM grids WHERE {gwhere}", args):
+            for d, cells in self.db.execute(f"SELECT day, cells FROM grids WHERE {where}", args):
                 grid[date.fromisoformat(d)] = _grid(cells)
             assert a.grid is not None
             grid.update((d, g) for d, g in a.grid.items() if inside(d))
@@ -506,14 +489,12 @@ class Index:
             gaps=a.gaps,
             grid=grid,
         )
-        finish(rep, buckets, png=timeline)
+        finish(rep, rows, png=timeline)
         return rep
 
     def days_with_data(self) -> tuple[date, date] | None:
         """The first and last local day with logged time."""
-        row = self.db.execute(
-            "SELECT min(day), max(day) FROM hours WHERE seq IS NOT NULL AND logged > 0"
-        ).fetchone()
+        row = self.db.execute("SELECT min(day), max(day) FROM hours WHERE logged > 0").fetchone()
         days = [date.fromisoformat(d) for d in row if d]
         days += [k[0] for k, s in self.acc.buckets.items() if s.logged > 0]
         return (min(days), max(days)) if days else None
@@ -552,14 +533,6 @@ def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
         db = sqlite3.connect(path, timeout=5, check_same_thread=False)
     db.execute("PRAGMA busy_timeout = 5000")
     return db
-
-
-def _stats(row: Any) -> Stats:
-    """A Stats from the columns of _STATS."""
-    s = Stats()
-    s.logged, s.v_w, s.v_s1, s.v_s2, s.a_w, s.a_s1, s.a_s2, s.changes = row[:8]
-    s.secs = {m: v for m, v in zip(_MOODS, row[8:], strict=True) if v is not None}
-    return s
 
 
 def _grid(blob: bytes) -> array:

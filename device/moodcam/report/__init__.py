@@ -10,6 +10,8 @@ from moodcam.report.png import COLORS, NO_DATA, chart, day_shares, render_png
 from moodcam.report.summary import (
     DEFAULT_MAX_GAP_S,
     FORMATS,
+    ROW_MOODS,
+    ROW_SUMS,
     Accumulator,
     OutputError,
     Report,
@@ -32,6 +34,8 @@ __all__ = [
     "FORMATS",
     "MEDIA_TIME_LIMIT",
     "NO_DATA",
+    "ROW_MOODS",
+    "ROW_SUMS",
     "Accumulator",
     "OutputError",
     "Report",

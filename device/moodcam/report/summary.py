@@ -92,10 +92,19 @@ class OutputError(MoodcamError):
 # --- accumulation --------------------------------------------------------------------------
 
 
+# A Stats as a flat row (moodcam.history's columns, `finish`'s input): these sums, then the
+# seconds of each mood in ROW_MOODS' order, None where the mood has no time.
+ROW_SUMS = ("logged", "v_w", "v_s1", "v_s2", "a_w", "a_s1", "a_s2", "changes")
+ROW_MOODS: tuple[str | None, ...] = (None, *FER2013_CLASSES)
+_N_SUMS = len(ROW_SUMS)
+
+
 class Stats:
     """Seconds per mood, weighted sums of valence/arousal and mood changes for one stretch of time.
 
-    Sums (not running means) so that hours merge into days and days into totals exactly.
+    Sums (not running means) so that hours add up into days, hours of day and totals; `total`
+    adds them correctly rounded (math.fsum), so the result does not depend on the order the
+    hours come in: the log's single pass and moodcam.history's index give the same numbers.
     """
 
     __slots__ = ("a_s1", "a_s2", "a_w", "changes", "logged", "secs", "v_s1", "v_s2", "v_w")
@@ -107,19 +116,6 @@ class Stats:
         self.a_w = self.a_s1 = self.a_s2 = 0.0
         self.changes = 0
 
-    def merge(self, o: Stats) -> Stats:
-        for k, s in o.secs.items():
-            self.secs[k] = self.secs.get(k, 0.0) + s
-        self.logged += o.logged
-        self.v_w += o.v_w
-        self.v_s1 += o.v_s1
-        self.v_s2 += o.v_s2
-        self.a_w += o.a_w
-        self.a_s1 += o.a_s1
-        self.a_s2 += o.a_s2
-        self.changes += o.changes
-        return self
-
     def add(
         self, logged: float, vw: float, vs1: float, vs2: float, aw: float, as1: float, as2: float
     ) -> None:
@@ -130,6 +126,34 @@ class Stats:
         self.a_w += aw
         self.a_s1 += as1
         self.a_s2 += as2
+
+    def row(self) -> tuple[Any, ...]:
+        """These sums as a row (ROW_SUMS, then ROW_MOODS)."""
+        return (self.logged, self.v_w, self.v_s1, self.v_s2, self.a_w, self.a_s1, self.a_s2,
+                self.changes, *(self.secs.get(m) for m in ROW_MOODS))  # fmt: skip
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> Stats:
+        """The Stats whose `row` this is."""
+        s = cls()
+        s.logged, s.v_w, s.v_s1, s.v_s2, s.a_w, s.a_s1, s.a_s2, s.changes = row[:_N_SUMS]
+        s.secs = {m: v for m, v in zip(ROW_MOODS, row[_N_SUMS:], strict=True) if v is not None}
+        return s
+
+    @classmethod
+    def total(cls, rows: list[tuple[Any, ...]]) -> Stats:
+        """The Stats of the stretches whose rows are given, each sum correctly rounded."""
+        s = cls()
+        if not rows:
+            return s
+        columns = list(zip(*rows, strict=True))
+        fsum = math.fsum
+        s.logged, s.v_w, s.v_s1, s.v_s2, s.a_w, s.a_s1, s.a_s2 = map(fsum, columns[:7])
+        s.changes = sum(columns[7])
+        for mood, col in zip(ROW_MOODS, columns[_N_SUMS:], strict=True):
+            if col.count(None) < len(col):
+                s.secs[mood] = fsum(v for v in col if v is not None)
+        return s
 
     @property
     def face(self) -> float:
@@ -451,7 +475,7 @@ def summarize(
         gaps=acc.gaps,
         grid=acc.grid,
     )
-    finish(rep, acc.buckets, png=timeline)
+    finish(rep, {k: s.row() for k, s in acc.buckets.items()}, png=timeline)
     return rep
 
 
@@ -487,10 +511,10 @@ def _grid_add(grid: dict[date, array], day: date, sod: float, d: float, mi: int)
         d -= part
 
 
-def finish(rep: Report, buckets: dict[tuple[date, int], Stats], png: bool = False) -> None:
-    """Merge the hour buckets into days, hours of day and totals over the period (of a single
-    pass, or of moodcam.history's index)."""
-    seen = [k[0] for k, s in buckets.items() if s.logged > 0 or s.changes]
+def finish(rep: Report, rows: dict[tuple[date, int], tuple[Any, ...]], png: bool = False) -> None:
+    """Add up the hours' rows (`Stats.row`, by local date and hour) into days, hours of day and
+    totals over the period (of a single pass, or of moodcam.history's index)."""
+    seen = [k[0] for k, r in rows.items() if r[0] > 0 or r[7]]  # logged time or mood changes
     first = rep.first or (min(seen) if seen else rep.last)
     last = rep.last or (max(seen) if seen else rep.first)
     if first is not None and last is not None and last < first:
@@ -498,26 +522,29 @@ def finish(rep: Report, buckets: dict[tuple[date, int], Stats], png: bool = Fals
     if first is not None and last is not None:
         check_period(first, last, png)
     rep.first, rep.last = first, last
-    present = {m for s in buckets.values() for m in s.secs if m is not None}
+    by_day: dict[date, list[tuple[Any, ...]]] = {}
+    by_hour: list[list[tuple[Any, ...]]] = [[] for _ in range(24)]
+    for (d, h), r in rows.items():
+        by_day.setdefault(d, []).append(r)
+        by_hour[h].append(r)
+    rep.hours = [Stats.total(r) for r in by_hour]
+    present = {m for s in rep.hours for m in s.secs if m is not None}
     rep.moods = [
         *DEFAULT_CLASSES,
         *(m for m in FER2013_CLASSES if m in present and m not in DEFAULT_CLASSES),
         NONE,
     ]
-    per_day: dict[date, Stats] = {}
-    rep.hours = [Stats() for _ in range(24)]
-    for (d, h), s in buckets.items():
-        per_day.setdefault(d, Stats()).merge(s)
-        rep.hours[h].merge(s)
     if first is None or last is None:
         return
+    in_period: list[tuple[Any, ...]] = []
     d = first
     while d <= last:
         nxt = d + timedelta(days=1)
-        stats = per_day.get(d, Stats())
-        rep.days.append(Day(d, midnight(d, rep.tz), midnight(nxt, rep.tz), stats))
-        rep.totals.merge(stats)
+        day_rows = by_day.get(d, [])
+        in_period += day_rows
+        rep.days.append(Day(d, midnight(d, rep.tz), midnight(nxt, rep.tz), Stats.total(day_rows)))
         d = nxt
+    rep.totals = Stats.total(in_period)
 
 
 # --- time zones ----------------------------------------------------------------------------
