@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -219,11 +220,14 @@ def test_listening_beyond_loopback_needs_a_token_file(tmp_path: Path) -> None:
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_the_dashboard_follows_rotation_and_rebuilds_when_retention_deletes(tmp_path: Path) -> None:
+def test_the_dashboard_follows_rotation_and_rebuilds_when_retention_deletes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """In-process: Dashboard.poll over a log whose writer rotates and deletes its oldest files."""
     from zoneinfo import ZoneInfo
 
     from moodcam import config, report
+    from moodcam.history import Index
     from moodcam.web.app import Dashboard
     from tests.test_report import upd, write_log
 
@@ -248,8 +252,26 @@ def test_the_dashboard_follows_rotation_and_rebuilds_when_retention_deletes(tmp_
     write_log(log, ups[500:700], **rotation)  # a rotation, nothing deleted yet
     assert dash.poll() and dash.index.path.stat().st_ino == inode
     same()
-    write_log(log, ups[700:], **rotation)  # retention deletes files the index has read
+    # Retention deletes files the index has read: a new index is built in the background (held
+    # here until the test lets it go) while the old one goes on reading, so the page stays live.
+    gate = threading.Event()
+    build = Index.rebuild.__func__
+
+    def held(cls: type[Index], *args: Any) -> Index:
+        assert gate.wait(60)
+        return build(cls, *args)
+
+    monkeypatch.setattr(Index, "rebuild", classmethod(held))
+    for end in range(1000, 4001, 300):  # polled as the writer goes on, rotating and deleting
+        write_log(log, ups[end - 300 : end], **rotation)
+        assert dash.poll() and json.loads(dash.payload)["mood"] == ups[end - 1].mood
+        assert dash.index.path.stat().st_ino == inode
+    assert dash._rebuilder is not None and not dash.index.writable
+    assert dash.report(None, None).days  # history is still served meanwhile
+    gate.set()
+    dash._rebuilder.join(60)
     assert dash.poll() and dash.index.path.stat().st_ino != inode  # rebuilt, then swapped in
+    assert dash._rebuilder is None and dash.index.writable
     same()
     assert json.loads(dash.payload)["mood"] == ups[-1].mood
     dash.close()

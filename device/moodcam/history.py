@@ -353,13 +353,8 @@ class Index:
 
     # --- reading the log -----------------------------------------------------------------
 
-    def update(self, save: bool = True) -> int:
-        """Read what the log gained since the last update; the number of new records.
-        IndexUnusable when a file read before is gone or changed (the index must be rebuilt).
-        `save` False keeps what was read in memory until `save()` (the dashboard polls the log
-        every quarter second and writes a minute's worth at a time: fewer writes to an SD card).
-        """
-        current = log_state(self.log_path)
+    def _check_files(self, current: list[tuple[Path, os.stat_result]]) -> None:
+        """IndexUnusable unless the files it read are still the log's oldest, as it read them."""
         if len(current) < len(self.files):
             raise IndexUnusable("a log file it has read is gone (rotated out)")
         last = len(self.files) - 1
@@ -371,6 +366,37 @@ class Index:
                     f"{p} is not the file it read there (its oldest files rotated out, or the "
                     "log was replaced)"
                 )
+
+    def _rotated_out(self, current: list[tuple[Path, os.stat_result]]) -> int:
+        """How many of the oldest files it read are gone while the others are as it read them
+        (0: not so; the log was replaced or a file changed)."""
+        for gone in range(1, len(self.files)):
+            rest = self.files[gone:]
+            if len(current) >= len(rest) and all(
+                mark.matches(p, st, head=i in (0, len(rest) - 1))
+                for i, (mark, (p, st)) in enumerate(zip(rest, current, strict=False))
+            ):
+                return gone
+        return 0
+
+    def update(self, save: bool = True, follow_rotation: bool = False) -> int:
+        """Read what the log gained since the last update; the number of new records.
+        IndexUnusable when a file read before is gone or changed (the index must be rebuilt).
+        `save` False keeps what was read in memory until `save()` (the dashboard polls the log
+        every quarter second and writes a minute's worth at a time: fewer writes to an SD card).
+        `follow_rotation`: when only the oldest files it read are gone (retention), go on
+        reading the rest, in memory only (`writable` turns False): the numbers still hold the
+        deleted files until a rebuild replaces this index, and the dashboard stays live meanwhile.
+        """
+        current = log_state(self.log_path)
+        try:
+            self._check_files(current)
+        except IndexUnusable:
+            gone = self._rotated_out(current) if follow_rotation else 0
+            if not gone:
+                raise
+            del self.files[:gone]
+            self.writable = False
         before = self.records
         start = max(0, len(self.files) - 1)
         # Saved after each file: memory holds at most one file's hours while catching up.

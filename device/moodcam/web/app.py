@@ -59,6 +59,7 @@ log = logging.getLogger("moodcam.web")
 
 POLL_S = 0.25  # how often the log is looked at: a mood change shows within this (plus a frame)
 SAVE_S = 60.0  # how often what was read is written to the index
+REBUILD_RETRY_S = 60.0  # after a failed rebuild of the index (a full disk), before the next
 KEEPALIVE_S = 15.0
 DOCTOR_CACHE_S = 60.0
 DOWNLOADS = tuple(f for f in FORMATS if f != "text")
@@ -115,6 +116,9 @@ class Dashboard:
         self._saved = time.monotonic()
         self._health_key: Any = None
         self._doctor: tuple[float, list[tuple[str, str, str]]] | None = None
+        self._rebuilder: threading.Thread | None = None  # rebuilding the index, when it must be
+        self._swapped = 0  # 1 when a rebuilt index came in since the last poll
+        self._rebuild_after = 0.0  # monotonic time before which no rebuild starts (one failed)
 
     def open(self) -> None:
         with self.lock:
@@ -131,25 +135,30 @@ class Dashboard:
 
     def poll(self) -> bool:
         """Read new lines; True when the page should change (new lines or new health)."""
-        stale = None
         with self.lock:
             assert self.index is not None
             try:
-                new = self.index.update(save=False)
-            except IndexUnusable as e:  # retention deleted a file it read, or one was replaced
+                # Past retention's deletions the old index goes on reading in memory, so the
+                # page stays live while a new one is built (minutes for a year on a Pi).
+                new = self.index.update(save=False, follow_rotation=True)
+            except IndexUnusable as e:  # a file it read was replaced: it cannot go on
                 stale, new = e, 0
-            if time.monotonic() - self._saved > SAVE_S:
+            else:
+                stale = None if self.index.writable else "its oldest log files were deleted"
+            if self.index.writable and time.monotonic() - self._saved > SAVE_S:
                 self.index.save()
                 self._saved = time.monotonic()
-        if stale is not None:
-            # Built beside the old index, which the pages keep reading meanwhile.
-            log.info("history index: %s; rebuilding it from the log", stale)
-            fresh = Index.rebuild(self.log_path, self.tz, self.tz_name, self.max_gap,
-                                  self.index.path)  # fmt: skip
-            with self.lock:
-                old, self.index = self.index, fresh
-            old.close()
-            new = 1
+            if (stale is not None and self._rebuilder is None
+                    and time.monotonic() >= self._rebuild_after):  # fmt: skip
+                log.info("history index: %s; rebuilding it from the log", stale)
+                # The old file is replaced under it: it must not write (nor its journal) again.
+                self.index.writable = False
+                self._rebuilder = threading.Thread(
+                    target=self._rebuild, name="index-rebuild", daemon=True
+                )
+                self._rebuilder.start()
+            new += self._swapped
+            self._swapped = 0
         health = read_health(self.log_path)
         key = json.dumps(health, sort_keys=True)
         if new or key != self._health_key or not self.payload:
@@ -158,6 +167,23 @@ class Dashboard:
             self.version += 1
             return True
         return False
+
+    def _rebuild(self) -> None:
+        """A new index from the log, built beside the one the pages keep reading, then swapped in."""
+        assert self.index is not None
+        try:
+            fresh = Index.rebuild(self.log_path, self.tz, self.tz_name, self.max_gap,
+                                  self.index.path)  # fmt: skip
+        except Exception:
+            log.exception("history index: rebuilding it (trying again in %.0f s)", REBUILD_RETRY_S)
+            fresh = None
+            self._rebuild_after = time.monotonic() + REBUILD_RETRY_S
+        with self.lock:
+            if fresh is not None:
+                old, self.index = self.index, fresh
+                old.close()
+                self._swapped = 1
+            self._rebuilder = None
 
     def report(self, first: date | None, last: date | None, timeline: bool = False) -> Report:
         with self.lock:
