@@ -6,14 +6,16 @@ of it at once. The index is `report.Accumulator`'s state after the whole log, pe
 folder, /var/lib/moodcam). It is a cache of the log, which stays the record:
 
 - Incremental: `Index.update` reads only what was appended since the last update, resuming the
-  Accumulator where it stopped, so every number is the one a single pass would give (the same
-  floats added in the same order). Files are known by device, inode and a hash of their first
-  bytes, so a rotation (`mood.jsonl` -> `mood.jsonl.1`) is followed; the newest file is read up
-  to its last newline (a line being written is read next time).
+  Accumulator where it stopped, so every number is the one a single pass would give (each hour
+  adds the same floats in the same order; hours add up into days and totals correctly rounded,
+  `report.Stats.total`, in any order). Files are known by device, inode and a hash of their
+  first bytes, so a rotation (`mood.jsonl` -> `mood.jsonl.1`) is followed; the newest file is
+  read up to its last newline (a line being written is read next time).
 - Mirrors the log: when a file it has read is gone (retention deleted the oldest) or changed
   under it, or the index is missing, corrupt, of another version, zone or `max_gap`, it is
-  rebuilt from the log into a new file that replaces the old one when done (readers keep the
-  old one meanwhile).
+  rebuilt from the log into a new file that replaces the old one when done. Meanwhile readers
+  keep the old one, which (`update(follow_rotation=True)`) goes on reading the newest lines in
+  memory when only the oldest files are gone.
 - One writer: `moodcam web`. `moodcam report` opens it read-only (`open(readonly=True)`), adds what
   the log gained since in memory, and falls back to reading the log when there is no usable
   index; both get their Report from `Index.report`, the same code.
