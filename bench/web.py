@@ -9,7 +9,7 @@ the web process's memory, and how soon a mood change reaches an open page.
 2. History queries in-process (`Index.report`, what the page and `moodcam report` call): today,
    7 days, 30 days and the whole year, median and p90 of repeated runs.
 3. `moodcam web` as a child (as moodcam-web.service starts it) over that year, and over a log
-   of today alone (1 Hz from local midnight to now): GET of the page, /api/report for 7 days
+   of today alone (1 Hz from local midnight to now): GET of the page (and of it with the whole log as its Period), /api/report for 7 days
    and the year, /api/now, median and p90 over HTTP on loopback.
 4. The server's memory (VmRSS from /proc) after start and those requests, and with 10 live
    event streams open while lines are appended; and the delay from a mood change appended to
@@ -179,13 +179,13 @@ class Stream(threading.Thread):
 
 def http_figures(server: Server, first_day: date, last_day: date, n: int) -> dict[str, Any]:
     week = f"from={last_day - timedelta(days=6)}&to={last_day}"
+    whole = f"from={first_day}&to={last_day}"
     return {
         "page": timed(lambda: server.get("/"), n),
+        "page_all": timed(lambda: server.get(f"/?{whole}"), n),
         "api_now": timed(lambda: server.get("/api/now"), n),
         "api_report_7_days": timed(lambda: server.get(f"/api/report?{week}"), n),
-        "api_report_all": timed(
-            lambda: server.get(f"/api/report?from={first_day}&to={last_day}"), n
-        ),
+        "api_report_all": timed(lambda: server.get(f"/api/report?{whole}"), n),
     }
 
 
@@ -314,13 +314,14 @@ def lines(r: dict[str, Any]) -> list[str]:
         f"day with its timeline {t(q['day'])}, 7 days {t(q['7_days'])}, 30 days "
         f"{t(q['30_days'])}, the whole year {t(q['year'])}.",
         "",
-        "| over HTTP, median / p90 | page | /api/report 7 days | /api/report all | /api/now |",
-        "|---|---|---|---|---|",
+        "| over HTTP, median / p90 | page | page, all as the period | /api/report 7 days | "
+        "/api/report all | /api/now |",
+        "|---|---|---|---|---|---|",
     ]
     for name, label in (("today", f"log of today ({sv['today']['lines']} lines)"),
                         ("year", "a year of history")):  # fmt: skip
         h = sv[name]["http"]
-        out.append(f"| {label} | {t(h['page'])} | {t(h['api_report_7_days'])} | "
+        out.append(f"| {label} | {t(h['page'])} | {t(h['page_all'])} | {t(h['api_report_7_days'])} | "
                    f"{t(h['api_report_all'])} | {t(h['api_now'])} |")  # fmt: skip
     y = sv["year"]
     out += [
