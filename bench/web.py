@@ -9,8 +9,9 @@ the web process's memory, and how soon a mood change reaches an open page.
 2. History queries in-process (`Index.report`, what the page and `moodcam report` call): today,
    7 days, 30 days and the whole year, median and p90 of repeated runs.
 3. `moodcam web` as a child (as moodcam-web.service starts it) over that year, and over a log
-   of today alone (1 Hz from local midnight to now): GET of the page (and of it with the whole log as its Period), /api/report for 7 days
-   and the year, /api/now, median and p90 over HTTP on loopback.
+   of today alone (1 Hz from local midnight to now): GET of the page (and of it with the whole
+   log as its Period), /api/report for 7 days and the year, /api/now, median and p90 over HTTP
+   on loopback.
 4. The server's memory (VmRSS from /proc) after start and those requests, and with 10 live
    event streams open while lines are appended; and the delay from a mood change appended to
    the log to its event on an open stream (median, p90).
