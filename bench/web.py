@@ -139,6 +139,17 @@ class Server:
                 stdout=f, stderr=subprocess.STDOUT,
             )  # fmt: skip
         wait_listening(self.proc, self.port, 1800, "moodcam web", lambda: tail_log(out))
+        while True:  # it listens at once; history answers when its index is built
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+            try:
+                c.request("GET", "/api/report")
+                r = c.getresponse()
+                r.read()
+            finally:
+                c.close()
+            if r.status != 503:
+                break
+            time.sleep(0.1)
 
     def get(self, path: str) -> bytes:
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)

@@ -53,6 +53,14 @@ class Served:
         finally:
             conn.close()
 
+    def wait_history(self, timeout: float = 60.0) -> None:
+        """Until the history index is built (it listens before: /api/report is 503 meanwhile)."""
+        deadline = time.monotonic() + timeout
+        while (status := self.get("/api/report")[0]) == 503:
+            assert time.monotonic() < deadline, "history index not built in time"
+            time.sleep(0.1)
+        assert status == 200, status
+
     def append(self, mood: str | None, t: float | None = None) -> None:
         """A mood change written as the daemon writes it."""
         cfg = LogConfig(path=str(self.log), interval_s=10.0, fsync=False)
@@ -122,6 +130,8 @@ def serve(folder: Path, *, token: bool = False, max_failures: int = 5) -> Iterat
                                  "--tz", "UTC"], stdout=f, stderr=subprocess.STDOUT, cwd=folder)  # fmt: skip
     try:
         wait_listening(proc, port, 60, "moodcam web", lambda: tail_log(out))
-        yield Served(port, folder, log, config, proc, SECRETS["token"] if token else None)
+        served = Served(port, folder, log, config, proc, SECRETS["token"] if token else None)
+        served.wait_history()
+        yield served
     finally:
         terminate(proc)

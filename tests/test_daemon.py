@@ -65,7 +65,10 @@ def two_mood_clip(classifier, tmp_path_factory):
     frames, boxes = [], []
     for face in (face_a, face_b):
         clip = make_clip(
-            [FaceMotion(face, box, (box[0] + 20, box[1] + 6, 170, 170))], SEGMENT, seed=CLEAN_SEED, fps=FPS
+            [FaceMotion(face, box, (box[0] + 20, box[1] + 6, 170, 170))],
+            SEGMENT,
+            seed=CLEAN_SEED,
+            fps=FPS,
         )
         frames += clip.frames
         boxes += clip.boxes

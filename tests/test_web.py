@@ -220,6 +220,22 @@ def test_listening_beyond_loopback_needs_a_token_file(tmp_path: Path) -> None:
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
+def hold_rebuilds(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Index rebuilds (the real ones) wait until the returned event is set: the test sees the
+    dashboard while an index is being built, however fast the machine builds it."""
+    from moodcam.history import Index
+
+    gate = threading.Event()
+    build = Index.rebuild.__func__  # type: ignore[attr-defined]
+
+    def held(cls: type[Index], *args: Any) -> Index:
+        assert gate.wait(60)
+        return build(cls, *args)
+
+    monkeypatch.setattr(Index, "rebuild", classmethod(held))
+    return gate
+
+
 def test_the_dashboard_follows_rotation_and_rebuilds_when_retention_deletes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -227,7 +243,6 @@ def test_the_dashboard_follows_rotation_and_rebuilds_when_retention_deletes(
     from zoneinfo import ZoneInfo
 
     from moodcam import config, report
-    from moodcam.history import Index
     from moodcam.web.app import Dashboard
     from tests.test_report import upd, write_log
 
@@ -240,6 +255,7 @@ def test_the_dashboard_follows_rotation_and_rebuilds_when_retention_deletes(
     write_log(log, ups[:500], **rotation)
     dash = Dashboard(cfg, None, log, ZoneInfo("UTC"), "UTC", 60.0)
     dash.open()
+    dash._rebuilder.join(60)  # the first index, built in the background
     inode = dash.index.path.stat().st_ino
 
     def same() -> None:
@@ -254,14 +270,7 @@ def test_the_dashboard_follows_rotation_and_rebuilds_when_retention_deletes(
     same()
     # Retention deletes files the index has read: a new index is built in the background (held
     # here until the test lets it go) while the old one goes on reading, so the page stays live.
-    gate = threading.Event()
-    build = Index.rebuild.__func__
-
-    def held(cls: type[Index], *args: Any) -> Index:
-        assert gate.wait(60)
-        return build(cls, *args)
-
-    monkeypatch.setattr(Index, "rebuild", classmethod(held))
+    gate = hold_rebuilds(monkeypatch)
     for end in range(1000, 4001, 300):  # polled as the writer goes on, rotating and deleting
         write_log(log, ups[end - 300 : end], **rotation)
         assert dash.poll() and json.loads(dash.payload)["mood"] == ups[end - 1].mood
@@ -274,6 +283,86 @@ def test_the_dashboard_follows_rotation_and_rebuilds_when_retention_deletes(
     assert dash._rebuilder is None and dash.index.writable
     same()
     assert json.loads(dash.payload)["mood"] == ups[-1].mood
+    dash.close()
+
+
+def _asgi_get(app: Any, path: str) -> tuple[int, dict[bytes, bytes], bytes]:
+    """One GET through the app's ASGI interface, in this process (the app's own routes and
+    middleware; no server, so the test can hold the dashboard in a given state)."""
+    import asyncio
+
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+             "scheme": "http", "path": path.split("?")[0], "raw_path": path.encode(),
+             "query_string": path.partition("?")[2].encode(), "headers": [],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 8080)}  # fmt: skip
+    asyncio.run(app(scope, receive, send))
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return start["status"], dict(start["headers"]), body
+
+
+def test_the_page_listens_and_stays_live_while_the_first_index_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No index yet (a first start over a long log, or one of an older format): the page is
+    served at once with the newest line, live, and says the history is being built; the index
+    comes in when built."""
+    import sqlite3
+    from zoneinfo import ZoneInfo
+
+    from moodcam import config, history, report
+    from moodcam.web.app import BUILDING, Dashboard, HistoryNotReady, create_app, page
+    from tests.test_report import upd, write_log
+
+    log = tmp_path / "mood.jsonl"
+    cfg = config.from_dict({"log": {"path": str(log), "interval_s": 10.0}})
+    start = time.time() - 3600
+    moods = ("happy", "sad", None, "angry")
+    ups = [upd(start + 5 * i, moods[i // 40 % 4]) for i in range(700)]
+    write_log(log, ups[:500])
+    old = history.index_path(log)  # an index of an older format: not usable, rebuilt
+    with sqlite3.connect(old) as db:
+        db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        db.execute("INSERT INTO meta VALUES ('version', '2')")
+    gate = hold_rebuilds(monkeypatch)
+    dash = Dashboard(cfg, None, log, ZoneInfo("UTC"), "UTC", 60.0)
+    dash.open()
+    assert dash.building and dash.poll()
+    live = json.loads(dash.payload)
+    assert live["mood"] == ups[499].mood == "happy" and BUILDING[1:] in live["today_svg"]
+    assert dash.now()["since"] is None  # the log before its newest line is not read yet
+    html = page(dash, None, None)
+    assert html.count(BUILDING[1:]) == 3  # today, 7 days, 30 days
+    with pytest.raises(HistoryNotReady):
+        dash.report(None, None)
+    app = create_app(dash, None, 5)
+    status, headers, body = _asgi_get(app, "/api/report")
+    assert status == 503 and headers[b"retry-after"] == b"30" and BUILDING.encode() in body
+    assert _asgi_get(app, "/")[0] == 200
+    for end in range(540, 701, 40):  # the daemon goes on writing: every change shows
+        write_log(log, ups[end - 40 : end])
+        assert dash.poll() and json.loads(dash.payload)["mood"] == ups[end - 1].mood
+        assert dash.building
+    assert dash.now()["since"] == pytest.approx(
+        ups[680].t, abs=1e-3
+    )  # the mood that began while it was built
+    gate.set()
+    dash._rebuilder.join(60)
+    assert dash.poll() and not dash.building
+    got = report.to_json(dash.report(None, None)) | {"generated": 0}
+    want = report.to_json(report.summarize(log, ZoneInfo("UTC"), tz_name="UTC"))
+    assert got == want | {"generated": 0}
+    assert dash.now()["since"] == pytest.approx(ups[680].t, abs=1e-3) and BUILDING[1:] not in page(
+        dash, None, None
+    )
     dash.close()
 
 

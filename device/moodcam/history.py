@@ -105,6 +105,22 @@ def log_state(log_path: str | os.PathLike[str]) -> list[tuple[Path, os.stat_resu
     return current
 
 
+def new_index_file(path: Path) -> Path:
+    """The empty file beside the index that a rebuild writes into (`<index>.new`, made afresh);
+    IndexWriteError when the folder cannot hold it."""
+    tmp = path.with_name(path.name + ".new")
+    try:
+        for p in (tmp, Path(str(tmp) + "-journal")):
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE))
+    except OSError as e:
+        raise IndexWriteError(
+            f"{path}: cannot write the history index beside the log: {e.strerror or e}"
+        ) from None
+    return tmp
+
+
 class IndexUnusable(Exception):
     """The index cannot serve this log as it is (missing, corrupt, stale, other settings)."""
 
@@ -179,32 +195,41 @@ class Index:
         max_gap: float,
         *,
         readonly: bool = False,
+        rebuild: bool = True,
         path: str | os.PathLike[str] | None = None,
     ) -> Index:
         """The index, brought up to date with the log. For writing (the dashboard) it is rebuilt
-        when missing or unusable; `readonly` (`moodcam report`) raises IndexUnusable instead,
-        and `update` reads new lines into memory only."""
+        when missing or unusable, or with `rebuild` False IndexUnusable says why it must be
+        (after checking that it can be: IndexWriteError); `readonly` (`moodcam report`) raises
+        IndexUnusable, and `update` reads new lines into memory only."""
         check_max_gap(max_gap)
         path = Path(path) if path else index_path(log_path)
         if readonly and not path.is_file():
             raise IndexUnusable(f"{path}: no index")
+        why = None
         if not readonly:
             # Nothing is made beside a log that is no file of ours (a device, a folder).
             log_state(log_path)
             try:
                 check_regular(path)
             except FileNotFoundError:
-                return cls.rebuild(log_path, tz, tz_name, max_gap, path)
+                why = "no index yet"
             except (OSError, FileRefused) as e:
                 raise IndexWriteError(f"{path}: cannot use it as the history index: {e}") from None
-        try:
-            idx = cls(log_path, tz, tz_name, max_gap, _connect(path, readonly), not readonly, path)
-            idx.update()
-            return idx
-        except (IndexUnusable, sqlite3.DatabaseError) as e:
-            if readonly:
-                raise IndexUnusable(f"{path}: {e}") from None
-            log.info("history index %s: rebuilding (%s)", path, e)
+        if why is None:
+            try:
+                idx = cls(log_path, tz, tz_name, max_gap, _connect(path, readonly), not readonly,
+                          path)  # fmt: skip
+                idx.update()
+                return idx
+            except (IndexUnusable, sqlite3.DatabaseError) as e:
+                if readonly:
+                    raise IndexUnusable(f"{path}: {e}") from None
+                why = str(e)
+        if not rebuild:
+            new_index_file(path)
+            raise IndexUnusable(f"{path}: {why}")
+        log.info("history index %s: rebuilding (%s)", path, why)
         return cls.rebuild(log_path, tz, tz_name, max_gap, path)
 
     @classmethod
@@ -213,17 +238,7 @@ class Index:
         path: Path,
     ) -> Index:  # fmt: skip
         """A new index from the whole log, built beside the old one and then put in its place."""
-        tmp = path.with_name(path.name + ".new")
-        try:
-            for p in (tmp, Path(str(tmp) + "-journal")):
-                with contextlib.suppress(FileNotFoundError):
-                    p.unlink()
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE)
-            os.close(fd)
-        except OSError as e:
-            raise IndexWriteError(
-                f"{path}: cannot write the history index beside the log: {e.strerror or e}"
-            ) from None
+        tmp = new_index_file(path)
         db = _connect(tmp, False)
         db.executescript(_SCHEMA)
         meta = {"version": INDEX_VERSION, "tz": tz_name, "max_gap": repr(max_gap)}
@@ -443,13 +458,8 @@ class Index:
             yield rec
             if not is_v1(rec):  # as the report leaves it out
                 continue
-            t = rec["t"]
-            if (
-                last is None
-                or rec.get("mood") != last.get("mood")
-                or not (0 <= t - last["t"] <= self.max_gap)
-            ):
-                since = t
+            if not continues_mood(last, rec, self.max_gap):
+                since = rec["t"]
             last = rec
         self.last, self.since = last, since
 
@@ -526,6 +536,16 @@ class Index:
         days = [date.fromisoformat(d) for d in row if d]
         days += [k[0] for k, s in self.acc.buckets.items() if s.logged > 0]
         return (min(days), max(days)) if days else None
+
+
+def continues_mood(last: dict[str, Any] | None, rec: dict[str, Any], max_gap: float) -> bool:
+    """Whether valid record `rec` goes on with the mood of `last`, the record before it: the same
+    mood, no gap longer than max_gap between them (the report counts a longer one as off)."""
+    return (
+        last is not None
+        and rec.get("mood") == last.get("mood")
+        and 0 <= rec["t"] - last["t"] <= max_gap
+    )
 
 
 class _Upto:

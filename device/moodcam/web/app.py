@@ -47,8 +47,11 @@ from starlette.routing import Route
 
 from moodcam import __version__
 from moodcam.config import Config, to_toml
-from moodcam.history import Index, IndexUnusable
+from moodcam.errors import InputError, MoodcamError
+from moodcam.history import Index, IndexUnusable, continues_mood, index_path
 from moodcam.labels import DEFAULT_CLASSES
+from moodcam.logreader import LogFollower
+from moodcam.records import is_v1
 from moodcam.report import FORMATS, Report, parse_date, to_json
 from moodcam.report.summary import NONE
 from moodcam.sinks.healthfile import read_health
@@ -59,6 +62,8 @@ log = logging.getLogger("moodcam.web")
 
 POLL_S = 0.25  # how often the log is looked at: a mood change shows within this (plus a frame)
 SAVE_S = 60.0  # how often what was read is written to the index
+BUILDING = "the history is being built from the mood log; it shows when done (minutes)"
+BUILDING_HTML = f'<p class="note building">{BUILDING[0].upper() + BUILDING[1:]}.</p>'
 REBUILD_RETRY_S = 60.0  # after a failed rebuild of the index (a full disk), before the next
 KEEPALIVE_S = 15.0
 DOCTOR_CACHE_S = 60.0
@@ -94,6 +99,10 @@ for c in (doctor.check_model(cfg), broker,
 """
 
 
+class HistoryNotReady(MoodcamError):
+    """The first history index is still being built from the log."""
+
+
 class Dashboard:
     """What the pages show: the index (kept up to date by `poll`), the newest line, health."""
 
@@ -119,44 +128,47 @@ class Dashboard:
         self._rebuilder: threading.Thread | None = None  # rebuilding the index, when it must be
         self._swapped = 0  # 1 when a rebuilt index came in since the last poll
         self._rebuild_after = 0.0  # monotonic time before which no rebuild starts (one failed)
+        # Until the first index is there: the log's newest lines, read as they come.
+        self._follower: LogFollower | None = None
+        self._last: dict[str, Any] | None = None
+        self._since: float | None = None
 
     def open(self) -> None:
+        """The index, or (none yet, another format, out of step with the log) its build in the
+        background, minutes for a year on a Pi: the page listens at once and shows the newest
+        line meanwhile, history when the index is there. A log or folder it cannot use is an
+        error here, before anything listens."""
         with self.lock:
-            if self.index is None:
-                self.index = Index.open(self.log_path, self.tz, self.tz_name, self.max_gap)
+            if self.index is not None or self._rebuilder is not None:
+                return
+            try:
+                self.index = Index.open(self.log_path, self.tz, self.tz_name, self.max_gap,
+                                        rebuild=False)  # fmt: skip
+            except IndexUnusable as e:
+                log.info("history index: %s; building it from the log", e)
+                self._follower = LogFollower(self.log_path)
+                self._newest(self._follower.start())
+                self._start_rebuild()
 
     def close(self) -> None:
         with self.lock:
             if self.index is not None:
                 self.index.save()
                 self.index.close()
+            if self._follower is not None:
+                self._follower.close()
+
+    @property
+    def building(self) -> bool:
+        """True until the first index is there (history is being built from the log)."""
+        return self.index is None
 
     # --- the log -------------------------------------------------------------------------
 
     def poll(self) -> bool:
         """Read new lines; True when the page should change (new lines or new health)."""
         with self.lock:
-            assert self.index is not None
-            try:
-                # Past retention's deletions the old index goes on reading in memory, so the
-                # page stays live while a new one is built (minutes for a year on a Pi).
-                new = self.index.update(save=False, follow_rotation=True)
-            except IndexUnusable as e:  # a file it read was replaced: it cannot go on
-                stale, new = e, 0
-            else:
-                stale = None if self.index.writable else "its oldest log files were deleted"
-            if self.index.writable and time.monotonic() - self._saved > SAVE_S:
-                self.index.save()
-                self._saved = time.monotonic()
-            if (stale is not None and self._rebuilder is None
-                    and time.monotonic() >= self._rebuild_after):  # fmt: skip
-                log.info("history index: %s; rebuilding it from the log", stale)
-                # The old file is replaced under it: it must not write (nor its journal) again.
-                self.index.writable = False
-                self._rebuilder = threading.Thread(
-                    target=self._rebuild, name="index-rebuild", daemon=True
-                )
-                self._rebuilder.start()
+            new = self._follow() if self.index is None else self._update()
             new += self._swapped
             self._swapped = 0
         health = read_health(self.log_path)
@@ -168,12 +180,68 @@ class Dashboard:
             return True
         return False
 
-    def _rebuild(self) -> None:
-        """A new index from the log, built beside the one the pages keep reading, then swapped in."""
+    def _follow(self) -> int:
+        """The newest lines while the first index is built (lock held): how many came."""
+        assert self._follower is not None
+        if self._rebuilder is None and time.monotonic() >= self._rebuild_after:
+            self._start_rebuild()
+        try:
+            recs = self._follower.read()
+        except InputError as e:  # the log replaced by something that is no log: said once
+            log.warning("%s", e)
+            self._follower.close()
+            self._follower = LogFollower(self.log_path)
+            return 0
+        for rec in recs:
+            self._newest(rec)
+        return len(recs)
+
+    def _newest(self, rec: dict[str, Any] | None) -> None:
+        """`rec` as the newest line, with since when its mood holds."""
+        if rec is None or not is_v1(rec):
+            return
+        if not continues_mood(self._last, rec, self.max_gap):
+            # When the first line it saw began its mood is not known (the log before is unread).
+            self._since = rec["t"] if self._last is not None else None
+        self._last = rec
+
+    def _update(self) -> int:
+        """New lines into the index (lock held): how many came."""
         assert self.index is not None
+        stale: Exception | str | None = None
+        try:
+            # Past retention's deletions the old index goes on reading in memory, so the page
+            # stays live while a new one is built (minutes for a year on a Pi).
+            new = self.index.update(save=False, follow_rotation=True)
+        except IndexUnusable as e:  # a file it read was replaced: it cannot go on
+            stale, new = e, 0
+        else:
+            stale = None if self.index.writable else "its oldest log files were deleted"
+        if self.index.writable and time.monotonic() - self._saved > SAVE_S:
+            self.index.save()
+            self._saved = time.monotonic()
+        if (stale is not None and self._rebuilder is None
+                and time.monotonic() >= self._rebuild_after):  # fmt: skip
+            log.info("history index: %s; rebuilding it from the log", stale)
+            # The old file is replaced under it: it must not write (nor its journal) again.
+            self.index.writable = False
+            self._start_rebuild()
+        return new
+
+    def _start_rebuild(self) -> None:
+        self._rebuilder = threading.Thread(target=self._rebuild, name="index-rebuild", daemon=True)
+        self._rebuilder.start()
+
+    def _rebuild(self) -> None:
+        """A new index from the log, built beside the one the pages keep reading (if any), then
+        swapped in."""
         try:
             fresh = Index.rebuild(self.log_path, self.tz, self.tz_name, self.max_gap,
-                                  self.index.path)  # fmt: skip
+                                  index_path(self.log_path))  # fmt: skip
+        except MoodcamError as e:  # an unreadable log file, a full disk: said in one line
+            log.error("history index: %s (trying again in %.0f s)", e, REBUILD_RETRY_S)
+            fresh = None
+            self._rebuild_after = time.monotonic() + REBUILD_RETRY_S
         except Exception:
             log.exception("history index: rebuilding it (trying again in %.0f s)", REBUILD_RETRY_S)
             fresh = None
@@ -181,13 +249,19 @@ class Dashboard:
         with self.lock:
             if fresh is not None:
                 old, self.index = self.index, fresh
-                old.close()
+                if old is not None:
+                    old.close()
+                if self._follower is not None:
+                    self._follower.close()
+                    self._follower = None
                 self._swapped = 1
             self._rebuilder = None
 
     def report(self, first: date | None, last: date | None, timeline: bool = False) -> Report:
+        """HistoryNotReady while the first index is being built."""
         with self.lock:
-            assert self.index is not None
+            if self.index is None:
+                raise HistoryNotReady(BUILDING)
             return self.index.report(first, last, timeline)
 
     def today(self) -> date:
@@ -198,8 +272,10 @@ class Dashboard:
     def now(self) -> dict[str, Any]:
         """The newest line and since when its mood holds, and the camera's health."""
         with self.lock:
-            assert self.index is not None
-            last, since = self.index.last, self.index.since
+            if self.index is None:
+                last, since = self._last, self._since
+            else:
+                last, since = self.index.last, self.index.since
         health = read_health(self.log_path) or {}
         out: dict[str, Any] = {
             "mood": None,
@@ -225,13 +301,16 @@ class Dashboard:
         """The live event: the Now panel, today's timeline and the framing help."""
         now = self.now()
         today = self.today()
-        rep = self.report(today, today, timeline=True)
+        try:
+            today_svg = charts.timeline(self.report(today, today, timeline=True), today)
+        except HistoryNotReady:
+            today_svg = BUILDING_HTML
         with self.lock:
-            last = self.index.last if self.index else None
+            last = self.index.last if self.index else self._last
         return {
             "mood": now["mood"],
             "now_html": now_html(now, self.tz),
-            "today_svg": charts.timeline(rep, today),
+            "today_svg": today_svg,
             "framing_svg": self.framing(last),
         }
 
@@ -337,7 +416,10 @@ def now_html(now: dict[str, Any], tz: tzinfo) -> str:
 
 
 def _period_html(dash: Dashboard, title: str, first: date, last: date, sid: str) -> str:
-    rep = dash.report(first, last)
+    try:
+        rep = dash.report(first, last)
+    except HistoryNotReady:
+        return f'<section id="{sid}"><h2>{escape(title)}</h2>{BUILDING_HTML}</section>'
     q = f"from={first.isoformat()}&amp;to={last.isoformat()}"
     links = " ".join(
         f'<a class="download" href="/download/{f}?{q}" download>{f.upper()}</a>' for f in DOWNLOADS
@@ -460,6 +542,8 @@ def create_app(dash: Dashboard, token: str | None, max_failures: int) -> Any:
         try:
             first, last = _period(request)
             rep = await run_in_threadpool(dash.report, first, last)
+        except HistoryNotReady as e:
+            return PlainTextResponse(f"{e}", 503, headers={"Retry-After": "30"})
         except Exception as e:  # a period too long, a log that cannot be read
             return PlainTextResponse(f"{e}", 400)
         doc = to_json(rep)
