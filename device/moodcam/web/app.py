@@ -62,7 +62,7 @@ log = logging.getLogger("moodcam.web")
 
 POLL_S = 0.25  # how often the log is looked at: a mood change shows within this (plus a frame)
 SAVE_S = 60.0  # how often what was read is written to the index
-BUILDING = "the history is being built from the mood log; it shows when done (minutes)"
+BUILDING = "the history is being built from the mood log (minutes for a long one): reload then"
 BUILDING_HTML = f'<p class="note building">{BUILDING[0].upper() + BUILDING[1:]}.</p>'
 REBUILD_RETRY_S = 60.0  # after a failed rebuild of the index (a full disk), before the next
 KEEPALIVE_S = 15.0
