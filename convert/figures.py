@@ -310,6 +310,7 @@ VM_FIGURES = [
     ("stop_s", "`systemctl stop` (TimeoutStopSec 10 s)", "s"),
     ("exposure_live", "`systemd-analyze security` on the live unit", ""),
     ("exposure_offline", "`systemd-analyze security --offline=true` in the VM", ""),
+    ("exposure_web_live", "`systemd-analyze security` on the live dashboard unit", ""),
     ("camera_recover_s", "camera disconnected (vivid) to frames again, same process", "s"),
     ("camera_lost_s", 'camera unplugged to "camera lost" (reconnect_max_s 2)', "s"),
     ("camera_back_s", "camera back to active again after restarts", "s"),

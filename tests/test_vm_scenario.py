@@ -32,6 +32,13 @@ def test_every_step_runs_a_function_the_scenario_defines() -> None:
     assert "finish" in phase2 and "systemctl poweroff" in SCENARIO
 
 
+def test_every_figure_the_scenario_records_reaches_the_readme() -> None:
+    recorded = set(re.findall(r"^\s+figure ([a-z_]+) ", SCENARIO, re.M))
+    # systemd and rss_minutes are shown inside other cells (the column head, the RSS cell).
+    assert {"exposure_web_live", "camera_lost_s", "rss_mb"} <= recorded
+    assert recorded - {"systemd", "rss_minutes"} <= {key for key, _, _ in VM_FIGURES}
+
+
 def test_probe_is_python() -> None:
     ast.parse((ROOT / ".ci" / "vm_probe.py").read_text())
 
@@ -42,13 +49,15 @@ def test_vm_lines_show_each_step_and_figure() -> None:
         "finished": False, "passed": 1, "failed": 1,
         "steps": [{"step": "install", "result": "PASS", "seconds": 97.5, "detail": ""},
                   {"step": "watchdog", "result": "FAIL", "seconds": 40.0, "detail": "x"}],
-        "figures": {"systemd": 252, "boot_s": 34.5, "rss_mb": 85.1, "rss_minutes": 5},
+        "figures": {"systemd": 252, "boot_s": 34.5, "rss_mb": 85.1, "rss_minutes": 5,
+                    "exposure_web_live": 1.1},
         "run": {"image_built": False, "total_s": 1500.0},
     }  # fmt: skip
     text = "\n".join(vm_lines({"bookworm": run}))
     assert "bookworm: 1 of 2 steps passed, the scenario did not finish" in text
     assert "| install | pass (97.5 s) |" in text and "| watchdog | fail (40 s) |" in text
     assert "85.1 MB after 5 min" in text and "systemd 252, TCG" in text and "`0123456789`" in text
+    assert "| `systemd-analyze security` on the live dashboard unit | 1.1 |" in text
     assert "| the whole run, image and VM | 25.0 min (root image cached) |" in text
     assert vm_lines({}) == []
     assert len({key for key, _, _ in VM_FIGURES}) == len(VM_FIGURES)
