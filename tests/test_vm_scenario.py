@@ -61,3 +61,19 @@ def test_vm_lines_show_each_step_and_figure() -> None:
     assert "| the whole run, image and VM | 25.0 min (root image cached) |" in text
     assert vm_lines({}) == []
     assert len({key for key, _, _ in VM_FIGURES}) == len(VM_FIGURES)
+
+
+def test_the_figure_scripts_need_only_the_standard_library() -> None:
+    """.ci/vm-test runs bench/vm_figures.py and convert.figures with the host's python3, which has
+    no moodcam, numpy or cv2 (an import of moodcam there once failed the README's update)."""
+    import sys
+
+    allowed = set(sys.stdlib_module_names) | {"__future__", "convert"}
+    for path in (ROOT / "bench" / "vm_figures.py", ROOT / "convert" / "figures.py"):
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+        assert imported <= allowed, (path, imported - allowed)
