@@ -235,16 +235,15 @@ class Dashboard:
     def _rebuild(self) -> None:
         """A new index from the log, built beside the one the pages keep reading (if any), then
         swapped in."""
+        fresh = None
         try:
             fresh = Index.rebuild(self.log_path, self.tz, self.tz_name, self.max_gap,
                                   index_path(self.log_path))  # fmt: skip
         except MoodcamError as e:  # an unreadable log file, a full disk: said in one line
             log.error("history index: %s (trying again in %.0f s)", e, REBUILD_RETRY_S)
-            fresh = None
-            self._rebuild_after = time.monotonic() + REBUILD_RETRY_S
         except Exception:
             log.exception("history index: rebuilding it (trying again in %.0f s)", REBUILD_RETRY_S)
-            fresh = None
+        if fresh is None:
             self._rebuild_after = time.monotonic() + REBUILD_RETRY_S
         with self.lock:
             if fresh is not None:
