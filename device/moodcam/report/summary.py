@@ -97,6 +97,7 @@ class OutputError(MoodcamError):
 ROW_SUMS = ("logged", "v_w", "v_s1", "v_s2", "a_w", "a_s1", "a_s2", "changes")
 ROW_MOODS: tuple[str | None, ...] = (None, *FER2013_CLASSES)
 _N_SUMS = len(ROW_SUMS)
+_LOGGED, _CHANGES = ROW_SUMS.index("logged"), ROW_SUMS.index("changes")  # changes: an int, last
 
 
 class Stats:
@@ -148,8 +149,8 @@ class Stats:
             return s
         columns = list(zip(*rows, strict=True))
         fsum = math.fsum
-        s.logged, s.v_w, s.v_s1, s.v_s2, s.a_w, s.a_s1, s.a_s2 = map(fsum, columns[:7])
-        s.changes = sum(columns[7])
+        s.logged, s.v_w, s.v_s1, s.v_s2, s.a_w, s.a_s1, s.a_s2 = map(fsum, columns[:_CHANGES])
+        s.changes = sum(columns[_CHANGES])
         for mood, col in zip(ROW_MOODS, columns[_N_SUMS:], strict=True):
             if col.count(None) < len(col):
                 s.secs[mood] = fsum(v for v in col if v is not None)
@@ -514,7 +515,7 @@ def _grid_add(grid: dict[date, array], day: date, sod: float, d: float, mi: int)
 def finish(rep: Report, rows: dict[tuple[date, int], tuple[Any, ...]], png: bool = False) -> None:
     """Add up the hours' rows (`Stats.row`, by local date and hour) into days, hours of day and
     totals over the period (of a single pass, or of moodcam.history's index)."""
-    seen = [k[0] for k, r in rows.items() if r[0] > 0 or r[7]]  # logged time or mood changes
+    seen = [k[0] for k, r in rows.items() if r[_LOGGED] > 0 or r[_CHANGES]]
     first = rep.first or (min(seen) if seen else rep.last)
     last = rep.last or (max(seen) if seen else rep.first)
     if first is not None and last is not None and last < first:
