@@ -139,29 +139,23 @@ class Server:
                 stdout=f, stderr=subprocess.STDOUT,
             )  # fmt: skip
         wait_listening(self.proc, self.port, 1800, "moodcam web", lambda: tail_log(out))
-        while True:  # it listens at once; history answers when its index is built
-            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
-            try:
-                c.request("GET", "/api/report")
-                r = c.getresponse()
-                r.read()
-            finally:
-                c.close()
-            if r.status != 503:
-                break
+        while self._request("/api/report")[0] == 503:  # it listens at once; history when built
             time.sleep(0.1)
 
-    def get(self, path: str) -> bytes:
+    def _request(self, path: str) -> tuple[int, bytes]:
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
         try:
             c.request("GET", path)
             r = c.getresponse()
-            body = r.read()
-            if r.status != 200:
-                raise RuntimeError(f"{path}: {r.status} {body[:200]!r}")
-            return body
+            return r.status, r.read()
         finally:
             c.close()
+
+    def get(self, path: str) -> bytes:
+        status, body = self._request(path)
+        if status != 200:
+            raise RuntimeError(f"{path}: {status} {body[:200]!r}")
+        return body
 
     def stop(self) -> None:
         from tests.servers import terminate
